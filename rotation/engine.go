@@ -1,0 +1,250 @@
+// Package rotation is rotor's state machine: it rotates, rolls back, stages
+// and revokes the keys of a managed secret, recording every step in the
+// store before the next one starts.
+//
+// # Steps
+//
+// A rotation runs create → test → promote → reload → verify → finish
+// (see [store.Steps]). After each step the secret is saved with
+// compare-and-swap, with the completed step recorded in its
+// [store.Rotation]. A process that dies at any point leaves a secret that
+// the next run resumes from the last recorded step, or that
+// `rotor rotate NAME --abort` unwinds: before promote the pending key is
+// discarded, after promote the rotation is rolled back.
+//
+// # Leases
+//
+// An unfinished rotation holds a lease: the holder's identity and an expiry.
+// Another rotator that finds a live lease gets [ErrRotationInProgress]; one
+// that finds an expired lease, or a lease held by a process on this host
+// that no longer exists, takes the rotation over and resumes it. The store's
+// compare-and-swap is the only coordination: two rotators that race to
+// start both load the same version, and only one save succeeds.
+//
+// # Keys that leave the slots
+//
+// A key that stops being current is kept as previous until its grace period
+// ends, then revoked. A key pushed out of previous by the next rotation, or
+// set aside by a rollback, moves to the secret's retired list and is revoked
+// by the next revoke run once it has expired. No key is dropped while its
+// issuer may still accept it.
+package rotation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rotor-dev/rotor/keyid"
+	"github.com/rotor-dev/rotor/provider"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// Secret is what the engine needs to know about one managed secret.
+type Secret struct {
+	Name     string
+	Provider provider.Provider
+	Every    time.Duration // rotation interval
+	Grace    time.Duration // how long previous stays valid after promote
+	Lease    time.Duration // how long a rotator may hold the secret between saves
+	// KeepFailedAsPrevious keeps a rolled-back key as previous (valid for
+	// another grace period) instead of retiring it.
+	KeepFailedAsPrevious bool
+	Reload               Reloader // nil: no-op
+	Verify               Verifier // nil: no-op
+}
+
+// Reloader makes consumers pick up a newly promoted key.
+type Reloader interface {
+	Reload(ctx context.Context, s *store.Secret) error
+}
+
+// Verifier checks that consumers work with the current key. An error
+// triggers an automatic rollback.
+type Verifier interface {
+	Verify(ctx context.Context, s *store.Secret) error
+}
+
+// Event is an audit-worthy happening, without the initiator and time the
+// recorder adds.
+type Event struct {
+	Action string // e.g. rotate.promote, rollback, stage, revoke
+	Secret string
+	KeyID  string
+	Status string // started, succeeded, failed
+	Detail string
+}
+
+// Audit statuses.
+const (
+	StatusStarted   = "started"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)
+
+// Recorder writes audit events. An error from Record stops the operation
+// before it changes anything when the event is a "started" one.
+type Recorder interface {
+	Record(ctx context.Context, e Event) error
+}
+
+// Engine runs rotor's operations against one store.
+type Engine struct {
+	Store store.Store
+	Audit Recorder
+	// Salt keys the key ids (see package keyid).
+	Salt []byte
+	// Initiator is who is acting, recorded in the rotation's lease.
+	Initiator string
+	// Holder identifies this process in leases. Default: host:pid:nonce.
+	Holder string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// HolderAlive reports whether a lease holder still exists. Default:
+	// a holder on this host is alive while its pid is; holders on other
+	// hosts are assumed alive until their lease expires.
+	HolderAlive func(holder string) bool
+	// OnStep is called after each step is saved (progress output, fault
+	// injection in tests). It may not modify the secret.
+	OnStep func(name string, step store.Step, s *store.Secret)
+	// Log receives operational logs (key ids only). Default: discard.
+	Log *slog.Logger
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (e *Engine) log() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (e *Engine) holder() string {
+	if e.Holder == "" {
+		e.Holder = NewHolder()
+	}
+	return e.Holder
+}
+
+// NewHolder returns a lease holder id for this process: host:pid:nonce.
+func NewHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), randomID(4))
+}
+
+func (e *Engine) alive(holder string) bool {
+	if e.HolderAlive != nil {
+		return e.HolderAlive(holder)
+	}
+	return LocalHolderAlive(holder)
+}
+
+// LocalHolderAlive reports false only for a holder on this host whose
+// process no longer exists; a holder elsewhere is presumed alive.
+func LocalHolderAlive(holder string) bool {
+	parts := strings.Split(holder, ":")
+	if len(parts) != 3 {
+		return true
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	if parts[0] != host || err != nil || pid <= 0 {
+		return true
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func (e *Engine) keyID(value string) string { return keyid.Of(e.Salt, value) }
+
+func (e *Engine) record(ctx context.Context, ev Event) error {
+	if e.Audit == nil {
+		return nil
+	}
+	if err := e.Audit.Record(ctx, ev); err != nil {
+		return fmt.Errorf("audit %s %s: %w", ev.Action, ev.Secret, err)
+	}
+	return nil
+}
+
+// recordAll records ev and, on failure, joins the audit error to err.
+func (e *Engine) recordAll(ctx context.Context, err error, ev Event) error {
+	if aerr := e.record(ctx, ev); aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	return err
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// load returns the stored secret, or an empty one with NoVersion when the
+// store has none yet (first issue).
+func (e *Engine) load(ctx context.Context, name string) (*store.Secret, store.Version, error) {
+	s, v, err := e.Store.Load(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return &store.Secret{Name: name}, store.NoVersion, nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("load %s: %w", name, err)
+	}
+	return s, v, nil
+}
+
+// Load returns the stored secret; a secret that was never rotated is
+// returned empty, with NoVersion.
+func (e *Engine) Load(ctx context.Context, name string) (*store.Secret, store.Version, error) {
+	return e.load(ctx, name)
+}
+
+// NextRotation returns when s is next due under sec's interval. A secret
+// without a current key is due now.
+func NextRotation(s *store.Secret, every time.Duration) time.Time {
+	if s.Current == nil {
+		return time.Time{}
+	}
+	last := s.LastRotatedAt
+	if last.IsZero() {
+		last = s.Current.CreatedAt
+	}
+	return last.Add(every)
+}
+
+// Due reports whether s should be rotated at now: it has no current key,
+// its interval has passed, or an abandoned rotation waits to be resumed.
+func (e *Engine) Due(s *store.Secret, sec Secret, now time.Time) bool {
+	if r := s.Rotation; r != nil {
+		return !now.Before(r.LeaseExpiresAt) || !e.alive(r.Holder)
+	}
+	return s.Current == nil || !now.Before(NextRotation(s, sec.Every))
+}
+
+// checkIdle returns an *InProgressError when a rotation holds s.
+func (e *Engine) checkIdle(s *store.Secret) error {
+	if s.Rotation != nil {
+		return inProgress(s)
+	}
+	return nil
+}

@@ -1,0 +1,389 @@
+// Package file is rotor's embedded default [store.Store]: a directory of
+// age-encrypted files, one per secret, so rotor runs on a laptop with
+// nothing else installed.
+//
+// # Layout
+//
+// The store directory (mode 0700, created by [New]) holds, for a secret
+// called name:
+//
+//	name.age        the secret: age-encrypted JSON {"format", "version", "secret"}
+//	.name.lock      the lock file serialising saves of name (empty, never removed)
+//	.name+123456    a temporary file while a save is in flight
+//
+// Upper-case letters in name are written as '!' and the lower-case letter
+// (API-KEY becomes !a!p!i-!k!e!y.age), so names that differ only in case stay
+// distinct on case-insensitive file systems. Every file is mode 0600. Files
+// starting with '.' are never secrets: [Store.Load] and [Store.List] ignore
+// them.
+//
+// # Encryption
+//
+// Each file is encrypted to the recipient of the first identity in the age
+// identity file given to [New] (written by [GenerateIdentity], for example by
+// rotor init) and decrypted with any identity in that file. Names are not
+// secret: they are the file names.
+//
+// # Guarantees
+//
+// The version of a secret is an integer inside the encrypted document, 1 on
+// create and one more on every save; [store.Version] is its decimal string.
+// [Store.Save] is a compare-and-swap that holds across processes, not just
+// goroutines: under an exclusive flock(2) on the secret's lock file it reads
+// the stored version, compares it with the expected one, writes the new
+// document to a temporary file in the same directory, fsyncs it, renames it
+// over the secret file and fsyncs the directory. The lock is released by
+// the kernel if the process dies, so a crash never leaves a stale lock, and a
+// crash at any point leaves either the old or the new file, never a partial
+// one. Temporary files left by a crash are ignored, and removed by the next
+// save of that secret.
+//
+// [Store.Load] takes no lock: the rename is atomic, so a reader sees one
+// complete version or the other.
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"filippo.io/age"
+	"github.com/gofrs/flock"
+
+	"github.com/rotor-dev/rotor/store"
+)
+
+// ErrWrongIdentity means a stored secret is encrypted to a different age
+// identity than the one the store was opened with.
+var ErrWrongIdentity = errors.New("age identity does not match the store")
+
+// formatVersion is the version of the document layout inside each file.
+const formatVersion = 1
+
+// lockRetry is how often Save retries a lock held by another writer.
+const lockRetry = 2 * time.Millisecond
+
+// Store is a directory of age-encrypted secret files. It is safe for
+// concurrent use by goroutines and by processes sharing the directory.
+type Store struct {
+	dir          string
+	identityPath string
+	identities   []age.Identity
+	recipient    age.Recipient
+}
+
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Lister = (*Store)(nil)
+)
+
+// document is the plaintext of a secret file.
+type document struct {
+	Format  int           `json:"format"`
+	Version uint64        `json:"version"`
+	Secret  *store.Secret `json:"secret"`
+}
+
+func (d *document) version() store.Version {
+	return store.Version(strconv.FormatUint(d.Version, 10))
+}
+
+// New opens the store in dir, creating dir (0700) if it is missing, with the
+// age identity in identityPath. It fails if the identity file is missing, is
+// not an age identity, may be read by group or others, or cannot decrypt a
+// secret already in dir (an error wrapping [ErrWrongIdentity]).
+func New(dir, identityPath string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("open file store: no directory given")
+	}
+	ids, r, err := readIdentity(identityPath)
+	if err != nil {
+		return nil, fmt.Errorf("open file store %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open file store: %w", err)
+	}
+	s := &Store{dir: dir, identityPath: identityPath, identities: ids, recipient: r}
+	if err := s.checkIdentity(); err != nil {
+		return nil, fmt.Errorf("open file store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// checkIdentity decrypts one stored secret, if there is any, so that a wrong
+// identity is reported when the store is opened rather than on first use.
+// Other read errors are left for Load to report.
+func (s *Store) checkIdentity() error {
+	names, err := s.names()
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if _, err := s.read(names[0]); errors.Is(err, ErrWrongIdentity) {
+		return err
+	}
+	return nil
+}
+
+// Load returns the secret called name and its version, or an error wrapping
+// [store.ErrNotFound].
+func (s *Store) Load(ctx context.Context, name string) (*store.Secret, store.Version, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, store.NoVersion, fmt.Errorf("load %s: %w", name, err)
+	}
+	if err := store.ValidateName(name); err != nil {
+		return nil, store.NoVersion, fmt.Errorf("load: %w", err)
+	}
+	doc, err := s.read(name)
+	if err != nil {
+		return nil, store.NoVersion, fmt.Errorf("load %s: %w", name, err)
+	}
+	return doc.Secret, doc.version(), nil
+}
+
+// Save writes sec if its stored version is expected and returns the new
+// version; see [store.Store]. It fails with an error wrapping
+// [store.ErrConflict] when the stored version is another, and writes nothing
+// when sec is invalid.
+func (s *Store) Save(ctx context.Context, sec *store.Secret, expected store.Version) (store.Version, error) {
+	if sec == nil {
+		return store.NoVersion, errors.New("save: nil secret")
+	}
+	if err := sec.Validate(); err != nil {
+		return store.NoVersion, fmt.Errorf("save: %w", err)
+	}
+	name := sec.Name
+	if err := ctx.Err(); err != nil {
+		return store.NoVersion, fmt.Errorf("save %s: %w", name, err)
+	}
+	unlock, err := s.lock(ctx, name)
+	if err != nil {
+		return store.NoVersion, fmt.Errorf("save %s: %w", name, err)
+	}
+	defer unlock()
+
+	s.removeTemps(name)
+	stored, err := s.storedVersion(name)
+	if err != nil {
+		return store.NoVersion, fmt.Errorf("save %s: %w", name, err)
+	}
+	if err := checkVersion(stored, expected); err != nil {
+		return store.NoVersion, fmt.Errorf("save %s: %w", name, err)
+	}
+	doc := &document{Format: formatVersion, Version: stored + 1, Secret: sec}
+	if err := s.write(doc); err != nil {
+		return store.NoVersion, fmt.Errorf("save %s: %w", name, err)
+	}
+	return doc.version(), nil
+}
+
+// storedVersion returns the version number of name, 0 if it does not exist.
+func (s *Store) storedVersion(name string) (uint64, error) {
+	doc, err := s.read(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return doc.Version, nil
+}
+
+// checkVersion returns an error wrapping store.ErrConflict unless the stored
+// version number (0: none) is the one expected.
+func checkVersion(stored uint64, expected store.Version) error {
+	var have store.Version
+	if stored > 0 {
+		have = store.Version(strconv.FormatUint(stored, 10))
+	}
+	switch {
+	case have == expected:
+		return nil
+	case expected == store.NoVersion:
+		return fmt.Errorf("secret already exists at version %s: %w", have, store.ErrConflict)
+	case have == store.NoVersion:
+		return fmt.Errorf("expected version %q but the secret does not exist: %w", expected, store.ErrConflict)
+	}
+	return fmt.Errorf("expected version %q, stored version is %s: %w", expected, have, store.ErrConflict)
+}
+
+// List returns the names of all stored secrets, sorted.
+func (s *Store) List(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	names, err := s.names()
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	return names, nil
+}
+
+// names returns the sorted names of the secret files in the directory.
+func (s *Store) names() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{}
+	for _, e := range entries {
+		if name, ok := nameOfSecretFile(e.Name()); ok && e.Type().IsRegular() {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// read reads and decrypts the file of name. It returns store.ErrNotFound if
+// there is none.
+func (s *Store) read(name string) (*document, error) {
+	path := filepath.Join(s.dir, secretFile(name))
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	doc, err := s.decode(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if doc.Secret.Name != name {
+		return nil, fmt.Errorf("%s holds secret %q, not %q", path, doc.Secret.Name, name)
+	}
+	return doc, nil
+}
+
+// decode decrypts and parses the content of the secret file path.
+func (s *Store) decode(path string, data []byte) (*document, error) {
+	r, err := age.Decrypt(bytes.NewReader(data), s.identities...)
+	if errors.Is(err, age.ErrIncorrectIdentity) {
+		return nil, fmt.Errorf("decrypt %s: %w: %s cannot decrypt it", path, ErrWrongIdentity, s.identityPath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %s: %w", path, err)
+	}
+	plain, err := io.ReadAll(r)
+	defer clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %s: %w", path, err)
+	}
+	var doc document
+	if err := json.Unmarshal(plain, &doc); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	if doc.Format != formatVersion || doc.Version == 0 || doc.Secret == nil {
+		return nil, fmt.Errorf("decode %s: unsupported format %d (version %d)", path, doc.Format, doc.Version)
+	}
+	return &doc, nil
+}
+
+// write atomically replaces the file of doc.Secret with doc, encrypted.
+// The caller holds the lock of the secret.
+func (s *Store) write(doc *document) error {
+	plain, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	defer clear(plain)
+
+	name := doc.Secret.Name
+	tmp, err := os.CreateTemp(s.dir, tempPattern(name)) // mode 0600
+	if err != nil {
+		return err
+	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := s.encrypt(tmp, plain); err != nil {
+		return fmt.Errorf("encrypt: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, secretFile(name))); err != nil {
+		return err
+	}
+	renamed = true
+	return syncDir(s.dir)
+}
+
+func (s *Store) encrypt(dst io.Writer, plain []byte) error {
+	w, err := age.Encrypt(dst, s.recipient)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(plain); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// lock takes the exclusive lock of name, waiting while another goroutine or
+// process holds it or until ctx is done. It returns the function releasing
+// it.
+func (s *Store) lock(ctx context.Context, name string) (unlock func(), err error) {
+	// A Flock value is not shared: one instance held by two goroutines
+	// would let the second one through.
+	fl := flock.New(filepath.Join(s.dir, lockFile(name)), flock.SetPermissions(0o600))
+	ok, err := fl.TryLockContext(ctx, lockRetry)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", fl.Path(), err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("lock %s: not acquired", fl.Path())
+	}
+	return func() { fl.Unlock() }, nil
+}
+
+// removeTemps removes temporary files a crashed save of name left behind.
+// The caller holds the lock of name, so none of them is in use. Failures
+// are harmless: the files are ignored everywhere.
+func (s *Store) removeTemps(name string) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if isTempOf(e.Name(), name) {
+			os.Remove(filepath.Join(s.dir, e.Name()))
+		}
+	}
+}
+
+// syncDir flushes the directory entry changes in dir (a create or rename)
+// to disk. Windows cannot fsync a directory and does not need to.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

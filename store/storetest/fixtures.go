@@ -1,0 +1,217 @@
+package storetest
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/store"
+)
+
+// Zones that are neither UTC nor Local, with a minute offset, so that a
+// store dropping the zone or the nanoseconds is caught by time.Equal.
+var (
+	zoneEast = time.FixedZone("UTC+05:30", 5*3600+30*60)
+	zoneWest = time.FixedZone("UTC-07:00", -7*3600)
+)
+
+// base is an instant with full nanosecond precision.
+var base = time.Date(2025, time.March, 14, 15, 9, 26, 535897932, zoneEast)
+
+// fullSecret returns a secret with every field set.
+func fullSecret(name string) *store.Secret {
+	return &store.Secret{
+		Name: name,
+		Current: &store.Key{
+			Value:     "sk_test_storetest_current_" + name,
+			ID:        "0123456789abcdef",
+			CreatedAt: base,
+			Source:    store.SourceStaged,
+			Meta:      map[string]string{"env": "prod", "note": "ünïcode, a=b; \"quoted\""},
+		},
+		Previous: &store.Key{
+			Value:     "sk_test_storetest_previous_" + name,
+			ID:        "1123456789abcdef",
+			CreatedAt: base.Add(-30 * 24 * time.Hour).In(zoneWest),
+			ExpiresAt: base.Add(24*time.Hour + 1),
+			Source:    store.SourceMinted,
+		},
+		Next: &store.Key{
+			// Multi-line, quotes, backslash and non-ASCII catch lossy
+			// value encodings.
+			Value:     "-----BEGIN KEY-----\nzé\"\\\t/\n-----END KEY-----\n",
+			ID:        "2123456789abcdef",
+			CreatedAt: base.Add(time.Hour + 7),
+			Source:    store.SourceStaged,
+			Meta:      map[string]string{"staged_by": "alice@example.com"},
+		},
+		Pending: &store.Key{
+			Value: "sk_test_storetest_pending_" + name,
+			ID:    "3123456789abcdef",
+			// time.Now carries a monotonic reading and the Local zone.
+			CreatedAt: time.Now(),
+			Source:    store.SourceMinted,
+			Meta:      map[string]string{"provider": "clerk"},
+		},
+		Retired: []store.Key{
+			{
+				Value:     "sk_test_storetest_retired0_" + name,
+				ID:        "4123456789abcdef",
+				CreatedAt: base.Add(-60 * 24 * time.Hour),
+				ExpiresAt: base.Add(-29 * 24 * time.Hour).In(zoneWest),
+				Source:    store.SourceMinted,
+				Meta:      map[string]string{"reason": "rolled back"},
+			},
+			{
+				Value:     "sk_test_storetest_retired1_" + name,
+				ID:        "5123456789abcdef",
+				CreatedAt: base.Add(-90 * 24 * time.Hour).UTC(),
+			},
+		},
+		Rotation: &store.Rotation{
+			ID:             "rot-01JQ7W3Z5K",
+			Step:           store.StepTest,
+			StartedAt:      base.Add(-time.Minute + 3),
+			Initiator:      "ci:github-actions:rotor-dev/app",
+			Holder:         "host-1/4242/9f8e7d",
+			LeaseExpiresAt: base.Add(15 * time.Minute).In(zoneWest),
+		},
+		LastRotatedAt: base.Add(-30*24*time.Hour + 999).In(zoneWest),
+	}
+}
+
+// sparseSecret returns a secret with only the current and next slots set.
+func sparseSecret(name string) *store.Secret {
+	return &store.Secret{
+		Name: name,
+		Current: &store.Key{
+			Value:     "sk_test_storetest_sparse_current_" + name,
+			ID:        "6123456789abcdef",
+			CreatedAt: base,
+		},
+		Next: &store.Key{
+			Value:     "sk_test_storetest_sparse_next_" + name,
+			ID:        "7123456789abcdef",
+			CreatedAt: base.Add(time.Second),
+		},
+	}
+}
+
+// counterSecret returns a secret whose current key carries a counter in its
+// Meta, starting at 0.
+func counterSecret(name string) *store.Secret {
+	s := sparseSecret(name)
+	setCounter(s, 0)
+	return s
+}
+
+func setCounter(s *store.Secret, n int) {
+	if s.Current.Meta == nil {
+		s.Current.Meta = map[string]string{}
+	}
+	s.Current.Meta["counter"] = strconv.Itoa(n)
+}
+
+func counterOf(s *store.Secret) (int, error) {
+	if s.Current == nil {
+		return 0, fmt.Errorf("secret %s has no current key", s.Name)
+	}
+	n, err := strconv.Atoi(s.Current.Meta["counter"])
+	if err != nil {
+		return 0, fmt.Errorf("secret %s: bad counter: %w", s.Name, err)
+	}
+	return n, nil
+}
+
+func counter(t *testing.T, s *store.Secret) int {
+	t.Helper()
+	n, err := counterOf(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// diffSecret describes how got differs from want, one entry per field.
+// Timestamps are compared with time.Time.Equal; nil and empty Meta maps and
+// Retired lists are equal. Entries never contain a key value.
+func diffSecret(got, want *store.Secret) []string {
+	var d []string
+	if got.Name != want.Name {
+		d = append(d, fmt.Sprintf("name = %q, want %q", got.Name, want.Name))
+	}
+	for _, sl := range store.Slots {
+		d = append(d, diffKey(string(sl), got.Slot(sl), want.Slot(sl))...)
+	}
+	if len(got.Retired) != len(want.Retired) {
+		d = append(d, fmt.Sprintf("retired: %d keys, want %d", len(got.Retired), len(want.Retired)))
+	} else {
+		for i := range want.Retired {
+			d = append(d, diffKey(fmt.Sprintf("retired[%d]", i), &got.Retired[i], &want.Retired[i])...)
+		}
+	}
+	d = append(d, diffRotation(got.Rotation, want.Rotation)...)
+	d = append(d, diffTime("last_rotated_at", got.LastRotatedAt, want.LastRotatedAt)...)
+	return d
+}
+
+func diffKey(path string, got, want *store.Key) []string {
+	switch {
+	case got == nil && want == nil:
+		return nil
+	case got == nil:
+		return []string{fmt.Sprintf("%s: got no key, want %v", path, want)}
+	case want == nil:
+		return []string{fmt.Sprintf("%s: got %v, want no key", path, got)}
+	}
+	var d []string
+	if got.Value != want.Value {
+		d = append(d, path+": value differs") // never print values
+	}
+	if got.ID != want.ID {
+		d = append(d, fmt.Sprintf("%s: key_id = %q, want %q", path, got.ID, want.ID))
+	}
+	d = append(d, diffTime(path+": created_at", got.CreatedAt, want.CreatedAt)...)
+	d = append(d, diffTime(path+": expires_at", got.ExpiresAt, want.ExpiresAt)...)
+	if got.Source != want.Source {
+		d = append(d, fmt.Sprintf("%s: source = %q, want %q", path, got.Source, want.Source))
+	}
+	if !maps.Equal(got.Meta, want.Meta) {
+		d = append(d, fmt.Sprintf("%s: meta = %q, want %q", path, got.Meta, want.Meta))
+	}
+	return d
+}
+
+func diffRotation(got, want *store.Rotation) []string {
+	switch {
+	case got == nil && want == nil:
+		return nil
+	case got == nil:
+		return []string{"rotation: got none, want one"}
+	case want == nil:
+		return []string{"rotation: got one, want none"}
+	}
+	var d []string
+	for _, f := range []struct{ name, got, want string }{
+		{"id", got.ID, want.ID},
+		{"step", string(got.Step), string(want.Step)},
+		{"initiator", got.Initiator, want.Initiator},
+		{"holder", got.Holder, want.Holder},
+	} {
+		if f.got != f.want {
+			d = append(d, fmt.Sprintf("rotation: %s = %q, want %q", f.name, f.got, f.want))
+		}
+	}
+	d = append(d, diffTime("rotation: started_at", got.StartedAt, want.StartedAt)...)
+	d = append(d, diffTime("rotation: lease_expires_at", got.LeaseExpiresAt, want.LeaseExpiresAt)...)
+	return d
+}
+
+func diffTime(path string, got, want time.Time) []string {
+	if got.Equal(want) {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s = %s, want %s", path, got.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))}
+}

@@ -1,0 +1,139 @@
+// Package trigger makes consumers pick up a new key (reload) and checks that
+// they work with it (verify). The rotation engine calls them after promote;
+// a failing verify rolls the rotation back.
+//
+// A trigger never receives a secret value: commands get the secret's name
+// and key ids in their environment and read the value from the store or
+// the SDK like any other consumer.
+package trigger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rotor-dev/rotor/rotation"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// DefaultTimeout bounds a command that sets no timeout.
+const DefaultTimeout = 30 * time.Second
+
+// Command runs a program (no shell) as a reload trigger or verification.
+// Its environment is rotor's plus ROTOR_SECRET, ROTOR_STEP, ROTOR_KEY_ID
+// (current) and ROTOR_PREVIOUS_KEY_ID.
+type Command struct {
+	Argv    []string
+	Timeout time.Duration
+	Dir     string
+}
+
+var (
+	_ rotation.Reloader = (*Command)(nil)
+	_ rotation.Verifier = (*Command)(nil)
+)
+
+// Reload runs the command with ROTOR_STEP=reload.
+func (c *Command) Reload(ctx context.Context, s *store.Secret) error {
+	return c.run(ctx, "reload", s)
+}
+
+// Verify runs the command with ROTOR_STEP=verify.
+func (c *Command) Verify(ctx context.Context, s *store.Secret) error {
+	return c.run(ctx, "verify", s)
+}
+
+func (c *Command) run(ctx context.Context, step string, s *store.Secret) error {
+	if len(c.Argv) == 0 {
+		return errors.New("trigger: empty command")
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(os.Environ(),
+		"ROTOR_SECRET="+s.Name,
+		"ROTOR_STEP="+step,
+		"ROTOR_KEY_ID="+keyID(s.Current),
+		"ROTOR_PREVIOUS_KEY_ID="+keyID(s.Previous),
+	)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	// Own process group, so a timeout kills the command's children too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%s command %q timed out after %s", step, c.Argv[0], timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%s command %q: %w%s", step, c.Argv[0], err, tail(out.String(), s))
+	}
+	return nil
+}
+
+// tail returns the last lines of a command's output for an error message,
+// with every value of s redacted in case the command printed one.
+func tail(out string, s *store.Secret) string {
+	out = strings.TrimSpace(out)
+	if out == "" {
+		return ""
+	}
+	for _, v := range s.Values() {
+		if v != "" {
+			out = strings.ReplaceAll(out, v, "[REDACTED]")
+		}
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	out = strings.Join(lines, "; ")
+	if len(out) > 500 {
+		out = out[len(out)-500:]
+	}
+	return ": " + out
+}
+
+func keyID(k *store.Key) string {
+	if k == nil {
+		return ""
+	}
+	return k.ID
+}
+
+// Chain runs several reloaders or verifiers in order, stopping at the
+// first failure.
+type Chain []*Command
+
+// Reload runs every command's Reload.
+func (ch Chain) Reload(ctx context.Context, s *store.Secret) error {
+	for _, c := range ch {
+		if err := c.Reload(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Verify runs every command's Verify.
+func (ch Chain) Verify(ctx context.Context, s *store.Secret) error {
+	for _, c := range ch {
+		if err := c.Verify(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
