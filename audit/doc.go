@@ -1,0 +1,75 @@
+// Package audit keeps rotor's audit log: an append-only file of JSON lines,
+// one per event (rotation steps, rollback, revoke, stage, denied attempts),
+// chained by keyed hashes so that editing, removing, reordering or
+// inserting records, and cutting off the end of the log, are detected.
+//
+// # Record format
+//
+// Each line is one JSON object with exactly these fields, in this order:
+//
+//	{"seq":3,"timestamp":"2025-01-02T03:04:05.123456789Z","initiator":"user:ana",
+//	 "action":"rotate.promote","secret":"clerk","key_id":"3f2a9c1d0b8e7f6a",
+//	 "status":"succeeded","detail":"","prev_hash":"…","hash":"…"}
+//
+// seq counts records from 1 without gaps; timestamp is RFC 3339 with
+// nanoseconds, in UTC; status is started, succeeded, failed or denied;
+// key_id is a key id from package keyid, or empty, never a secret value;
+// detail is free text and may be empty. Every field is always present.
+// [ParseRecord] rejects lines that differ from this in any way.
+//
+// # Chain
+//
+// hash is the hex HMAC-SHA256, keyed with the deployment's salt, of
+// prev_hash followed by the canonical encoding of the record without its
+// hash: the strings "rotor-audit-record-v1", seq in decimal, timestamp,
+// initiator, action, secret, key_id, status, detail and prev_hash, each
+// preceded by its length in bytes as an 8-byte big-endian integer.
+// prev_hash is the hash of the record before, or [GenesisHash] for the
+// first record. The encoding does not depend on JSON escaping, so the
+// chain can be checked by any program that has the salt.
+//
+// Because the chain is keyed, somebody who can edit the log but cannot read
+// the salt cannot make an edited record verify, not even by recomputing
+// hashes: without the salt, every hash from the edit onwards is wrong.
+//
+// # Anchor
+//
+// A chain alone does not reveal that its last records were cut off, or
+// that the whole log was deleted. So after each append the chain head, the
+// seq and hash of the last record, is also written to a separate anchor
+// file, with an HMAC of its own (domain "rotor-audit-anchor-v1") so that it
+// cannot be edited either. The anchor is replaced atomically (temporary
+// file, fsync, rename) after the log line is fsynced; a crash in between
+// leaves an anchor one record behind the log, which verifies and is
+// brought up to date by the next append. Keep the anchor away from the
+// log, where whoever can write the log cannot write it.
+//
+// Appends take an exclusive lock on <log>.lock, so any number of goroutines
+// and processes may append to one log. An append reads only the end of the
+// log, and refuses to extend a log whose end disagrees with the anchor,
+// since overwriting the anchor would erase the evidence.
+//
+// # What Verify detects
+//
+// [Log.Verify] reports, as a [*ChainError] wrapping [ErrChainBroken] that
+// names the line where the chain broke: a record modified or forged (its
+// hash does not match), records deleted, reordered or inserted (seq or
+// prev_hash does not follow), a line that does not parse, the tail of the
+// log truncated or the log deleted (the anchor names a record the log does
+// not hold), a log rewritten from some record onwards (the anchored record's
+// hash differs), and an anchor that was edited or deleted. A last line cut
+// short by a crash is reported distinctly ([ErrIncompleteLine]); the next
+// append discards it and records that it did ([ActionRecover]).
+//
+// # What it cannot detect
+//
+// Anybody who can read the salt can rewrite the log and the anchor at will,
+// so the salt file must be readable by rotor alone ([LoadSalt] refuses
+// looser permissions than 0600). Deleting both the log and the anchor looks
+// like a deployment that never wrote a record, and putting back an older
+// log together with the anchor of that time looks like a log that stopped
+// there. Shipping records elsewhere as they are written (a SIEM, a
+// write-once bucket) closes these gaps; this package does not. Detail is
+// free text and the log cannot tell a secret pasted there from any other
+// text: callers must never put secret values in an event.
+package audit

@@ -1,0 +1,336 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rotor-dev/rotor/keyid"
+)
+
+// Statuses of an audit event.
+const (
+	StatusStarted   = "started"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusDenied    = "denied"
+)
+
+// GenesisHash is the prev_hash of the first record of every log.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// maxLineSize bounds one encoded record, newline included. Readers refuse
+// longer lines, so a damaged or hostile log cannot make them buffer without
+// limit; Append refuses events that would not fit.
+const maxLineSize = 64 << 10
+
+// hashHexLen is the length of a hex-encoded HMAC-SHA256.
+const hashHexLen = 2 * sha256.Size
+
+// Domain tags keep record hashes and anchor MACs, which share the salt, from
+// ever being valid for one another.
+const (
+	recordDomain = "rotor-audit-record-v1"
+	anchorDomain = "rotor-audit-anchor-v1"
+)
+
+// Event is what a caller reports: who did what to which secret, and how it
+// went. KeyID is a key id from package keyid, never a secret value.
+type Event struct {
+	// Initiator is who caused the event: [InitiatorSystem], "user:<name>",
+	// a CI identity; see [DetectInitiator].
+	Initiator string `json:"initiator"`
+	// Action names what happened, e.g. "rotate.promote" or "revoke".
+	Action string `json:"action"`
+	// Secret is the name of the managed secret, empty when none applies.
+	Secret string `json:"secret"`
+	// KeyID is the id of the key concerned, empty when none applies.
+	KeyID string `json:"key_id"`
+	// Status is one of StatusStarted, StatusSucceeded, StatusFailed and
+	// StatusDenied.
+	Status string `json:"status"`
+	// Detail is free text for humans; it must not contain secret values.
+	Detail string `json:"detail"`
+}
+
+// Record is one line of the audit log: an [Event] with its place in the
+// hash chain.
+type Record struct {
+	// Seq numbers the records of a log from 1 without gaps.
+	Seq uint64 `json:"seq"`
+	// Timestamp is when the record was appended, in UTC.
+	Timestamp time.Time `json:"timestamp"`
+	Event
+	// PrevHash is the Hash of the record before, or GenesisHash.
+	PrevHash string `json:"prev_hash"`
+	// Hash chains this record to PrevHash under the deployment's salt.
+	Hash string `json:"hash"`
+}
+
+// wireRecord fixes the order and form of the fields on disk.
+type wireRecord struct {
+	Seq       uint64 `json:"seq"`
+	Timestamp string `json:"timestamp"`
+	Initiator string `json:"initiator"`
+	Action    string `json:"action"`
+	Secret    string `json:"secret"`
+	KeyID     string `json:"key_id"`
+	Status    string `json:"status"`
+	Detail    string `json:"detail"`
+	PrevHash  string `json:"prev_hash"`
+	Hash      string `json:"hash"`
+}
+
+func formatTimestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// encodeRecord returns r as one JSON line, newline included.
+func encodeRecord(r Record) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Details are read by humans; "<" is clearer than "\u003c".
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(wireRecord{
+		Seq:       r.Seq,
+		Timestamp: formatTimestamp(r.Timestamp),
+		Initiator: r.Initiator,
+		Action:    r.Action,
+		Secret:    r.Secret,
+		KeyID:     r.KeyID,
+		Status:    r.Status,
+		Detail:    r.Detail,
+		PrevHash:  r.PrevHash,
+		Hash:      r.Hash,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode audit record: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// recordHash computes the chain hash of r (r.Hash itself is not input).
+func recordHash(salt []byte, r *Record) string {
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte(r.PrevHash))
+	writeCanonical(m, canonicalFields(r)...)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// canonicalFields lists what the hash of r covers, in order.
+func canonicalFields(r *Record) []string {
+	return []string{recordDomain, strconv.FormatUint(r.Seq, 10), formatTimestamp(r.Timestamp),
+		r.Initiator, r.Action, r.Secret, r.KeyID, r.Status, r.Detail, r.PrevHash}
+}
+
+// writeCanonical writes each field preceded by its length as an 8-byte
+// big-endian integer, so no two different field lists encode alike and the
+// encoding does not depend on how JSON escapes strings.
+func writeCanonical(h hash.Hash, fields ...string) {
+	var n [8]byte
+	for _, f := range fields {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+}
+
+// hashEqual compares two hex hashes in constant time.
+func hashEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
+
+// validate checks the fields an event must have. Messages never repeat a
+// field's value: a caller who passed a secret by mistake must not see it
+// printed.
+func (e *Event) validate() error {
+	switch {
+	case e.Initiator == "":
+		return errors.New("initiator is empty")
+	case e.Action == "":
+		return errors.New("action is empty")
+	case !validStatus(e.Status):
+		return errors.New("status is not one of started, succeeded, failed, denied")
+	case e.KeyID != "" && !isLowerHex(e.KeyID, keyid.Len):
+		return fmt.Errorf("key_id is not a key id (want %d lowercase hex characters)", keyid.Len)
+	}
+	return nil
+}
+
+// sanitize replaces invalid UTF-8, which JSON cannot carry, the way the
+// encoder would, so the record Append returns is the one it wrote.
+func (e *Event) sanitize() {
+	for _, s := range []*string{&e.Initiator, &e.Action, &e.Secret, &e.KeyID, &e.Status, &e.Detail} {
+		*s = strings.ToValidUTF8(*s, "\uFFFD")
+	}
+}
+
+func validStatus(s string) bool {
+	switch s {
+	case StatusStarted, StatusSucceeded, StatusFailed, StatusDenied:
+		return true
+	}
+	return false
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// recordFields lists the fields of a line; every one is required.
+var recordFields = []string{"seq", "timestamp", "initiator", "action", "secret", "key_id", "status", "detail", "prev_hash", "hash"}
+
+// ParseRecord parses one line of an audit log, with or without its trailing
+// newline. It is strict, because the log is untrusted input: the line must
+// be a single JSON object holding exactly the record's fields, each once and
+// of the right type, with valid values (a canonical RFC 3339 UTC timestamp,
+// a known status, a key id or nothing in key_id, hex hashes). ParseRecord
+// does not check the hash; [Log.Verify] does.
+func ParseRecord(line []byte) (Record, error) {
+	r, err := parseRecord(line)
+	if err != nil {
+		return Record{}, fmt.Errorf("parse audit record: %w", err)
+	}
+	return r, nil
+}
+
+func parseRecord(line []byte) (Record, error) {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	if len(line) >= maxLineSize {
+		return Record{}, fmt.Errorf("line is %d bytes long, more than the limit of %d", len(line), maxLineSize-1)
+	}
+	if bytes.IndexByte(line, '\n') >= 0 {
+		return Record{}, errors.New("line contains a newline")
+	}
+	if !utf8.Valid(line) {
+		return Record{}, errors.New("line is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil {
+		return Record{}, syntaxErr(err)
+	} else if tok != json.Delim('{') {
+		return Record{}, errors.New("line is not a JSON object")
+	}
+	var (
+		w    wireRecord
+		seen = make(map[string]bool, len(recordFields))
+	)
+	strs := map[string]*string{
+		"timestamp": &w.Timestamp, "initiator": &w.Initiator, "action": &w.Action,
+		"secret": &w.Secret, "key_id": &w.KeyID, "status": &w.Status, "detail": &w.Detail,
+		"prev_hash": &w.PrevHash, "hash": &w.Hash,
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return Record{}, syntaxErr(err)
+		}
+		key, _ := tok.(string) // the decoder only yields strings as keys
+		if seen[key] {
+			return Record{}, fmt.Errorf("field %q appears twice", key)
+		}
+		seen[key] = true
+		val, err := dec.Token()
+		if err != nil {
+			return Record{}, syntaxErr(err)
+		}
+		if key == "seq" {
+			num, ok := val.(json.Number)
+			if !ok {
+				return Record{}, errors.New("field \"seq\" is not a number")
+			}
+			w.Seq, err = strconv.ParseUint(string(num), 10, 64)
+			if err != nil {
+				return Record{}, errors.New("field \"seq\" is not a non-negative integer")
+			}
+			continue
+		}
+		dst, known := strs[key]
+		if !known {
+			return Record{}, fmt.Errorf("unknown field %q", key)
+		}
+		s, ok := val.(string)
+		if !ok {
+			return Record{}, fmt.Errorf("field %q is not a string", key)
+		}
+		*dst = s
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return Record{}, syntaxErr(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Record{}, errors.New("data after the JSON object")
+	}
+	for _, f := range recordFields {
+		if !seen[f] {
+			return Record{}, fmt.Errorf("field %q is missing", f)
+		}
+	}
+	return w.record()
+}
+
+func syntaxErr(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+// record validates w and converts it.
+func (w *wireRecord) record() (Record, error) {
+	if w.Seq == 0 {
+		return Record{}, errors.New("seq is 0; records are numbered from 1")
+	}
+	ts, err := time.Parse(time.RFC3339Nano, w.Timestamp)
+	if err != nil || formatTimestamp(ts) != w.Timestamp {
+		return Record{}, errors.New("timestamp is not an RFC 3339 UTC time as rotor writes it")
+	}
+	if !isLowerHex(w.PrevHash, hashHexLen) {
+		return Record{}, fmt.Errorf("prev_hash is not %d lowercase hex characters", hashHexLen)
+	}
+	if !isLowerHex(w.Hash, hashHexLen) {
+		return Record{}, fmt.Errorf("hash is not %d lowercase hex characters", hashHexLen)
+	}
+	r := Record{
+		Seq:       w.Seq,
+		Timestamp: ts.UTC(),
+		Event: Event{
+			Initiator: w.Initiator,
+			Action:    w.Action,
+			Secret:    w.Secret,
+			KeyID:     w.KeyID,
+			Status:    w.Status,
+			Detail:    w.Detail,
+		},
+		PrevHash: w.PrevHash,
+		Hash:     w.Hash,
+	}
+	if err := r.validate(); err != nil {
+		return Record{}, err
+	}
+	// The limit applies to the record as rotor writes it, so the writer
+	// and every reader agree on it whatever escapes the line used.
+	if line, err := encodeRecord(r); err != nil {
+		return Record{}, err
+	} else if len(line) > maxLineSize {
+		return Record{}, fmt.Errorf("record is %d bytes long as rotor writes it, more than the limit of %d", len(line), maxLineSize)
+	}
+	return r, nil
+}

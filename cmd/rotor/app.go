@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/provider"
+	"github.com/rotor-dev/rotor/provider/random"
+	"github.com/rotor-dev/rotor/rotation"
+	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/store/file"
+	"github.com/rotor-dev/rotor/trigger"
+)
+
+// app is everything a command needs, wired from the config.
+type app struct {
+	g      *globals
+	cfg    *config.Config
+	store  store.Store
+	audit  *audit.Log
+	salt   []byte
+	now    func() time.Time
+	engine *rotation.Engine
+}
+
+// open loads the config and wires the store, audit log and engine.
+func (g *globals) open(ctx context.Context) (*app, error) {
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		return nil, err
+	}
+	now, err := g.clock()
+	if err != nil {
+		return nil, err
+	}
+	salt, err := audit.LoadSalt(cfg.Audit.SaltFile)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	log, err := audit.Open(cfg.Audit.Path, cfg.Audit.Anchor, salt, audit.WithClock(now))
+	if err != nil {
+		return nil, err
+	}
+	a := &app{g: g, cfg: cfg, store: st, audit: log, salt: salt, now: now}
+	a.engine = &rotation.Engine{
+		Store:     st,
+		Audit:     &recorder{log: log, initiator: g.initiatorName()},
+		Salt:      salt,
+		Initiator: g.initiatorName(),
+		Now:       now,
+	}
+	return a, nil
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	switch cfg.Store.Type {
+	case "file":
+		return file.New(cfg.Store.File.Dir, cfg.Store.File.Identity)
+	}
+	return nil, fmt.Errorf("store type %q is not supported by this build", cfg.Store.Type)
+}
+
+// secret builds the engine's view of the configured secret name.
+func (a *app) secret(name string) (rotation.Secret, error) {
+	sc, err := a.cfg.Secret(name)
+	if err != nil {
+		return rotation.Secret{}, err
+	}
+	p, err := newProvider(sc)
+	if err != nil {
+		return rotation.Secret{}, fmt.Errorf("secret %s: %w", name, err)
+	}
+	pol := a.cfg.Policy(sc)
+	sec := rotation.Secret{
+		Name:                 sc.Name,
+		Provider:             p,
+		Every:                pol.Every,
+		Grace:                pol.Grace,
+		Lease:                pol.Lease,
+		KeepFailedAsPrevious: sc.KeepFailedAsPrevious,
+	}
+	if len(sc.Reload) > 0 {
+		sec.Reload = hooks(a.cfg.Dir, sc.Reload)
+	}
+	if len(sc.Verify) > 0 {
+		sec.Verify = hooks(a.cfg.Dir, sc.Verify)
+	}
+	return sec, nil
+}
+
+func hooks(dir string, hs []config.Hook) trigger.Chain {
+	ch := make(trigger.Chain, len(hs))
+	for i, h := range hs {
+		ch[i] = &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: dir}
+	}
+	return ch
+}
+
+func newProvider(sc *config.Secret) (provider.Provider, error) {
+	switch sc.Provider {
+	case "random":
+		return random.New(sc.Random)
+	}
+	return nil, fmt.Errorf("provider %q is not supported by this build", sc.Provider)
+}
+
+// names returns the configured secret names, in config order.
+func (a *app) names() []string {
+	ns := make([]string, len(a.cfg.Secrets))
+	for i, s := range a.cfg.Secrets {
+		ns[i] = s.Name
+	}
+	return ns
+}
+
+// recorder adapts the audit log to the engine's Recorder.
+type recorder struct {
+	log       *audit.Log
+	initiator string
+}
+
+func (r *recorder) Record(ctx context.Context, e rotation.Event) error {
+	_, err := r.log.Append(ctx, audit.Event{
+		Initiator: r.initiator, Action: e.Action, Secret: e.Secret,
+		KeyID: e.KeyID, Status: e.Status, Detail: e.Detail,
+	})
+	return err
+}
+
+// faultHook returns the engine's OnStep for ROTOR_FAULT=crash-after:STEP,
+// which kills the process with SIGKILL right after STEP was saved. Tests use
+// it to prove that a crash at every step boundary is recoverable.
+func (g *globals) faultHook() (func(string, store.Step), error) {
+	v := g.env.getenv("ROTOR_FAULT")
+	if v == "" {
+		return nil, nil
+	}
+	step, ok := strings.CutPrefix(v, "crash-after:")
+	if !ok || !validStep(step) {
+		return nil, usagef("ROTOR_FAULT=%q: want crash-after:STEP with STEP one of create, test, promote, reload, verify, finish", v)
+	}
+	return func(_ string, s store.Step) {
+		if string(s) == step {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // never returns: SIGKILL cannot be caught
+		}
+	}, nil
+}
+
+func validStep(s string) bool {
+	for _, st := range store.Steps {
+		if string(st) == s {
+			return true
+		}
+	}
+	return false
+}

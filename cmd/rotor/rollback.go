@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback NAME",
+		Short: "Emergency rollback: make the previous key current again",
+		Long: `Rollback promotes previous back to current, sets the failed key aside for
+revocation (or keeps it as previous when keep_failed_as_previous is set),
+then runs the secret's reload and verify hooks. It refuses when previous is
+empty, revoked or expired, and while a rotation is unfinished (use
+rotate --abort for that).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			sec, err := a.secret(args[0])
+			if err != nil {
+				return err
+			}
+			res, err := a.engine.Rollback(cmd.Context(), sec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: rolled back; current is %s\n", res.Secret, res.Current)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/provider"
+	"github.com/rotor-dev/rotor/rotation"
+)
+
+// Exit codes. They are part of rotor's interface: scripts and CI rely on
+// them (see README "Exit codes").
+const (
+	exitOK             = 0
+	exitError          = 1
+	exitUsage          = 2
+	exitInProgress     = 3 // another rotation holds the secret
+	exitRolledBack     = 4 // reload/verify failed after promote; rolled back
+	exitAuditBroken    = 5 // rotor audit verify found tampering
+	exitActionRequired = 6 // the operator must act (stage a key, delete one at the issuer)
+	exitRefused        = 7 // refused by a safety rule (nothing to roll back, grace not over, key rejected)
+)
+
+// env is the process environment, injectable for tests.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+}
+
+func newEnv() *env {
+	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, now: time.Now}
+}
+
+// usageError marks errors in how rotor was called (exit 2).
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// globals are the flags every command shares.
+type globals struct {
+	env       *env
+	config    string
+	initiator string
+}
+
+func run(args []string, e *env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globals{env: e}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	fmt.Fprintf(e.stderr, "rotor: error: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	if h := hint(err); h != "" {
+		fmt.Fprintf(e.stderr, "rotor: hint: %s\n", h)
+	}
+	return code
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rotor",
+		Short: "Rotate application credentials with zero downtime",
+		Long: `rotor rotates application credentials (Clerk secret keys, signing keys, any
+secret with a provider) on a schedule, keeping the previous key valid for a
+grace period so that nothing breaks mid-rotation.
+
+Every secret has slots: current (in use), previous (still valid until its
+grace period ends), next (pre-staged) and pending (mid-rotation). A rotation
+runs create → test → promote → reload → verify → finish, recording each step
+in the store, so a crash at any point is resumed by the next run.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 rotation in progress, 4 verification
+failed and rolled back, 5 audit chain broken, 6 operator action required,
+7 refused by a safety rule.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	def := "rotor.yaml"
+	if v := g.env.getenv("ROTOR_CONFIG"); v != "" {
+		def = v
+	}
+	root.PersistentFlags().StringVar(&g.config, "config", def, "config file (env ROTOR_CONFIG)")
+	root.PersistentFlags().StringVar(&g.initiator, "initiator", "", "who is acting, for the audit log (env ROTOR_INITIATOR; default: CI identity or user:<login>)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newInitCmd(g),
+		newStatusCmd(g),
+		newRotateCmd(g),
+		newRollbackCmd(g),
+		newStageCmd(g),
+		newRevokeCmd(g),
+		newGetCmd(g),
+		newAuditCmd(g),
+	)
+	return root
+}
+
+// initiatorName returns who is acting.
+func (g *globals) initiatorName() string {
+	return audit.DetectInitiator(g.initiator, g.env.getenv, func() string {
+		if u, err := user.Current(); err == nil {
+			return u.Username
+		}
+		return "unknown"
+	})
+}
+
+// clock returns the time source. ROTOR_CLOCK_SKEW shifts it, for tests and
+// drills of grace-period expiry; rotor warns whenever it is set.
+func (g *globals) clock() (func() time.Time, error) {
+	skew := g.env.getenv("ROTOR_CLOCK_SKEW")
+	if skew == "" {
+		return g.env.now, nil
+	}
+	d, err := config.ParseDuration(strings.TrimPrefix(skew, "+"))
+	if err != nil {
+		return nil, usagef("ROTOR_CLOCK_SKEW: %v", err)
+	}
+	fmt.Fprintf(g.env.stderr, "rotor: warning: ROTOR_CLOCK_SKEW=%s shifts rotor's clock (testing only)\n", skew)
+	return func() time.Time { return g.env.now().Add(d) }, nil
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case errors.As(err, &ue), isCobraUsage(err):
+		return exitUsage
+	case errors.Is(err, rotation.ErrRolledBack):
+		return exitRolledBack
+	case errors.Is(err, rotation.ErrRotationInProgress):
+		return exitInProgress
+	case errors.Is(err, audit.ErrChainBroken):
+		return exitAuditBroken
+	case errors.Is(err, provider.ErrCannotMint):
+		return exitActionRequired
+	case errors.Is(err, rotation.ErrNothingToRollBack), errors.Is(err, rotation.ErrNotExpired),
+		errors.Is(err, rotation.ErrTestFailed), errors.Is(err, rotation.ErrSameKey),
+		errors.Is(err, provider.ErrRejected):
+		return exitRefused
+	}
+	return exitError
+}
+
+// isCobraUsage recognises cobra's own argument errors, which are not typed.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func hint(err error) string {
+	var ipe *rotation.InProgressError
+	var are *provider.ActionRequiredError
+	switch {
+	case errors.As(err, &are):
+		return strings.Join(are.Steps, "\n  ")
+	case errors.As(err, &ipe):
+		return fmt.Sprintf("wait for it to finish, or run `rotor rotate %s --abort` to unwind it", ipe.Secret)
+	case errors.Is(err, rotation.ErrRolledBack):
+		return "the previous key is current again; fix the consumers and rotate again"
+	case errors.Is(err, rotation.ErrNotExpired):
+		return "wait until the grace period ends, or pass --force (audited)"
+	case errors.Is(err, audit.ErrChainBroken):
+		return "the audit log or its anchor was modified, truncated or reordered; investigate before trusting it"
+	}
+	return ""
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// maxStagedValue bounds what stage reads from stdin.
+const maxStagedValue = 64 << 10
+
+func newStageCmd(g *globals) *cobra.Command {
+	var fromStdin bool
+	var fromEnv string
+	cmd := &cobra.Command{
+		Use:   "stage NAME (--from-stdin | --from-env VAR)",
+		Short: "Pre-stage the next key; it is tested before it is accepted",
+		Long: `Stage stores a key as the secret's next key, which the next rotation
+promotes instead of minting one (for Clerk instance keys, created in the
+dashboard, this is how a new key enters rotor). The key is tested against its
+issuer first and refused if rejected. The value is read from stdin or an
+environment variable, never from the command line, so it stays out of shell
+history and process listings.`,
+		Example: `  pbpaste | rotor stage clerk-secret-key --from-stdin
+  NEW_KEY=... rotor stage clerk-secret-key --from-env NEW_KEY`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if fromStdin == (fromEnv != "") {
+				return usagef("stage: give exactly one of --from-stdin or --from-env VAR")
+			}
+			var value string
+			if fromStdin {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxStagedValue+1))
+				if err != nil {
+					return fmt.Errorf("stage: read stdin: %w", err)
+				}
+				if len(b) > maxStagedValue {
+					return usagef("stage: value on stdin is longer than %d bytes", maxStagedValue)
+				}
+				value = string(b)
+			} else {
+				value = g.env.getenv(fromEnv)
+				if value == "" {
+					return usagef("stage: environment variable %s is empty or unset", fromEnv)
+				}
+			}
+			value = strings.TrimRight(value, "\r\n")
+			if value == "" || strings.ContainsAny(value, "\r\n") {
+				return usagef("stage: want exactly one non-empty line")
+			}
+			a, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			sec, err := a.secret(args[0])
+			if err != nil {
+				return err
+			}
+			id, err := a.engine.Stage(cmd.Context(), sec, value)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: staged key %s as next; `rotor rotate %s` will promote it\n", sec.Name, id, sec.Name)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&fromStdin, "from-stdin", false, "read the key from standard input")
+	cmd.Flags().StringVar(&fromEnv, "from-env", "", "read the key from environment variable `VAR`")
+	return cmd
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rotor-dev/rotor/rotation"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// keyView is a key as status shows it: never the value.
+type keyView struct {
+	KeyID     string     `json:"key_id"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Source    string     `json:"source,omitempty"`
+}
+
+type rotationView struct {
+	ID             string    `json:"id"`
+	Step           string    `json:"step"`
+	StartedAt      time.Time `json:"started_at"`
+	Initiator      string    `json:"initiator"`
+	Holder         string    `json:"holder"`
+	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+}
+
+type statusView struct {
+	Name           string        `json:"name"`
+	Provider       string        `json:"provider"`
+	Current        *keyView      `json:"current"`
+	Previous       *keyView      `json:"previous"`
+	Next           *keyView      `json:"next"`
+	Pending        *keyView      `json:"pending"`
+	Retired        []keyView     `json:"retired"`
+	Rotation       *rotationView `json:"rotation"`
+	LastRotatedAt  *time.Time    `json:"last_rotated_at"`
+	NextRotationAt *time.Time    `json:"next_rotation_at"`
+	Due            bool          `json:"due"`
+}
+
+func viewKey(k *store.Key) *keyView {
+	if k == nil {
+		return nil
+	}
+	v := &keyView{KeyID: k.ID, CreatedAt: k.CreatedAt, Source: k.Source}
+	if !k.ExpiresAt.IsZero() {
+		t := k.ExpiresAt
+		v.ExpiresAt = &t
+	}
+	return v
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "Show the key ids, expiry and rotation state of each secret",
+		Long: `Status shows, per secret, the key ids in each slot (never values), when
+previous expires, any rotation in progress with its step and lease, and when
+the next rotation is due.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" {
+				return usagef("status: --output must be table or json")
+			}
+			a, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			names := a.names()
+			if len(args) == 1 {
+				names = args
+			}
+			views, err := a.status(cmd.Context(), names)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if len(args) == 1 {
+					return enc.Encode(views[0])
+				}
+				return enc.Encode(views)
+			}
+			printStatusTable(out, views, a.now())
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func (a *app) status(ctx context.Context, names []string) ([]statusView, error) {
+	views := make([]statusView, 0, len(names))
+	now := a.now().UTC()
+	for _, name := range names {
+		sec, err := a.secret(name)
+		if err != nil {
+			return nil, err
+		}
+		sc, _ := a.cfg.Secret(name)
+		s, _, err := a.engine.Load(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		v := statusView{
+			Name: name, Provider: sc.Provider,
+			Current: viewKey(s.Current), Previous: viewKey(s.Previous),
+			Next: viewKey(s.Next), Pending: viewKey(s.Pending),
+			Retired:        []keyView{},
+			LastRotatedAt:  timePtr(s.LastRotatedAt),
+			NextRotationAt: timePtr(rotation.NextRotation(s, sec.Every)),
+			Due:            a.engine.Due(s, sec, now),
+		}
+		for _, k := range s.Retired {
+			v.Retired = append(v.Retired, *viewKey(&k))
+		}
+		if r := s.Rotation; r != nil {
+			v.Rotation = &rotationView{ID: r.ID, Step: stepOrStart(r.Step), StartedAt: r.StartedAt,
+				Initiator: r.Initiator, Holder: r.Holder, LeaseExpiresAt: r.LeaseExpiresAt}
+		}
+		views = append(views, v)
+	}
+	return views, nil
+}
+
+func printStatusTable(out io.Writer, views []statusView, now time.Time) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPROVIDER\tCURRENT\tPREVIOUS\tNEXT\tRETIRED\tROTATION\tNEXT ROTATION")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Name, v.Provider,
+			keyCell(v.Current, now), keyCell(v.Previous, now), keyCell(v.Next, now),
+			len(v.Retired), rotationCell(v.Rotation), nextCell(v, now))
+	}
+	tw.Flush()
+}
+
+func keyCell(k *keyView, now time.Time) string {
+	if k == nil {
+		return "-"
+	}
+	if k.ExpiresAt != nil {
+		if !now.Before(*k.ExpiresAt) {
+			return k.KeyID + " (expired)"
+		}
+		return fmt.Sprintf("%s (until %s)", k.KeyID, k.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return k.KeyID
+}
+
+func rotationCell(r *rotationView) string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s after %s (lease %s)", r.ID, r.Step, r.LeaseExpiresAt.UTC().Format(time.RFC3339))
+}
+
+func nextCell(v statusView, now time.Time) string {
+	switch {
+	case v.Due:
+		return "due now"
+	case v.NextRotationAt == nil:
+		return "-"
+	}
+	return v.NextRotationAt.UTC().Format(time.RFC3339)
+}
