@@ -102,7 +102,11 @@ left as it is and init succeeds, so scripts can run it every time.`,
 			fmt.Fprintf(out, "wrote %s\n", path)
 			fmt.Fprintf(out, "created store %s (age identity %s, 0600)\n", rel(abs, cfg.Store.File.Dir), rel(abs, cfg.Store.File.Identity))
 			fmt.Fprintf(out, "created audit log %s\n", rel(abs, cfg.Audit.Path))
-			fmt.Fprintf(out, "next: rotor rotate demo && rotor status\n")
+			flag := ""
+			if path != "rotor.yaml" {
+				flag = " --config " + path
+			}
+			fmt.Fprintf(out, "next: rotor%s rotate demo && rotor%s status\n", flag, flag)
 			return nil
 		},
 	}
