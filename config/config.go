@@ -391,4 +391,22 @@ func (s *Secret) resolvePaths(dir string) {
 	if s.Exec != nil {
 		s.Exec.resolvePaths(dir)
 	}
+	if s.Clerk != nil {
+		for _, h := range []*Hook{s.Clerk.Mint, s.Clerk.Revoke} {
+			if h != nil {
+				resolveCommand(dir, h.Command)
+			}
+		}
+	}
+}
+
+// resolveCommand makes a relative program path with a directory part
+// (./bin/mint) relative to dir; bare names are looked up in PATH.
+func resolveCommand(dir string, argv []string) {
+	if len(argv) == 0 {
+		return
+	}
+	if prog := argv[0]; !filepath.IsAbs(prog) && strings.ContainsRune(prog, filepath.Separator) {
+		argv[0] = filepath.Join(dir, prog)
+	}
 }

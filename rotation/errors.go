@@ -30,6 +30,9 @@ var (
 	// abort, or a takeover after the lease expired). The rotation stops
 	// without writing.
 	ErrLeaseLost = errors.New("rotation lease lost")
+	// ErrPromoteRefused means the provider refuses the candidate over the
+	// current key (e.g. a Clerk key of another environment).
+	ErrPromoteRefused = errors.New("provider refuses this key over the current one")
 	// ErrSameKey means a staged value is already in use.
 	ErrSameKey = errors.New("value is already in use by this secret")
 )

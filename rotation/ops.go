@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -100,8 +101,9 @@ func (e *Engine) rollbackLocked(ctx context.Context, sec Secret, s *store.Secret
 
 // Stage tests value and stores it as the secret's next key, which the next
 // rotation promotes instead of minting. A key already staged is replaced
-// and retired.
-func (e *Engine) Stage(ctx context.Context, sec Secret, value string) (string, error) {
+// and retired. meta is kept with the key (never secret: e.g. the name the
+// key has in the issuer's dashboard, for revoke instructions).
+func (e *Engine) Stage(ctx context.Context, sec Secret, value string, meta map[string]string) (string, error) {
 	if value == "" {
 		return "", errors.New("stage: empty value")
 	}
@@ -123,7 +125,7 @@ func (e *Engine) Stage(ctx context.Context, sec Secret, value string) (string, e
 	}
 	if pc, ok := sec.Provider.(provider.PromoteChecker); ok {
 		if err := pc.CheckPromote(s.Current.Clone(), value); err != nil {
-			return fail(fmt.Errorf("%s: stage key %s: %w", sec.Name, id, err))
+			return fail(fmt.Errorf("%s: stage key %s: %w: %w", sec.Name, id, ErrPromoteRefused, err))
 		}
 	}
 	if err := sec.Provider.Test(ctx, value); err != nil {
@@ -136,7 +138,7 @@ func (e *Engine) Stage(ctx context.Context, sec Secret, value string) (string, e
 		s.Retired = append(s.Retired, *old)
 		detail = "staged as next, replacing " + old.ID
 	}
-	s.Next = &store.Key{Value: value, ID: id, CreatedAt: now, Source: store.SourceStaged}
+	s.Next = &store.Key{Value: value, ID: id, CreatedAt: now, Source: store.SourceStaged, Meta: maps.Clone(meta)}
 	if _, err := e.Store.Save(ctx, s, ver); err != nil {
 		return fail(fmt.Errorf("stage %s: %w", sec.Name, err))
 	}

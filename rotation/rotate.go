@@ -250,7 +250,7 @@ func (r *run) checkCandidate(ctx context.Context, k *store.Key) error {
 	}
 	if pc, ok := r.sec.Provider.(provider.PromoteChecker); ok {
 		if err := pc.CheckPromote(s.Current.Clone(), k.Value); err != nil {
-			return r.reject(ctx, store.StepCreate, fmt.Errorf("%s: create: key %s refused: %w", s.Name, k.ID, err))
+			return r.reject(ctx, store.StepCreate, fmt.Errorf("%s: create: key %s: %w: %w", s.Name, k.ID, ErrPromoteRefused, err))
 		}
 	}
 	return nil

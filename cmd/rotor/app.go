@@ -11,6 +11,9 @@ import (
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/provider"
+	"github.com/rotor-dev/rotor/provider/clerk"
+	"github.com/rotor-dev/rotor/provider/clerkmachine"
+	"github.com/rotor-dev/rotor/provider/exec"
 	"github.com/rotor-dev/rotor/provider/random"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
@@ -52,6 +55,14 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 		return nil, err
 	}
 	a := &app{g: g, cfg: cfg, store: st, audit: log, salt: salt, now: now}
+	for i := range cfg.Secrets {
+		sc := &cfg.Secrets[i]
+		if sc.Provider == "clerk-machine" {
+			if w := clerkmachine.GraceWarning(cfg.Policy(sc).Grace); w != "" {
+				fmt.Fprintf(g.env.stderr, "rotor: warning: %s: %s\n", sc.Name, w)
+			}
+		}
+	}
 	a.engine = &rotation.Engine{
 		Store:     st,
 		Audit:     &recorder{log: log, initiator: g.initiatorName()},
@@ -110,6 +121,12 @@ func newProvider(sc *config.Secret) (provider.Provider, error) {
 	switch sc.Provider {
 	case "random":
 		return random.New(sc.Random)
+	case "clerk":
+		return clerk.New(sc.Name, sc.Clerk)
+	case "clerk-machine":
+		return clerkmachine.New(sc.Name, sc.ClerkMachine)
+	case "exec":
+		return exec.New(sc.Name, sc.Exec)
 	}
 	return nil, fmt.Errorf("provider %q is not supported by this build", sc.Provider)
 }

@@ -83,11 +83,14 @@ func status(t *testing.T, dir string) statusJSON {
 	return s
 }
 
-// leakCheck fails t if any value now in dir's store appears in outputs or
-// in the audit log.
-func leakCheck(t *testing.T, dir string, outputs ...procResult) {
+// leakCheck fails t if any value now in dir's store, or any of extra,
+// appears in outputs or in the audit log.
+func leakCheck(t *testing.T, dir string, outputs []procResult, extra ...string) {
 	t.Helper()
 	st := &scriptState{values: map[string]bool{}, workDir: dir}
+	for _, v := range extra {
+		st.values[v] = true
+	}
 	for _, o := range outputs {
 		st.transcript.WriteString(o.stdout + o.stderr)
 	}
@@ -143,7 +146,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 				t.Fatal("a key was revoked during crash recovery")
 			}
 			outs = append(outs, audit, mustRotor(t, dir, "audit", "verify"))
-			leakCheck(t, dir, outs...)
+			leakCheck(t, dir, outs)
 		})
 	}
 }
@@ -240,7 +243,7 @@ func TestConcurrentRotators(t *testing.T) {
 		t.Fatalf("%d finished rotations in the audit log, want 2 (setup + one winner)", got)
 	}
 	outs = append(outs, tail, mustRotor(t, dir, "audit", "verify"))
-	leakCheck(t, dir, outs...)
+	leakCheck(t, dir, outs)
 	if inProgress != n-1 {
 		t.Fatalf("in-progress exits %d, want %d", inProgress, n-1)
 	}

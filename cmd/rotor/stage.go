@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rotor-dev/rotor/provider/clerk"
 )
 
 // maxStagedValue bounds what stage reads from stdin.
@@ -13,7 +15,7 @@ const maxStagedValue = 64 << 10
 
 func newStageCmd(g *globals) *cobra.Command {
 	var fromStdin bool
-	var fromEnv string
+	var fromEnv, dashboardName string
 	cmd := &cobra.Command{
 		Use:   "stage NAME (--from-stdin | --from-env VAR)",
 		Short: "Pre-stage the next key; it is tested before it is accepted",
@@ -58,7 +60,11 @@ history and process listings.`,
 			if err != nil {
 				return err
 			}
-			id, err := a.engine.Stage(cmd.Context(), sec, value)
+			var meta map[string]string
+			if dashboardName != "" {
+				meta = map[string]string{clerk.MetaDashboardName: dashboardName}
+			}
+			id, err := a.engine.Stage(cmd.Context(), sec, value, meta)
 			if err != nil {
 				return err
 			}
@@ -68,5 +74,6 @@ history and process listings.`,
 	}
 	cmd.Flags().BoolVar(&fromStdin, "from-stdin", false, "read the key from standard input")
 	cmd.Flags().StringVar(&fromEnv, "from-env", "", "read the key from environment variable `VAR`")
+	cmd.Flags().StringVar(&dashboardName, "dashboard-name", "", "the key's name in the issuer's dashboard, shown when it is time to delete it")
 	return cmd
 }

@@ -306,7 +306,7 @@ func stagedKeyIsPromoted(e *env) {
 	ctx := context.Background()
 	e.rotate()
 	staged := fmt.Sprintf("staged-%d", time.Now().UnixNano())
-	if _, err := e.engine().Stage(ctx, e.secret(), staged); err != nil {
+	if _, err := e.engine().Stage(ctx, e.secret(), staged, nil); err != nil {
 		e.t.Fatalf("stage: %v", err)
 	}
 	if n := e.load().Next; n == nil || n.Value != staged {
@@ -321,12 +321,12 @@ func stagedKeyIsPromoted(e *env) {
 	if len(e.prov.Minted()) != minted {
 		e.t.Fatal("provider minted although a key was staged")
 	}
-	if _, err := e.engine().Stage(ctx, e.secret(), staged); !errors.Is(err, rotation.ErrSameKey) {
+	if _, err := e.engine().Stage(ctx, e.secret(), staged, nil); !errors.Is(err, rotation.ErrSameKey) {
 		e.t.Fatalf("staging the current key again = %v, want ErrSameKey", err)
 	}
 	bad := "rejected-" + staged
 	e.prov.Reject(bad)
-	if _, err := e.engine().Stage(ctx, e.secret(), bad); !errors.Is(err, provider.ErrRejected) {
+	if _, err := e.engine().Stage(ctx, e.secret(), bad, nil); !errors.Is(err, provider.ErrRejected) {
 		e.t.Fatalf("staging a rejected key = %v, want ErrRejected", err)
 	}
 	if e.load().Next != nil {
@@ -340,7 +340,7 @@ func rejectedKeyNeverPromoted(e *env) {
 	before := e.load()
 	// Stage a key the issuer accepts now but rejects by rotation time.
 	staged := fmt.Sprintf("revoked-later-%d", time.Now().UnixNano())
-	if _, err := e.engine().Stage(ctx, e.secret(), staged); err != nil {
+	if _, err := e.engine().Stage(ctx, e.secret(), staged, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	e.prov.Reject(staged)
@@ -527,7 +527,7 @@ func liveLeaseBlocksOthers(e *env) {
 	}
 	for name, op := range map[string]func() error{
 		"rollback": func() error { _, err := e.engine().Rollback(ctx, e.secret()); return err },
-		"stage":    func() error { _, err := e.engine().Stage(ctx, e.secret(), "x-staged-value"); return err },
+		"stage":    func() error { _, err := e.engine().Stage(ctx, e.secret(), "x-staged-value", nil); return err },
 		"revoke": func() error {
 			_, err := e.engine().Revoke(ctx, e.secret(), rotation.RevokeOptions{Force: true})
 			return err

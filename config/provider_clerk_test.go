@@ -1,0 +1,139 @@
+package config_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/config"
+)
+
+func parseSecret(t *testing.T, block string) (*config.Secret, error) {
+	t.Helper()
+	doc := "secrets:\n  - name: s\n" + block
+	c, err := config.Parse([]byte(doc), "/etc/rotor")
+	if err != nil {
+		return nil, err
+	}
+	return &c.Secrets[0], nil
+}
+
+func TestClerkProviderConfig(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		block   string
+		wantErr string
+		check   func(t *testing.T, s *config.Secret)
+	}{
+		"defaults": {
+			block: "    provider: clerk\n",
+			check: func(t *testing.T, s *config.Secret) {
+				c := s.Clerk
+				if c.APIURL != "https://api.clerk.com" || time.Duration(c.Timeout) != 10*time.Second || c.DashboardName != "rotor-{date}" || c.Mint != nil {
+					t.Errorf("defaults = %+v", c)
+				}
+			},
+		},
+		"full block": {
+			block: `    provider: clerk
+    clerk:
+      api_url: http://127.0.0.1:8080/v1/
+      timeout: 3s
+      environment: live
+      dashboard_name: "{secret}-{date}"
+      mint: {command: [./mint.sh], timeout: 1m}
+      revoke: {command: [./revoke.sh]}
+`,
+			check: func(t *testing.T, s *config.Secret) {
+				c := s.Clerk
+				if c.APIURL != "http://127.0.0.1:8080" || c.Environment != "live" || !strings.HasSuffix(c.Mint.Command[0], "/mint.sh") || !filepath.IsAbs(c.Mint.Command[0]) || c.Revoke == nil {
+					t.Errorf("block = %+v", c)
+				}
+			},
+		},
+		"plain http off loopback": {
+			block:   "    provider: clerk\n    clerk: {api_url: \"http://clerk.internal\"}\n",
+			wantErr: "secrets[0].clerk.api_url: plain http is only allowed to a loopback address",
+		},
+		"not a url":       {block: "    provider: clerk\n    clerk: {api_url: \"api.clerk.com\"}\n", wantErr: "invalid URL"},
+		"bad environment": {block: "    provider: clerk\n    clerk: {environment: prod}\n", wantErr: `unknown environment "prod"`},
+		"bad placeholder": {block: "    provider: clerk\n    clerk: {dashboard_name: \"rotor-{day}\"}\n", wantErr: "unknown placeholder {day}"},
+		"hook without command": {
+			block: "    provider: clerk\n    clerk: {mint: {timeout: 1s}}\n", wantErr: "secrets[0].clerk.mint.command: hook needs a command"},
+		"negative timeout": {block: "    provider: clerk\n    clerk: {timeout: -1s}\n", wantErr: "invalid duration"},
+		"unknown field":    {block: "    provider: clerk\n    clerk: {secret_key: x}\n", wantErr: "secret_key"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := parseSecret(t, tt.block)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse = %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, s)
+		})
+	}
+}
+
+func TestClerkMachineProviderConfig(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		block   string
+		wantErr string
+	}{
+		"ok":           {block: "      machine_id: mch_2abc\n"},
+		"no machine":   {block: "      timeout: 2s\n", wantErr: "machine_id is required"},
+		"bad machine":  {block: "      machine_id: ../users\n", wantErr: "is not a Clerk machine id"},
+		"key in yaml":  {block: "      machine_id: mch_2abc\n      instance_key_env: sk_live_abcdefghijklmnop\n", wantErr: "not hold the key itself"},
+		"bad env name": {block: "      machine_id: mch_2abc\n      instance_key_env: CLERK-KEY\n", wantErr: `"CLERK-KEY" is not an environment variable name`},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := parseSecret(t, "    provider: clerk-machine\n    clerk_machine:\n"+tt.block)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse = %v, want an error containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "sk_live_") {
+					t.Fatalf("the error echoes a key: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := s.ClerkMachine; c.InstanceKeyEnv != "CLERK_SECRET_KEY" || c.APIURL != "https://api.clerk.com" {
+				t.Errorf("defaults = %+v", c)
+			}
+		})
+	}
+}
+
+func TestExecProviderConfig(t *testing.T) {
+	t.Parallel()
+	s, err := parseSecret(t, "    provider: exec\n    exec: {command: [./bin/rotate, --flag]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Exec.Command[0]; got != filepath.Join("/etc/rotor", "bin/rotate") {
+		t.Errorf("command = %q, want it resolved against the config directory", got)
+	}
+	if time.Duration(s.Exec.Timeout) != 30*time.Second {
+		t.Errorf("timeout = %s, want 30s", time.Duration(s.Exec.Timeout))
+	}
+	s, err = parseSecret(t, "    provider: exec\n    exec: {command: [rotate-db]}\n")
+	if err != nil || s.Exec.Command[0] != "rotate-db" {
+		t.Errorf("a bare program name must stay for PATH lookup: %v %v", s, err)
+	}
+	if _, err := parseSecret(t, "    provider: exec\n    exec: {command: []}\n"); err == nil || !strings.Contains(err.Error(), "command is required") {
+		t.Errorf("empty command: %v", err)
+	}
+}

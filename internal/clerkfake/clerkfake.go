@@ -1,0 +1,523 @@
+// Package clerkfake is a local stand-in for Clerk's Backend API, for tests.
+//
+// A [Server] is one Clerk instance on a loopback httptest server. It holds
+// several active instance secret keys (sk_test_… or sk_live_… by the
+// instance's environment) and answers, as Clerk does:
+//
+//   - GET /v1/jwks: 200 and the instance's JSON Web Key Set for a valid
+//     instance key; 401 clerk_key_invalid for an unknown or deleted one.
+//   - GET /v1/users and GET /v1/users/count: a small fixed user list.
+//   - GET /v1/machines/{id}, GET /v1/machines/{id}/secret_key and
+//     POST /v1/machines/{id}/secret_key/rotate (instance key), the last
+//     honouring previous_token_ttl (0…28800 s) on the server's clock.
+//   - GET /v1/m2m_tokens?subject={id}: authenticated by a machine secret
+//     key (its own machine only) or an instance key.
+//
+// Clerk has no API to create or delete instance keys (the Dashboard does
+// it); the test-only admin API stands in for the Dashboard, in Go
+// ([Server.AddKey], [Server.DeleteKey]) and over HTTP for hook commands:
+// POST /_admin/keys {"name":…} → 201 {"id","name","secret"}, and
+// DELETE /_admin/keys {"secret":…} or {"id":…} → 204 (404 when unknown).
+//
+// The clock is the server's own ([Server.SetNow], [Server.Advance]), so
+// grace periods pass without sleeping, and [Server.FailNext] makes the next
+// Backend API responses fail for retry tests.
+package clerkfake
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// MaxPreviousTokenTTL is the largest previous_token_ttl Clerk accepts, in
+// seconds (8 hours).
+const MaxPreviousTokenTTL = 28800
+
+// Server is a fake Clerk instance. Its methods are safe for concurrent use.
+type Server struct {
+	srv   *httptest.Server
+	env   string // "test" or "live"
+	first string // the key New created
+
+	mu       sync.Mutex
+	now      time.Time
+	seq      int
+	keys     map[string]*instanceKey // by value
+	machines map[string]*machine     // by id
+	fail     []failure
+	requests map[string]int // by route pattern
+}
+
+type instanceKey struct {
+	id, name, value string
+}
+
+type machine struct {
+	id, name    string
+	secret      string
+	previous    string
+	previousEnd time.Time // previous is valid strictly before this
+	rotations   int
+	lastTTL     int
+}
+
+type failure struct {
+	status     int
+	retryAfter time.Duration
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// Live makes the instance a production one: its keys are sk_live_….
+func Live() Option { return func(s *Server) { s.env = "live" } }
+
+// New starts a fake Clerk instance with one active instance key and stops
+// it when the test ends.
+func New(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{
+		env:      "test",
+		now:      time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC),
+		keys:     map[string]*instanceKey{},
+		machines: map[string]*machine{},
+		requests: map[string]int{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.srv = httptest.NewServer(s.routes())
+	t.Cleanup(s.srv.Close)
+	s.first = s.AddKey()
+	return s
+}
+
+// URL returns the API's base URL, without /v1 (what rotor's api_url and
+// CLERK_API_URL take).
+func (s *Server) URL() string { return s.srv.URL }
+
+// Client returns an HTTP client for the server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// Environment returns "test" or "live".
+func (s *Server) Environment() string { return s.env }
+
+// Key returns the value of the instance key New created (deleted or not).
+func (s *Server) Key() string { return s.first }
+
+// AddKey creates an active instance secret key, as "Add new key" in the
+// Dashboard does, and returns its value.
+func (s *Server) AddKey() string {
+	_, v := s.AddNamedKey("")
+	return v
+}
+
+// AddNamedKey creates an active instance key with a Dashboard name and
+// returns its id and value.
+func (s *Server) AddNamedKey(name string) (id, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addKeyLocked(name)
+}
+
+func (s *Server) addKeyLocked(name string) (id, value string) {
+	s.seq++
+	id = "key_" + strconv.Itoa(s.seq)
+	if name == "" {
+		name = "Secret key " + strconv.Itoa(s.seq)
+	}
+	k := &instanceKey{id: id, name: name, value: "sk_" + s.env + "_" + randomString(40)}
+	s.keys[k.value] = k
+	return k.id, k.value
+}
+
+// DeleteKey deletes the instance key with that value, as the Dashboard
+// does. It reports whether the key existed.
+func (s *Server) DeleteKey(value string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.keys[value]
+	delete(s.keys, value)
+	return ok
+}
+
+// KeyCount returns how many instance keys are active.
+func (s *Server) KeyCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
+
+// KeyName returns the Dashboard name of an active key, or "".
+func (s *Server) KeyName(value string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.keys[value]; k != nil {
+		return k.name
+	}
+	return ""
+}
+
+// AddMachine creates a machine and returns its id (mch_…) and its secret
+// key.
+func (s *Server) AddMachine(name string) (id, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := &machine{id: "mch_" + randomString(24), name: name, secret: machineSecret()}
+	s.machines[m.id] = m
+	return m.id, m.secret
+}
+
+// MachineSecret returns a machine's current secret key, or "".
+func (s *Server) MachineSecret(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.machines[id]; m != nil {
+		return m.secret
+	}
+	return ""
+}
+
+// Rotations returns how many times a machine's key was rotated and the
+// previous_token_ttl of the last rotation.
+func (s *Server) Rotations(id string) (n, lastTTL int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.machines[id]; m != nil {
+		return m.rotations, m.lastTTL
+	}
+	return 0, 0
+}
+
+// Now returns the server's clock.
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.now
+}
+
+// SetNow sets the server's clock. It only moves when told to.
+func (s *Server) SetNow(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = t
+}
+
+// Advance moves the server's clock forward by d.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = s.now.Add(d)
+}
+
+// FailNext makes the next n Backend API responses (any /v1 route) answer
+// status with a Clerk error body instead.
+func (s *Server) FailNext(n, status int) { s.FailNextRetryAfter(n, status, 0) }
+
+// FailNextRetryAfter is FailNext with a Retry-After header (whole seconds)
+// when retryAfter > 0.
+func (s *Server) FailNextRetryAfter(n, status int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.fail = append(s.fail, failure{status: status, retryAfter: retryAfter})
+	}
+}
+
+// Requests returns how many requests matched a route, named by its pattern
+// ("GET /v1/jwks", "POST /v1/machines/{id}/secret_key/rotate"); injected
+// failures count too.
+func (s *Server) Requests(pattern string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[pattern]
+}
+
+// AllRequests returns a copy of every route's request count.
+func (s *Server) AllRequests() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.requests)
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	api := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			s.mu.Lock()
+			s.requests[pattern]++
+			var f *failure
+			if len(s.fail) > 0 {
+				f = &s.fail[0]
+				s.fail = s.fail[1:]
+			}
+			s.mu.Unlock()
+			w.Header().Set("Clerk-Trace-Id", "trace_"+randomString(8))
+			if f != nil {
+				if f.retryAfter > 0 {
+					w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter/time.Second)))
+				}
+				code := "internal_clerk_error"
+				if f.status == http.StatusTooManyRequests {
+					code = "too_many_requests"
+				}
+				writeError(w, f.status, code, http.StatusText(f.status))
+				return
+			}
+			h(w, r)
+		})
+	}
+	api("GET /v1/jwks", s.instance(s.jwks))
+	api("GET /v1/users", s.instance(s.users))
+	api("GET /v1/users/count", s.instance(s.usersCount))
+	api("GET /v1/machines/{id}", s.instance(s.getMachine))
+	api("GET /v1/machines/{id}/secret_key", s.instance(s.getMachineSecret))
+	api("POST /v1/machines/{id}/secret_key/rotate", s.instance(s.rotate))
+	api("GET /v1/m2m_tokens", s.m2mTokens)
+	api("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "resource_not_found", "not found")
+	})
+	mux.HandleFunc("POST /_admin/keys", s.adminAdd)
+	mux.HandleFunc("DELETE /_admin/keys", s.adminDelete)
+	return mux
+}
+
+func bearer(r *http.Request) string {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return ""
+	}
+	return v
+}
+
+// instance wraps h so that it runs only for a valid instance secret key.
+func (s *Server) instance(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		_, ok := s.keys[bearer(r)]
+		s.mu.Unlock()
+		if !ok {
+			writeKeyInvalid(w)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeKeyInvalid(w http.ResponseWriter) {
+	writeError(w, http.StatusUnauthorized, "clerk_key_invalid",
+		"The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.")
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{
+		"errors": []map[string]any{{
+			"code": code, "message": msg, "long_message": msg,
+		}},
+		"clerk_trace_id": w.Header().Get("Clerk-Trace-Id"),
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// jwksModulus is the public modulus of a throwaway RSA key: the fake only
+// needs a realistic body.
+const jwksModulus = "ykyEmSCNktZ1G9UV03_jHcjFMl3SvoENEzU2HW3gKcFV9UG3WmZN-FgOnUSpsapcbg2fc6wsHA0krUQ_L0HZiYsXkFi0e6lj7JKXoRuVhjBho7ADC_uqonKszPD1KSDZiseXSqUrbrDhC9ySKwJSCs2ZNvkL5cVTy0Car5Zy0tcIhbt2hr_7kE3tm4a7cVn2dJyygmxPCiMza3gAvs4JWJKBFeQMrgn9luXP1DMKf4_AvuOXHLT5ryyy9D9Ho_jXyxGpU-1lvAdo81Mas8rAGzOlMxq1cWdTd9Pm3IMPkPuu1gLA8ZNWLbI3Nlxm4ZRV4Zldt-ElgkadpUNOX7Cxsw"
+
+func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"keys": []map[string]string{{
+			"use": "sig", "kty": "RSA", "kid": "ins_fake" + s.env, "alg": "RS256",
+			"n": jwksModulus, "e": "AQAB",
+		}},
+	})
+}
+
+type user struct {
+	Object         string         `json:"object"`
+	ID             string         `json:"id"`
+	FirstName      string         `json:"first_name"`
+	LastName       string         `json:"last_name"`
+	PrimaryEmailID string         `json:"primary_email_address_id"`
+	EmailAddresses []emailAddress `json:"email_addresses"`
+	CreatedAt      int64          `json:"created_at"`
+	UpdatedAt      int64          `json:"updated_at"`
+}
+
+type emailAddress struct {
+	Object       string `json:"object"`
+	ID           string `json:"id"`
+	EmailAddress string `json:"email_address"`
+}
+
+func fakeUsers() []user {
+	var us []user
+	for i, n := range [][2]string{{"Ada", "Lovelace"}, {"Grace", "Hopper"}, {"Alan", "Turing"}} {
+		eid := fmt.Sprintf("idn_%d", i+1)
+		us = append(us, user{
+			Object: "user", ID: fmt.Sprintf("user_%d", i+1), FirstName: n[0], LastName: n[1],
+			PrimaryEmailID: eid,
+			EmailAddresses: []emailAddress{{Object: "email_address", ID: eid, EmailAddress: strings.ToLower(n[0]) + "@example.com"}},
+			CreatedAt:      1717243200000, UpdatedAt: 1717243200000,
+		})
+	}
+	return us
+}
+
+func (s *Server) users(w http.ResponseWriter, r *http.Request) {
+	us := fakeUsers()
+	if off, err := strconv.Atoi(r.URL.Query().Get("offset")); err == nil && off > 0 {
+		us = us[min(off, len(us)):]
+	}
+	if lim, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && lim >= 0 {
+		us = us[:min(lim, len(us))]
+	}
+	writeJSON(w, http.StatusOK, us)
+}
+
+func (s *Server) usersCount(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"object": "total_count", "total_count": len(fakeUsers())})
+}
+
+func (s *Server) machine(w http.ResponseWriter, r *http.Request) *machine {
+	m := s.machines[r.PathValue("id")]
+	if m == nil {
+		writeError(w, http.StatusNotFound, "resource_not_found", "machine not found")
+	}
+	return m
+}
+
+func (s *Server) getMachine(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.machine(w, r); m != nil {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"object": "machine", "id": m.id, "name": m.name, "instance_id": "ins_fake",
+			"default_token_ttl": 3600, "scoped_machines": []any{},
+			"created_at": s.now.UnixMilli(), "updated_at": s.now.UnixMilli(),
+		})
+	}
+}
+
+func (s *Server) getMachineSecret(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.machine(w, r); m != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"object": "machine_secret_key", "secret": m.secret})
+	}
+}
+
+func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		PreviousTokenTTL *int `json:"previous_token_ttl"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.PreviousTokenTTL == nil {
+		writeError(w, http.StatusUnprocessableEntity, "form_param_missing", "previous_token_ttl must be included")
+		return
+	}
+	ttl := *body.PreviousTokenTTL
+	if ttl < 0 || ttl > MaxPreviousTokenTTL {
+		writeError(w, http.StatusUnprocessableEntity, "form_param_value_invalid",
+			"previous_token_ttl must be between 0 and 28800")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.machine(w, r)
+	if m == nil {
+		return
+	}
+	// Only one previous key is kept: rotating again ends the grace of the
+	// key before it at once.
+	m.previous, m.previousEnd = m.secret, s.now.Add(time.Duration(ttl)*time.Second)
+	m.secret = machineSecret()
+	m.rotations++
+	m.lastTTL = ttl
+	writeJSON(w, http.StatusOK, map[string]any{"object": "machine_secret_key", "secret": m.secret})
+}
+
+// machineByKey returns the machine a machine secret key belongs to, current
+// or previous within its grace.
+func (s *Server) machineByKey(key string) *machine {
+	for _, m := range s.machines {
+		if key == m.secret || key == m.previous && s.now.Before(m.previousEnd) {
+			return m
+		}
+	}
+	return nil
+}
+
+func (s *Server) m2mTokens(w http.ResponseWriter, r *http.Request) {
+	key := bearer(r)
+	subject := r.URL.Query().Get("subject")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[key]; !ok {
+		m := s.machineByKey(key)
+		switch {
+		case m == nil:
+			writeError(w, http.StatusUnauthorized, "machine_secret_key_invalid", "The provided Machine Secret Key is invalid.")
+			return
+		case subject != "" && subject != m.id:
+			writeError(w, http.StatusForbidden, "authorization_invalid", "A machine secret key can only list its own machine's tokens.")
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"m2m_tokens": []any{}, "total_count": 0})
+}
+
+func (s *Server) adminAdd(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	id, v := s.AddNamedKey(body.Name)
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "name": s.KeyName(v), "secret": v})
+}
+
+func (s *Server) adminDelete(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "want {\"secret\":…} or {\"id\":…}")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for v, k := range s.keys {
+		if body.Secret != "" && v == body.Secret || body.ID != "" && k.id == body.ID {
+			delete(s.keys, v)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "resource_not_found", "no such key")
+}
+
+const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func machineSecret() string { return "ak_" + randomString(40) }

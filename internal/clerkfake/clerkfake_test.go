@@ -1,0 +1,121 @@
+package clerkfake_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/internal/clerkfake"
+)
+
+func call(t *testing.T, s *clerkfake.Server, method, path, key, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, s.URL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+func TestInstanceKeys(t *testing.T) {
+	t.Parallel()
+	live := clerkfake.New(t, clerkfake.Live())
+	if !strings.HasPrefix(live.Key(), "sk_live_") || !strings.HasPrefix(clerkfake.New(t).Key(), "sk_test_") {
+		t.Fatal("key prefixes do not follow the environment")
+	}
+	second := live.AddKey()
+	for _, k := range []string{live.Key(), second} {
+		if st, body := call(t, live, "GET", "/v1/jwks", k, ""); st != 200 || body["keys"] == nil {
+			t.Fatalf("jwks with an active key = %d %v", st, body)
+		}
+	}
+	// The admin API stands in for the Dashboard.
+	st, created := call(t, live, "POST", "/_admin/keys", "", `{"name":"rotor-2025-06-01"}`)
+	v, _ := created["secret"].(string)
+	if st != 201 || created["name"] != "rotor-2025-06-01" || live.KeyName(v) != "rotor-2025-06-01" {
+		t.Fatalf("admin add = %d %v", st, created)
+	}
+	if st, _ := call(t, live, "DELETE", "/_admin/keys", "", `{"secret":"`+v+`"}`); st != 204 {
+		t.Fatalf("admin delete = %d", st)
+	}
+	if st, _ := call(t, live, "DELETE", "/_admin/keys", "", `{"secret":"`+v+`"}`); st != 404 {
+		t.Fatalf("admin delete of a deleted key = %d, want 404", st)
+	}
+	live.DeleteKey(second)
+	st, body := call(t, live, "GET", "/v1/jwks", second, "")
+	errs, _ := body["errors"].([]any)
+	if st != 401 || len(errs) != 1 || errs[0].(map[string]any)["code"] != "clerk_key_invalid" {
+		t.Fatalf("jwks with a deleted key = %d %v", st, body)
+	}
+	if live.KeyCount() != 1 || live.Requests("GET /v1/jwks") != 3 {
+		t.Fatalf("KeyCount = %d, jwks requests = %d", live.KeyCount(), live.Requests("GET /v1/jwks"))
+	}
+}
+
+func TestUsers(t *testing.T) {
+	t.Parallel()
+	s := clerkfake.New(t)
+	if st, body := call(t, s, "GET", "/v1/users/count", s.Key(), ""); st != 200 || body["total_count"] != 3.0 {
+		t.Fatalf("users/count = %d %v", st, body)
+	}
+}
+
+func TestMachineRotation(t *testing.T) {
+	t.Parallel()
+	s := clerkfake.New(t)
+	id, k0 := s.AddMachine("worker")
+	rotate := func(ttl string) (int, string) {
+		st, body := call(t, s, "POST", "/v1/machines/"+id+"/secret_key/rotate", s.Key(), `{"previous_token_ttl":`+ttl+`}`)
+		v, _ := body["secret"].(string)
+		return st, v
+	}
+	valid := func(k string) bool {
+		st, _ := call(t, s, "GET", "/v1/m2m_tokens?subject="+id, k, "")
+		return st == 200
+	}
+	if st, _ := rotate("28801"); st != 422 {
+		t.Fatalf("previous_token_ttl 28801 = %d, want 422", st)
+	}
+	if st, _ := call(t, s, "POST", "/v1/machines/"+id+"/secret_key/rotate", k0, `{"previous_token_ttl":1}`); st != 401 {
+		t.Fatalf("rotate with the machine key = %d, want 401", st)
+	}
+	st, k1 := rotate("60")
+	if st != 200 || !valid(k0) || !valid(k1) || s.MachineSecret(id) != k1 {
+		t.Fatalf("after rotate: %d, old valid %v, new valid %v", st, valid(k0), valid(k1))
+	}
+	_, k2 := rotate("60")
+	if valid(k0) || !valid(k1) || !valid(k2) {
+		t.Fatal("a second rotation must end the first previous key at once and keep one previous key")
+	}
+	s.Advance(time.Minute)
+	if valid(k1) || !valid(k2) {
+		t.Fatal("previous key outlived its ttl")
+	}
+	if n, ttl := s.Rotations(id); n != 2 || ttl != 60 {
+		t.Fatalf("Rotations = %d, %d", n, ttl)
+	}
+	s.FailNextRetryAfter(1, 429, 2*time.Second)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", s.URL()+"/v1/jwks", nil)
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" {
+		t.Fatalf("injected failure = %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}

@@ -1,0 +1,385 @@
+// Package clerk rotates a Clerk instance secret key (CLERK_SECRET_KEY,
+// sk_live_… or sk_test_…).
+//
+// Clerk lets an instance hold several active secret keys, which is what
+// makes a zero-downtime rotation possible, but creating and deleting one is
+// a Dashboard action with no public Backend API. So the [Provider] works
+// with the operator:
+//
+//   - Mint returns a [*provider.ActionRequiredError] saying which key to
+//     create in the Dashboard and how to stage it (`rotor stage`), unless a
+//     mint hook is configured. The engine only calls Mint when nothing is
+//     staged.
+//   - Test calls GET /v1/jwks with the key: 200 means Clerk accepts it,
+//     401 clerk_key_invalid means it does not ([provider.ErrRejected]).
+//   - Revoke is two-phase. While Clerk still accepts the key it returns an
+//     ActionRequiredError naming the key to delete in the Dashboard; once
+//     Clerk answers 401 it returns nil, so a rerun (`rotor revoke <name>
+//     --confirm`) confirms the deletion and clears the key. A revoke hook,
+//     when configured, deletes the key and the same check confirms it.
+//   - CheckPromote ([provider.PromoteChecker]) refuses a test key over a
+//     live key and the reverse: they belong to different instances.
+//
+// # Hooks
+//
+// A hook is a command run without a shell (see [exec.Command]). Both read
+// one JSON object on stdin:
+//
+//	{"version":1,"action":"mint","secret":"…","dashboard_name":"rotor-2025-06-01","environment":"live"}
+//	{"version":1,"action":"revoke","secret":"…","key_id":"…","dashboard_name":"…","value":"sk_live_…"}
+//
+// and get ROTOR_SECRET, ROTOR_ACTION, ROTOR_DASHBOARD_NAME (and
+// ROTOR_KEY_ID for revoke, ROTOR_CLERK_ENVIRONMENT for mint) in their
+// environment; a key is only ever on stdin. The mint hook prints the new key,
+// alone, on stdout. The revoke hook exits 0 once it has deleted the key;
+// rotor then checks that Clerk rejects it. Anything shaped like a Clerk key
+// is scrubbed from a hook's stderr before it is quoted in an error.
+//
+// Errors carry rotor's key id and the key's Dashboard name, never any part
+// of a key.
+package clerk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/provider"
+	"github.com/rotor-dev/rotor/internal/clerkapi"
+	"github.com/rotor-dev/rotor/provider/exec"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// MetaDashboardName is the [store.Key.Meta] entry holding the name a key
+// was given in the Clerk Dashboard; Revoke uses it to say which key to
+// delete. Mint sets it; `rotor stage` may set it from the operator.
+const MetaDashboardName = "dashboard_name"
+
+// keyPattern matches anything shaped like a Clerk key.
+var keyPattern = regexp.MustCompile(`[sp]k_(live|test)_[A-Za-z0-9_-]+`)
+
+// ErrEnvironmentMismatch means a key belongs to the other Clerk environment
+// (a test key where a live one is expected, or the reverse).
+var ErrEnvironmentMismatch = errors.New("keys of different Clerk environments")
+
+// The two environments of Clerk instances and their key prefixes.
+const (
+	EnvLive = "live"
+	EnvTest = "test"
+)
+
+// Provider is the Clerk instance secret key provider.
+type Provider struct {
+	secret        string
+	api           *clerkapi.Client
+	env           string // pinned environment, or ""
+	dashboardName string // template
+	mint, revoke  *exec.Command
+	now           func() time.Time
+}
+
+var (
+	_ provider.Provider       = (*Provider)(nil)
+	_ provider.PromoteChecker = (*Provider)(nil)
+)
+
+type options struct {
+	api clerkapi.Config
+	now func() time.Time
+}
+
+// Option adjusts a Provider; the defaults suit production.
+type Option func(*options)
+
+// WithHTTPClient sets the HTTP client for Backend API calls.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.api.HTTPClient = c } }
+
+// WithRetryWait replaces the wait between retries (tests pass one that
+// returns at once and records the durations).
+func WithRetryWait(w clerkapi.WaitFunc) Option { return func(o *options) { o.api.Wait = w } }
+
+// WithMaxAttempts bounds the attempts of one Backend API call (default 4).
+func WithMaxAttempts(n int) Option { return func(o *options) { o.api.MaxAttempts = n } }
+
+// WithClock sets the clock used to date new keys' Dashboard names.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// New returns the provider of the secret called secret (its name appears
+// in the instructions for the operator) for a validated config block.
+func New(secret string, cfg *config.ClerkProvider, opts ...Option) (*Provider, error) {
+	o := options{api: clerkapi.Config{URL: cfg.APIURL, Timeout: time.Duration(cfg.Timeout)}, now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	api, err := clerkapi.New(o.api)
+	if err != nil {
+		return nil, fmt.Errorf("clerk: %w", err)
+	}
+	p := &Provider{secret: secret, api: api, env: cfg.Environment, dashboardName: cfg.DashboardName, now: o.now}
+	if p.dashboardName == "" {
+		p.dashboardName = config.DefaultClerkDashboardName
+	}
+	switch p.env {
+	case "", EnvLive, EnvTest:
+	default:
+		return nil, fmt.Errorf("clerk: unknown environment %q (want live or test)", p.env)
+	}
+	// A hook's stderr is quoted in errors; a key it prints there (the new
+	// one, which rotor does not know yet) is scrubbed by its shape.
+	if h := cfg.Mint; h != nil {
+		p.mint = &exec.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Redact: keyPattern}
+	}
+	if h := cfg.Revoke; h != nil {
+		p.revoke = &exec.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Redact: keyPattern}
+	}
+	return p, nil
+}
+
+// Environment returns the environment of a Clerk secret key, live or test,
+// or an error wrapping [provider.ErrRejected] when value does not look like
+// a secret key. The error never quotes value.
+func Environment(value string) (string, error) {
+	var env, rest string
+	switch {
+	case strings.HasPrefix(value, "sk_live_"):
+		env, rest = EnvLive, value[len("sk_live_"):]
+	case strings.HasPrefix(value, "sk_test_"):
+		env, rest = EnvTest, value[len("sk_test_"):]
+	case strings.HasPrefix(value, "pk_live_"), strings.HasPrefix(value, "pk_test_"):
+		return "", fmt.Errorf("clerk: this is a publishable key (pk_…), not a secret key (sk_live_… or sk_test_…): %w", provider.ErrRejected)
+	case strings.TrimSpace(value) != value:
+		return "", fmt.Errorf("clerk: the key has leading or trailing whitespace (a stray newline?): %w", provider.ErrRejected)
+	default:
+		return "", fmt.Errorf("clerk: not a Clerk secret key (want the prefix sk_live_ or sk_test_): %w", provider.ErrRejected)
+	}
+	if strings.TrimSpace(rest) != rest {
+		return "", fmt.Errorf("clerk: the key has trailing whitespace (a stray newline?): %w", provider.ErrRejected)
+	}
+	if len(rest) < 16 || strings.IndexFunc(rest, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) >= 0 {
+		return "", fmt.Errorf("clerk: malformed sk_%s_ key (too short or unexpected characters; was it copied whole?): %w", env, provider.ErrRejected)
+	}
+	return env, nil
+}
+
+// checkKey checks value's format and, when the config pins one, its
+// environment.
+func (p *Provider) checkKey(value string) (string, error) {
+	env, err := Environment(value)
+	if err != nil {
+		return "", err
+	}
+	if p.env != "" && env != p.env {
+		return "", fmt.Errorf("clerk: a %s key (sk_%s_) where the config pins environment %s (sk_%s_): %w: %w",
+			env, env, p.env, p.env, ErrEnvironmentMismatch, provider.ErrRejected)
+	}
+	return env, nil
+}
+
+// CheckPromote refuses a candidate that is not a secret key, or whose
+// environment differs from the current key's: a test key over a live key
+// would point production at a development instance.
+func (p *Provider) CheckPromote(current *store.Key, candidate string) error {
+	env, err := p.checkKey(candidate)
+	if err != nil {
+		return err
+	}
+	if current == nil || current.Value == "" {
+		return nil
+	}
+	if current.Value == candidate {
+		return fmt.Errorf("clerk: the candidate is the current key %s", current.ID)
+	}
+	curEnv, err := Environment(current.Value)
+	if err != nil {
+		return nil // a malformed current key proves nothing about the candidate
+	}
+	if env != curEnv {
+		return fmt.Errorf("clerk: refusing to promote a %s key (sk_%s_) over the current %s key %s (sk_%s_): they belong to different Clerk instances (%s and %s): %w",
+			env, env, curEnv, current.ID, curEnv, instanceKind(env), instanceKind(curEnv), ErrEnvironmentMismatch)
+	}
+	return nil
+}
+
+func instanceKind(env string) string {
+	if env == EnvLive {
+		return "production"
+	}
+	return "development"
+}
+
+// Test checks value's format, then asks Clerk: GET /v1/jwks answers 200
+// for a key it accepts and 401 (an error wrapping [provider.ErrRejected])
+// for an unknown or deleted one. Timeouts, 429 and 5xx are retried a few
+// times and then returned as errors that do not wrap ErrRejected.
+func (p *Provider) Test(ctx context.Context, value string) error {
+	env, err := p.checkKey(value)
+	if err != nil {
+		return err
+	}
+	alive, rejection, err := p.alive(ctx, value)
+	switch {
+	case err != nil:
+		return fmt.Errorf("clerk: test %s secret key: %w", env, err)
+	case !alive:
+		return fmt.Errorf("clerk: test %s secret key: Clerk does not accept it (deleted, or from another instance): %w: %w", env, provider.ErrRejected, rejection)
+	}
+	return nil
+}
+
+// alive reports whether Clerk accepts key: true on 200; false on 401, with
+// Clerk's answer as rejection. Anything else is an error.
+func (p *Provider) alive(ctx context.Context, key string) (ok bool, rejection, err error) {
+	var jwks struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	err = p.api.Do(ctx, clerkapi.Call{Method: http.MethodGet, Path: "/jwks", Key: key, Idempotent: true}, &jwks)
+	switch {
+	case clerkapi.StatusOf(err) == http.StatusUnauthorized:
+		return false, err, nil
+	case err != nil:
+		return false, nil, err
+	case len(jwks.Keys) == 0:
+		return false, nil, errors.New("clerk api: GET /v1/jwks: 200 without signing keys; is api_url Clerk's Backend API?")
+	}
+	return true, nil, nil
+}
+
+// keyName renders the Dashboard name for a key created now.
+func (p *Provider) keyName() string {
+	r := strings.NewReplacer("{secret}", p.secret, "{date}", p.now().UTC().Format(time.DateOnly))
+	return r.Replace(p.dashboardName)
+}
+
+// Mint runs the mint hook when one is configured. Without one it returns a
+// [*provider.ActionRequiredError] telling the operator to create a key in
+// the Dashboard and stage it.
+func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider.Credential, error) {
+	name := p.keyName()
+	env := p.env
+	if env == "" && req.Current != nil {
+		env, _ = Environment(req.Current.Value)
+	}
+	if p.mint == nil {
+		return provider.Credential{}, p.mintAction(name, env)
+	}
+	in, err := json.Marshal(hookRequest{Version: 1, Action: "mint", Secret: p.secret, DashboardName: name, Environment: env})
+	if err != nil {
+		return provider.Credential{}, fmt.Errorf("clerk: mint hook: %w", err)
+	}
+	cmd := *p.mint
+	cmd.Env = []string{"ROTOR_SECRET=" + p.secret, "ROTOR_ACTION=mint", "ROTOR_DASHBOARD_NAME=" + name, "ROTOR_CLERK_ENVIRONMENT=" + env}
+	out, err := cmd.Run(ctx, in)
+	if err != nil {
+		return provider.Credential{}, fmt.Errorf("clerk: mint hook: %w", err)
+	}
+	value := strings.TrimSpace(string(out))
+	if strings.ContainsAny(value, "\r\n") {
+		return provider.Credential{}, fmt.Errorf("clerk: mint hook: command %s printed several lines; want the new key alone", cmd.Name())
+	}
+	if _, err := p.checkKey(value); err != nil {
+		return provider.Credential{}, fmt.Errorf("clerk: mint hook: command %s: %w", cmd.Name(), err)
+	}
+	return provider.Credential{Value: value, Meta: map[string]string{MetaDashboardName: name}}, nil
+}
+
+// hookRequest is the JSON object a mint or revoke hook reads on stdin.
+type hookRequest struct {
+	Version       int    `json:"version"`
+	Action        string `json:"action"`
+	Secret        string `json:"secret"`
+	DashboardName string `json:"dashboard_name,omitempty"`
+	Environment   string `json:"environment,omitempty"`
+	KeyID         string `json:"key_id,omitempty"`
+	Value         string `json:"value,omitempty"`
+}
+
+func (p *Provider) mintAction(name, env string) error {
+	where := "the Clerk Dashboard of this secret's instance"
+	if env != "" {
+		where = fmt.Sprintf("the Clerk Dashboard of the %s instance (its keys start with sk_%s_)", instanceKind(env), env)
+	}
+	return &provider.ActionRequiredError{
+		Action: fmt.Sprintf("Clerk has no API to create secret keys: create a key named %q in the Clerk Dashboard and stage it", name),
+		Steps: []string{
+			fmt.Sprintf("In %s, open API keys → Secret keys → Add new key.", where),
+			fmt.Sprintf("Name it %q, so it can be told apart when the key it replaces is deleted.", name),
+			fmt.Sprintf("Copy the new key and stage it from stdin (not as an argument, which shells record): rotor stage %s --from-stdin", p.secret),
+			fmt.Sprintf("Run the rotation again: rotor rotate %s", p.secret),
+			"Do not delete the current key yet: once its grace period is over, `rotor revoke` says which key to delete.",
+		},
+	}
+}
+
+// Revoke makes sure Clerk no longer accepts key. If Clerk already answers
+// 401 it returns nil (revoke is idempotent). Otherwise it runs the revoke
+// hook and confirms the key is gone, or, without a hook, returns a
+// [*provider.ActionRequiredError] naming the key to delete in the Dashboard
+// and asking for a rerun to confirm.
+func (p *Provider) Revoke(ctx context.Context, key store.Key) error {
+	if key.Value == "" {
+		return fmt.Errorf("clerk: revoke key %s: no value recorded, so Clerk cannot be asked whether it is gone", key.ID)
+	}
+	alive, _, err := p.alive(ctx, key.Value)
+	if err != nil {
+		return fmt.Errorf("clerk: revoke key %s: check whether Clerk still accepts it: %w", key.ID, err)
+	}
+	if !alive {
+		return nil
+	}
+	if p.revoke == nil {
+		return p.revokeAction(key)
+	}
+	in, err := json.Marshal(hookRequest{Version: 1, Action: "revoke", Secret: p.secret, KeyID: key.ID,
+		DashboardName: key.Meta[MetaDashboardName], Value: key.Value})
+	if err != nil {
+		return fmt.Errorf("clerk: revoke key %s: revoke hook: %w", key.ID, err)
+	}
+	cmd := *p.revoke
+	cmd.Env = []string{"ROTOR_SECRET=" + p.secret, "ROTOR_ACTION=revoke", "ROTOR_KEY_ID=" + key.ID,
+		"ROTOR_DASHBOARD_NAME=" + key.Meta[MetaDashboardName]}
+	if _, err := cmd.Run(ctx, in, key.Value); err != nil {
+		return fmt.Errorf("clerk: revoke key %s: revoke hook: %w", key.ID, err)
+	}
+	alive, _, err = p.alive(ctx, key.Value)
+	switch {
+	case err != nil:
+		return fmt.Errorf("clerk: revoke key %s: the revoke hook ran; confirming with Clerk failed: %w", key.ID, err)
+	case alive:
+		return fmt.Errorf("clerk: revoke key %s: the revoke hook succeeded but Clerk still accepts the key; it stays recorded until a later revoke confirms it is gone", key.ID)
+	}
+	return nil
+}
+
+func (p *Provider) revokeAction(key store.Key) error {
+	env, _ := Environment(key.Value)
+	name := key.Meta[MetaDashboardName]
+	what := fmt.Sprintf("the key rotor knows as %s", key.ID)
+	if name != "" {
+		what = fmt.Sprintf("the key named %q (rotor key id %s)", name, key.ID)
+	}
+	where := "the Clerk Dashboard"
+	if env != "" {
+		where = fmt.Sprintf("the Clerk Dashboard of the %s instance", instanceKind(env))
+	}
+	find := fmt.Sprintf("Delete %s.", what)
+	if name == "" {
+		find = fmt.Sprintf("Delete %s: it has no recorded Dashboard name; rotor took it on %s. Do not delete the key rotor shows as current (rotor status %s).",
+			what, key.CreatedAt.UTC().Format(time.DateOnly), p.secret)
+	}
+	return &provider.ActionRequiredError{
+		Action: fmt.Sprintf("Clerk still accepts key %s and has no API to delete it: delete it in the Clerk Dashboard, then confirm", key.ID),
+		Steps: []string{
+			fmt.Sprintf("In %s, open API keys → Secret keys.", where),
+			find,
+			fmt.Sprintf("Confirm: rotor revoke %s --confirm (rotor checks that Clerk now rejects the key, then clears it).", p.secret),
+		},
+	}
+}

@@ -1,0 +1,237 @@
+// Package clerkmachine rotates a Clerk machine (M2M) secret key through the
+// Backend API, with no operator involved.
+//
+// Mint calls POST /v1/machines/{machine_id}/secret_key/rotate, authorised by
+// the instance secret key (read from the environment variable the config
+// names), with previous_token_ttl set to the secret's grace period. Clerk
+// caps previous_token_ttl at 8 hours: a longer grace is cut to 8 hours, and
+// [GraceWarning] says so at config time. Clerk keeps one previous key, so a
+// second rotation ends the first one's grace at once; Mint therefore never
+// rotates twice for one rotation (see [Provider.Mint]).
+//
+// Test lists the machine's M2M tokens (GET /v1/m2m_tokens?subject=…) with
+// the machine key itself: a read-only call that only a valid key of that
+// machine may make. Revoke does nothing: the previous key expires at Clerk
+// on its own when previous_token_ttl has passed, and Clerk has no call to
+// end it sooner short of rotating again, which would also replace the
+// current key.
+package clerkmachine
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/provider"
+	"github.com/rotor-dev/rotor/internal/clerkapi"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// MaxPreviousTokenTTL is the longest Clerk keeps a rotated-out machine key
+// valid (previous_token_ttl of 28800 seconds).
+const MaxPreviousTokenTTL = 8 * time.Hour
+
+// Meta entries Mint records with a new key.
+const (
+	MetaMachineID        = "machine_id"
+	MetaPreviousTokenTTL = "previous_token_ttl" // seconds granted to the key replaced
+	MetaRecovered        = "recovered"          // "true": adopted from Clerk, see Mint
+)
+
+// GraceWarning returns a warning to print at config time when grace is
+// longer than Clerk keeps a previous machine key, or "" when it is not.
+func GraceWarning(grace time.Duration) string {
+	if grace <= MaxPreviousTokenTTL {
+		return ""
+	}
+	return fmt.Sprintf("clerk-machine: grace %s exceeds Clerk's maximum previous_token_ttl of 8h; the previous key will stop working after 8h", formatDuration(grace))
+}
+
+func formatDuration(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	}
+	return d.String()
+}
+
+// previousTokenTTL converts a grace period to previous_token_ttl seconds:
+// rounded up, so the old key lives at least as long as asked, and capped at
+// Clerk's maximum.
+func previousTokenTTL(grace time.Duration) int {
+	if grace <= 0 {
+		return 0
+	}
+	grace = min(grace, MaxPreviousTokenTTL)
+	return int((grace + time.Second - 1) / time.Second)
+}
+
+// Provider rotates one machine's secret key.
+type Provider struct {
+	secret    string
+	machineID string
+	keyEnv    string
+	lookupEnv func(string) (string, bool)
+	api       *clerkapi.Client
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+type options struct {
+	api       clerkapi.Config
+	lookupEnv func(string) (string, bool)
+}
+
+// Option adjusts a Provider; the defaults suit production.
+type Option func(*options)
+
+// WithHTTPClient sets the HTTP client for Backend API calls.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.api.HTTPClient = c } }
+
+// WithRetryWait replaces the wait between retries (tests pass one that
+// returns at once).
+func WithRetryWait(w clerkapi.WaitFunc) Option { return func(o *options) { o.api.Wait = w } }
+
+// WithMaxAttempts bounds the attempts of one Backend API call (default 4).
+func WithMaxAttempts(n int) Option { return func(o *options) { o.api.MaxAttempts = n } }
+
+// WithLookupEnv replaces os.LookupEnv for reading the instance key.
+func WithLookupEnv(f func(string) (string, bool)) Option {
+	return func(o *options) { o.lookupEnv = f }
+}
+
+// New returns the provider of the secret called secret for a validated
+// config block. The instance key is read when Mint needs it, not here, so
+// commands that never rotate do not need it.
+func New(secret string, cfg *config.ClerkMachineProvider, opts ...Option) (*Provider, error) {
+	o := options{api: clerkapi.Config{URL: cfg.APIURL, Timeout: time.Duration(cfg.Timeout)}, lookupEnv: os.LookupEnv}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !strings.HasPrefix(cfg.MachineID, "mch_") {
+		return nil, fmt.Errorf("clerk-machine: %q is not a machine id (want mch_…)", cfg.MachineID)
+	}
+	api, err := clerkapi.New(o.api)
+	if err != nil {
+		return nil, fmt.Errorf("clerk-machine: %w", err)
+	}
+	keyEnv := cfg.InstanceKeyEnv
+	if keyEnv == "" {
+		keyEnv = config.DefaultClerkInstanceKey
+	}
+	return &Provider{secret: secret, machineID: cfg.MachineID, keyEnv: keyEnv, lookupEnv: o.lookupEnv, api: api}, nil
+}
+
+func (p *Provider) instanceKey() (string, error) {
+	v, ok := p.lookupEnv(p.keyEnv)
+	switch {
+	case !ok || v == "":
+		return "", fmt.Errorf("clerk-machine: environment variable %s (instance_key_env) is not set; rotating machine %s needs the instance secret key", p.keyEnv, p.machineID)
+	case !strings.HasPrefix(v, "sk_live_") && !strings.HasPrefix(v, "sk_test_"):
+		return "", fmt.Errorf("clerk-machine: environment variable %s does not hold a Clerk instance secret key (sk_live_… or sk_test_…)", p.keyEnv)
+	}
+	return v, nil
+}
+
+type machineSecretKey struct {
+	Object string `json:"object"`
+	Secret string `json:"secret"`
+}
+
+// Mint rotates the machine's key with previous_token_ttl = req.Grace
+// (capped at 8h) and returns the new key.
+//
+// A rotation Clerk performed but rotor never recorded (rotor stopped
+// between the call and saving the pending key) must not be repeated: a
+// second rotate would end the grace of the key consumers still use. So when
+// req.Current is set, Mint first reads the machine's key from Clerk; if it
+// is no longer req.Current, Clerk already rotated and Mint returns that key
+// (meta recovered=true) instead of rotating again. The same holds after a
+// rollback: rotor's current key is then Clerk's previous one, valid until
+// its previous_token_ttl runs out, and rotating again would end it at once;
+// Clerk's current key is the only one that lasts.
+func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider.Credential, error) {
+	key, err := p.instanceKey()
+	if err != nil {
+		return provider.Credential{}, err
+	}
+	base := "/machines/" + url.PathEscape(p.machineID) + "/secret_key"
+	meta := map[string]string{MetaMachineID: p.machineID}
+	if req.Current != nil && req.Current.Value != "" {
+		var cur machineSecretKey
+		if err := p.api.Do(ctx, clerkapi.Call{Method: http.MethodGet, Path: base, Key: key, Idempotent: true}, &cur); err != nil {
+			return provider.Credential{}, fmt.Errorf("clerk-machine: read the key of machine %s before rotating: %w", p.machineID, p.describe(err))
+		}
+		if cur.Secret != "" && cur.Secret != req.Current.Value {
+			meta[MetaRecovered] = "true"
+			return provider.Credential{Value: cur.Secret, Meta: meta}, nil
+		}
+	}
+	ttl := previousTokenTTL(req.Grace)
+	var out machineSecretKey
+	call := clerkapi.Call{
+		Method: http.MethodPost, Path: base + "/rotate", Key: key,
+		Body: map[string]int{"previous_token_ttl": ttl},
+		// Not idempotent: see above. Only answers the server cannot have
+		// acted on (429, a refused connection) are retried.
+		Idempotent: false,
+	}
+	if err := p.api.Do(ctx, call, &out); err != nil {
+		return provider.Credential{}, fmt.Errorf("clerk-machine: rotate the key of machine %s: %w", p.machineID, p.describe(err))
+	}
+	if out.Secret == "" {
+		return provider.Credential{}, fmt.Errorf("clerk-machine: rotate the key of machine %s: the answer holds no secret; the machine may have been rotated: the next run adopts its key", p.machineID)
+	}
+	meta[MetaPreviousTokenTTL] = strconv.Itoa(ttl)
+	return provider.Credential{Value: out.Secret, Meta: meta}, nil
+}
+
+// describe adds a hint to errors of calls made with the instance key.
+func (p *Provider) describe(err error) error {
+	switch clerkapi.StatusOf(err) {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w (is %s the secret key of the machine's instance?)", err, p.keyEnv)
+	case http.StatusNotFound:
+		return fmt.Errorf("%w (no machine %s in this instance?)", err, p.machineID)
+	}
+	return err
+}
+
+// Test proves value is a valid secret key of this machine by listing the
+// machine's M2M tokens with it, a read-only call. 401 and 403 wrap
+// [provider.ErrRejected].
+func (p *Provider) Test(ctx context.Context, value string) error {
+	switch {
+	case value == "":
+		return fmt.Errorf("clerk-machine: empty key: %w", provider.ErrRejected)
+	case strings.HasPrefix(value, "sk_live_"), strings.HasPrefix(value, "sk_test_"):
+		// An instance key may list any machine's tokens: it would pass.
+		return fmt.Errorf("clerk-machine: this is an instance secret key (sk_…), not a machine secret key: %w", provider.ErrRejected)
+	case strings.TrimSpace(value) != value:
+		return fmt.Errorf("clerk-machine: the key has leading or trailing whitespace: %w", provider.ErrRejected)
+	}
+	q := url.Values{"subject": {p.machineID}, "limit": {"1"}}
+	err := p.api.Do(ctx, clerkapi.Call{Method: http.MethodGet, Path: "/m2m_tokens", Query: q, Key: value, Idempotent: true}, nil)
+	switch clerkapi.StatusOf(err) {
+	case 0:
+		if err != nil {
+			return fmt.Errorf("clerk-machine: test key of machine %s: %w", p.machineID, err)
+		}
+		return nil
+	case http.StatusUnauthorized:
+		return fmt.Errorf("clerk-machine: test key of machine %s: Clerk does not accept it: %w: %w", p.machineID, provider.ErrRejected, err)
+	case http.StatusForbidden:
+		return fmt.Errorf("clerk-machine: test key of machine %s: the key belongs to another machine: %w: %w", p.machineID, provider.ErrRejected, err)
+	}
+	return fmt.Errorf("clerk-machine: test key of machine %s: %w", p.machineID, err)
+}
+
+// Revoke does nothing and returns nil: Clerk ends a rotated-out machine key
+// by itself once previous_token_ttl has passed (at most 8h after the
+// rotation), and has no call to end it sooner.
+func (p *Provider) Revoke(context.Context, store.Key) error { return nil }

@@ -1,0 +1,261 @@
+// Package exec is a provider implemented by an external command, for
+// credentials rotor has no built-in provider for.
+//
+// # Protocol (version 1)
+//
+// For every operation rotor runs the configured command once, without a
+// shell, and writes one JSON request to its stdin:
+//
+//	{"version":1,"action":"mint","secret":"db-password","value":"…","key_id":"…","meta":{…},"grace_seconds":86400}
+//
+// action is mint, test or revoke. For mint, value, key_id and meta describe
+// the credential being replaced (absent on first issue) and grace_seconds
+// says how long it must stay valid; for test, value is the candidate; for
+// revoke, value, key_id and meta describe the key to revoke. The command
+// answers with one JSON object on stdout and exit status 0:
+//
+//	{"version":1,"value":"…","meta":{"issuer_id":"…"}}   mint succeeded
+//	{"version":1}                                      test or revoke succeeded
+//	{"version":1,"error":"password too short","rejected":true}
+//
+// rejected:true means the issuer gave a definite no (the test of a bad
+// credential); the error then wraps [provider.ErrRejected]. An error without
+// rejected is an unknown answer the engine may retry. Revoke must succeed
+// for a credential that is already revoked.
+//
+// Decoding is strict: unknown fields, a version other than 1, trailing data,
+// a value in a test or revoke answer, or a secret inside meta are protocol
+// errors. A non-zero exit, a timeout (config timeout, default 30s) or bad
+// JSON is an error naming the command and the action; it quotes the start of
+// stderr with known values redacted and never quotes stdout.
+//
+// The command inherits rotor's environment plus ROTOR_SECRET, ROTOR_ACTION
+// and ROTOR_KEY_ID. Secret values are only ever on stdin.
+package exec
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/provider"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// ProtocolVersion is the version of the JSON protocol this package speaks.
+const ProtocolVersion = 1
+
+// The actions of the protocol.
+const (
+	ActionMint   = "mint"
+	ActionTest   = "test"
+	ActionRevoke = "revoke"
+)
+
+// Request is what rotor writes to the command's stdin.
+type Request struct {
+	Version      int               `json:"version"`
+	Action       string            `json:"action"`
+	Secret       string            `json:"secret"`
+	Value        string            `json:"value,omitempty"`
+	KeyID        string            `json:"key_id,omitempty"`
+	Meta         map[string]string `json:"meta,omitempty"`
+	GraceSeconds int64             `json:"grace_seconds,omitempty"`
+}
+
+// Response is what the command prints on stdout.
+type Response struct {
+	Version  int               `json:"version"`
+	Value    string            `json:"value,omitempty"`
+	Meta     map[string]string `json:"meta,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Rejected bool              `json:"rejected,omitempty"`
+}
+
+// Provider runs a command for every mint, test and revoke.
+type Provider struct {
+	secret string
+	cmd    Command
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// New returns the provider of the secret called secret for a validated
+// config block.
+func New(secret string, cfg *config.ExecProvider) (*Provider, error) {
+	if len(cfg.Command) == 0 || cfg.Command[0] == "" {
+		return nil, errors.New("exec: no command configured")
+	}
+	return &Provider{
+		secret: secret,
+		cmd:    Command{Argv: cfg.Command, Timeout: time.Duration(cfg.Timeout)},
+	}, nil
+}
+
+// Mint asks the command for a new credential.
+func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider.Credential, error) {
+	r := Request{Action: ActionMint, GraceSeconds: int64(req.Grace / time.Second)}
+	if c := req.Current; c != nil {
+		r.Value, r.KeyID, r.Meta = c.Value, c.ID, c.Meta
+	}
+	resp, err := p.call(ctx, r)
+	if err != nil {
+		return provider.Credential{}, err
+	}
+	return provider.Credential{Value: resp.Value, Meta: resp.Meta}, nil
+}
+
+// Test asks the command whether value works.
+func (p *Provider) Test(ctx context.Context, value string) error {
+	_, err := p.call(ctx, Request{Action: ActionTest, Value: value})
+	return err
+}
+
+// Revoke asks the command to revoke key; the command must treat an
+// already revoked key as success.
+func (p *Provider) Revoke(ctx context.Context, key store.Key) error {
+	_, err := p.call(ctx, Request{Action: ActionRevoke, Value: key.Value, KeyID: key.ID, Meta: key.Meta})
+	return err
+}
+
+func (p *Provider) call(ctx context.Context, r Request) (*Response, error) {
+	r.Version, r.Secret = ProtocolVersion, p.secret
+	in, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %s: encode request: %w", r.Action, err)
+	}
+	cmd := p.cmd
+	cmd.Env = []string{"ROTOR_SECRET=" + p.secret, "ROTOR_ACTION=" + r.Action}
+	if r.KeyID != "" {
+		cmd.Env = append(cmd.Env, "ROTOR_KEY_ID="+r.KeyID)
+	}
+	redact := []string{r.Value}
+	for _, v := range r.Meta {
+		redact = append(redact, v)
+	}
+	out, err := cmd.Run(ctx, in, redact...)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %s: %w", r.Action, err)
+	}
+	resp, err := decodeResponse(out, r.Action, r.Value)
+	if err != nil {
+		return nil, fmt.Errorf("exec: %s: command %s: %w", r.Action, cmd.Name(), err)
+	}
+	if resp.Error != "" || resp.Rejected {
+		msg := redactText(resp.Error, []string{r.Value}, 300)
+		if msg == "" {
+			msg = "no reason given"
+		}
+		if resp.Rejected {
+			return nil, fmt.Errorf("exec: %s: command %s: %s: %w", r.Action, cmd.Name(), msg, provider.ErrRejected)
+		}
+		return nil, fmt.Errorf("exec: %s: command %s failed: %s", r.Action, cmd.Name(), msg)
+	}
+	return resp, nil
+}
+
+// Limits on what a response may carry.
+const (
+	maxMeta       = 32
+	maxMetaKey    = 64
+	maxMetaValue  = 1024
+	maxErrorField = 4096
+)
+
+// decodeResponse parses the command's stdout for action strictly. sent is
+// the value rotor sent in the request. Its errors never quote the input
+// beyond a field name of the protocol's shape.
+func decodeResponse(b []byte, action, sent string) (*Response, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var r Response
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("invalid response: %s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("invalid response: more than one JSON value on stdout")
+	}
+	switch {
+	case r.Version == 0:
+		return nil, errors.New("invalid response: no version (want \"version\":1)")
+	case r.Version != ProtocolVersion:
+		return nil, fmt.Errorf("invalid response: unsupported protocol version %d (want %d)", r.Version, ProtocolVersion)
+	case len(r.Error) > maxErrorField:
+		return nil, errors.New("invalid response: error longer than 4096 bytes")
+	}
+	failed := r.Error != "" || r.Rejected
+	switch {
+	case failed && r.Value != "":
+		return nil, errors.New("invalid response: both a value and an error")
+	case failed:
+		return &r, nil
+	case action == ActionMint && r.Value == "":
+		return nil, errors.New("invalid response: mint answered without a value")
+	case action != ActionMint && r.Value != "":
+		return nil, fmt.Errorf("invalid response: a %s answer must not carry a value", action)
+	}
+	if len(r.Meta) > maxMeta {
+		return nil, fmt.Errorf("invalid response: more than %d meta entries", maxMeta)
+	}
+	for k, v := range r.Meta {
+		if !metaKey.MatchString(k) {
+			return nil, errors.New("invalid response: meta keys must be 1-64 characters of [A-Za-z0-9_.-]")
+		}
+		if len(v) > maxMetaValue {
+			return nil, fmt.Errorf("invalid response: meta %q longer than %d bytes", k, maxMetaValue)
+		}
+		for _, secret := range []string{r.Value, sent} {
+			if len(secret) >= minRedactLen && strings.Contains(v, secret) {
+				// Meta is stored and shown in the clear.
+				return nil, fmt.Errorf("invalid response: meta %q contains the secret value", k)
+			}
+		}
+	}
+	return &r, nil
+}
+
+var (
+	metaKey   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	fieldName = regexp.MustCompile(`^[a-z_]{1,32}$`)
+)
+
+// describeJSONError explains a decoding error without quoting the input:
+// encoding/json quotes offending characters and unknown field names, and
+// either could be part of a secret.
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty stdout (want one JSON object)"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		// Value is "number 42" for numbers: keep the kind only.
+		got, _, _ := strings.Cut(typ.Value, " ")
+		if typ.Field == "" {
+			return fmt.Sprintf("want a JSON object, got %s", got)
+		}
+		if !fieldName.MatchString(typ.Field) {
+			return fmt.Sprintf("a field has the wrong type (got %s)", got)
+		}
+		return fmt.Sprintf("field %q has the wrong type (got %s, want %s)", typ.Field, got, typ.Type)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		if fieldName.MatchString(name) {
+			return fmt.Sprintf("unknown field %q", name)
+		}
+		return "unknown field"
+	}
+	return "not valid JSON"
+}

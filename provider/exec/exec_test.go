@@ -1,0 +1,237 @@
+package exec_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/provider"
+	"github.com/rotor-dev/rotor/provider/exec"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// noLeak fails the test if any secret value shows in err.
+func noLeak(t *testing.T, err error, secrets ...string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	text := fmt.Sprintf("%v %+v", err, err)
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Fatalf("error text leaks a secret value: %s", text)
+		}
+	}
+}
+
+func newProvider(t *testing.T, timeout time.Duration, argv ...string) *exec.Provider {
+	t.Helper()
+	p, err := exec.New("db-password", &config.ExecProvider{Command: argv, Timeout: config.Duration(timeout)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func script(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cmd.sh")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestProtocolRoundTrip(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	p := newProvider(t, 10*time.Second, "testdata/provider.sh", state)
+	ctx := t.Context()
+
+	first, err := p.Mint(ctx, provider.MintRequest{Secret: "db-password", Grace: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(first.Value, "ex_") || first.Meta["issuer"] != "provider.sh" {
+		t.Fatalf("Mint = meta %v", first.Meta)
+	}
+	cur := &store.Key{Value: first.Value, ID: "kid-1", Meta: first.Meta}
+	second, err := p.Mint(ctx, provider.MintRequest{Secret: "db-password", Current: cur, Grace: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{first.Value, second.Value}
+	for _, v := range secrets {
+		if err := p.Test(ctx, v); err != nil {
+			noLeak(t, err, secrets...)
+			t.Fatalf("Test(minted) = %v", err)
+		}
+	}
+	old := store.Key{Value: first.Value, ID: "kid-1"}
+	for i := range 2 {
+		if err := p.Revoke(ctx, old); err != nil {
+			noLeak(t, err, secrets...)
+			t.Fatalf("Revoke #%d = %v", i+1, err)
+		}
+	}
+	err = p.Test(ctx, first.Value)
+	if !errors.Is(err, provider.ErrRejected) || !strings.Contains(err.Error(), "unknown credential") {
+		t.Fatalf("Test(revoked) = %v, want ErrRejected with the command's reason", err)
+	}
+	noLeak(t, err, secrets...)
+}
+
+func TestRequestShape(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// Record stdin, argv and the environment, then answer.
+	p := newProvider(t, 10*time.Second, script(t, fmt.Sprintf(`cat > %[1]s/stdin
+echo "$@" > %[1]s/argv
+env > %[1]s/env
+echo '{"version":1}'
+`, dir)))
+	const value = "s3cret-value-for-revoke"
+	key := store.Key{Value: value, ID: "kid-9", Meta: map[string]string{"issuer_id": "u-17"}}
+	if err := p.Revoke(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	var req map[string]any
+	b, _ := os.ReadFile(filepath.Join(dir, "stdin"))
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"version": 1.0, "action": "revoke", "secret": "db-password", "value": value,
+		"key_id": "kid-9", "meta": map[string]any{"issuer_id": "u-17"}}
+	if fmt.Sprint(req) != fmt.Sprint(want) {
+		t.Errorf("request = %v\nwant      %v", req, want)
+	}
+	env, _ := os.ReadFile(filepath.Join(dir, "env"))
+	argv, _ := os.ReadFile(filepath.Join(dir, "argv"))
+	if strings.Contains(string(env)+string(argv), value) {
+		t.Error("the value reached argv or the environment")
+	}
+	for _, kv := range []string{"ROTOR_SECRET=db-password", "ROTOR_ACTION=revoke", "ROTOR_KEY_ID=kid-9"} {
+		if !strings.Contains(string(env), kv+"\n") {
+			t.Errorf("environment lacks %s", kv)
+		}
+	}
+}
+
+func TestFailures(t *testing.T) {
+	t.Parallel()
+	const sent = "candidate-value-0123456789"
+	tests := map[string]struct {
+		script  string
+		action  string // mint or test
+		want    string
+		timeout time.Duration
+		reject  bool
+	}{
+		"non-zero exit": {
+			script: "cat >&2\necho 'boom' >&2\nexit 4\n", action: "test",
+			want: "exec: test: command " /* then the path */},
+		"bad json echoing the value": {
+			script: "v=$(cat)\necho \"here you go: $v\"\n", action: "test",
+			want: "invalid response: not valid JSON"},
+		"truncated json": {
+			script: "printf '{\"version\":1,\"value\":\"abc'\n", action: "mint", want: "truncated JSON"},
+		"empty stdout": {script: "exit 0\n", action: "test", want: "empty stdout"},
+		"unknown field": {
+			script: `echo '{"version":1,"value":"x1234567","extra":true}'` + "\n", action: "mint",
+			want: `unknown field "extra"`},
+		"unknown field shaped like a secret": {
+			script: `echo '{"version":1,"` + sent + `":true}'` + "\n", action: "test",
+			want: "unknown field"},
+		"wrong version": {script: `echo '{"version":2}'` + "\n", action: "test", want: "unsupported protocol version 2"},
+		"no version":    {script: `echo '{}'` + "\n", action: "test", want: "no version"},
+		"two objects": {
+			script: `echo '{"version":1} {"version":1}'` + "\n", action: "test", want: "more than one JSON value"},
+		"value in a test answer": {
+			script: `echo '{"version":1,"value":"` + sent + `"}'` + "\n", action: "test",
+			want: "must not carry a value"},
+		"mint without value": {script: `echo '{"version":1}'` + "\n", action: "mint", want: "without a value"},
+		"numeric value": {
+			script: `echo '{"version":1,"value":98765432123456789}'` + "\n", action: "mint",
+			want: `field "value" has the wrong type (got number, want string)`},
+		"secret in meta": {
+			script: `echo '{"version":1,"value":"new-value-abcdef","meta":{"copy":"x-new-value-abcdef"}}'` + "\n",
+			action: "mint", want: `meta "copy" contains the secret value`},
+		"error naming the value": {
+			script: `echo '{"version":1,"error":"bad ` + sent + `"}'` + "\n", action: "test",
+			want: "failed: bad [redacted]"},
+		"rejected": {
+			script: `echo '{"version":1,"error":"expired","rejected":true}'` + "\n", action: "test",
+			want: "expired", reject: true},
+		"timeout": {
+			script: "sleep 30\n", action: "test", timeout: 200 * time.Millisecond,
+			want: "timed out after 200ms"},
+		"timeout with a child holding stdout": {
+			script: "(sleep 30; echo late) &\nsleep 30\n", action: "mint", timeout: 200 * time.Millisecond,
+			want: "timed out after 200ms"},
+		"huge stdout": {
+			script: "head -c 2000000 /dev/zero | tr '\\0' a\n", action: "test", want: "more than 1 MiB"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			timeout := tt.timeout
+			if timeout == 0 {
+				timeout = 10 * time.Second
+			}
+			p := newProvider(t, timeout, script(t, tt.script))
+			start := time.Now()
+			var err error
+			cur := &store.Key{Value: sent, ID: "kid-c"}
+			switch tt.action {
+			case "mint":
+				_, err = p.Mint(t.Context(), provider.MintRequest{Current: cur})
+			default:
+				err = p.Test(t.Context(), sent)
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("%s = %v, want an error containing %q", tt.action, err, tt.want)
+			}
+			if errors.Is(err, provider.ErrRejected) != tt.reject {
+				t.Errorf("errors.Is(ErrRejected) = %v, want %v", !tt.reject, tt.reject)
+			}
+			if !strings.Contains(err.Error(), "cmd.sh") || !strings.Contains(err.Error(), "exec: "+tt.action) {
+				t.Errorf("error %q does not name the command and the action", err)
+			}
+			noLeak(t, err, sent, "new-value-abcdef", "98765432123456789")
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %s: the command was not stopped", d)
+			}
+		})
+	}
+}
+
+func TestStderrIsQuotedRedacted(t *testing.T) {
+	t.Parallel()
+	const sent = "candidate-value-0123456789"
+	p := newProvider(t, 10*time.Second, script(t, "cat >&2\necho 'db said: no' >&2\nexit 1\n"))
+	err := p.Test(t.Context(), sent)
+	if err == nil || !strings.Contains(err.Error(), "exit status 1") || !strings.Contains(err.Error(), "db said: no") ||
+		!strings.Contains(err.Error(), `"value":"[redacted]"`) {
+		t.Fatalf("Test = %v, want the exit status and redacted stderr", err)
+	}
+	noLeak(t, err, sent)
+}
+
+func TestMissingCommand(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, time.Second, filepath.Join(t.TempDir(), "nope"))
+	err := p.Test(context.Background(), "v-123456")
+	if err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("Test = %v, want an error naming the command", err)
+	}
+	if _, err := exec.New("x", &config.ExecProvider{}); err == nil {
+		t.Error("New accepted an empty command")
+	}
+}
