@@ -28,8 +28,8 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/config"
-	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/internal/clerkapi"
+	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/store"
 )
 
