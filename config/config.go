@@ -87,6 +87,11 @@ type Secret struct {
 	Grace Duration `yaml:"grace"`
 	Lease Duration `yaml:"lease"`
 
+	// Env is the base name of the environment variables `rotor run`
+	// injects (Env, Env_PRIMARY, Env_SECONDARY). Default: the name in
+	// upper case with '-' and '.' as '_'.
+	Env string `yaml:"env"`
+
 	// KeepFailedAsPrevious keeps a rolled-back key valid as previous
 	// instead of setting it aside for revocation.
 	KeepFailedAsPrevious bool `yaml:"keep_failed_as_previous"`
@@ -332,6 +337,11 @@ func (s *Secret) validate(v *validator, p path) {
 			v.addf(p.with(d.name), "must not be negative")
 		}
 	}
+	if s.Env != "" && !envName.MatchString(s.Env) {
+		v.addf(p.with("env"), "%q is not an environment variable name", s.Env)
+	} else if s.Env == "" && s.Name != "" && !envName.MatchString(s.EnvName()) {
+		v.addf(p.with("name"), "%q does not make an environment variable name; set env", s.Name)
+	}
 	for kind, hooks := range map[string][]Hook{"reload": s.Reload, "verify": s.Verify} {
 		for i, h := range hooks {
 			if len(h.Command) == 0 || h.Command[0] == "" {
@@ -342,6 +352,14 @@ func (s *Secret) validate(v *validator, p path) {
 			}
 		}
 	}
+}
+
+// EnvName is the base name of the secret's environment variables.
+func (s *Secret) EnvName() string {
+	if s.Env != "" {
+		return s.Env
+	}
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(s.Name))
 }
 
 func (r *RandomProvider) validate(v *validator, p path) {

@@ -70,6 +70,10 @@ func run(args []string, e *env) int {
 	if err == nil {
 		return exitOK
 	}
+	var ce childExit
+	if errors.As(err, &ce) {
+		return ce.code
+	}
 	code := exitCode(err)
 	fmt.Fprintf(e.stderr, "rotor: error: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	if h := hint(err); h != "" {
@@ -113,6 +117,7 @@ failed and rolled back, 5 audit chain broken, 6 operator action required,
 		newRevokeCmd(g),
 		newGetCmd(g),
 		newAuditCmd(g),
+		newRunCmd(g),
 	)
 	return root
 }
