@@ -100,14 +100,52 @@ type Secret struct {
 	// rolls the rotation back.
 	Reload []Hook `yaml:"reload"`
 	Verify []Hook `yaml:"verify"`
+
+	// Consumers are health URLs of the applications using the secret
+	// (keyring.HealthHandler). Verify waits until all report the new key
+	// id (for up to ConsumerTimeout, default 2m), and revoke refuses a key
+	// any of them still reports.
+	Consumers       []string `yaml:"consumers"`
+	ConsumerTimeout Duration `yaml:"consumer_timeout"`
 }
 
-// Hook is a reload trigger or a verification check.
+// Hook is a reload trigger or a verification check: exactly one of
+// Command, HTTP, Signal or Kubernetes.
 type Hook struct {
 	// Command is run without a shell. Its environment carries
 	// ROTOR_SECRET, ROTOR_STEP and ROTOR_KEY_ID, never a value.
-	Command []string `yaml:"command"`
-	Timeout Duration `yaml:"timeout"` // default 30s
+	Command    []string        `yaml:"command"`
+	HTTP       *HTTPHook       `yaml:"http"`
+	Signal     *SignalHook     `yaml:"signal"`
+	Kubernetes *KubernetesHook `yaml:"kubernetes"`
+	Timeout    Duration        `yaml:"timeout"` // default 30s (http verify: 60s)
+}
+
+// HTTPHook is a POST (reload) or a health check polled until it passes
+// (verify).
+type HTTPHook struct {
+	URL string `yaml:"url"`
+	// TokenEnv names an environment variable holding a bearer token for
+	// reload requests; the token never goes in this file.
+	TokenEnv string `yaml:"token_env"`
+	// RequireKeyID (verify) also requires the answer's key_ids.current to
+	// be the new key id.
+	RequireKeyID bool     `yaml:"require_key_id"`
+	Interval     Duration `yaml:"interval"` // verify polling, default 1s
+}
+
+// SignalHook signals the process whose pid is in PIDFile (reload only).
+type SignalHook struct {
+	PIDFile string `yaml:"pid_file"`
+	Signal  string `yaml:"signal"` // HUP (default), USR1, USR2
+}
+
+// KubernetesHook restarts a Deployment the way `kubectl rollout restart`
+// does and waits for the rollout (reload only).
+type KubernetesHook struct {
+	Namespace  string `yaml:"namespace"` // default "default"
+	Deployment string `yaml:"deployment"`
+	Kubeconfig string `yaml:"kubeconfig"` // default: in-cluster, else $KUBECONFIG / ~/.kube/config
 }
 
 // RandomProvider configures app-owned random keys.
@@ -343,14 +381,68 @@ func (s *Secret) validate(v *validator, p path) {
 		v.addf(p.with("name"), "%q does not make an environment variable name; set env", s.Name)
 	}
 	for kind, hooks := range map[string][]Hook{"reload": s.Reload, "verify": s.Verify} {
-		for i, h := range hooks {
-			if len(h.Command) == 0 || h.Command[0] == "" {
-				v.addf(p.with(kind, i, "command"), "hook needs a command")
-			}
-			if h.Timeout < 0 {
-				v.addf(p.with(kind, i, "timeout"), "must not be negative")
-			}
+		for i := range hooks {
+			hooks[i].validate(v, p.with(kind, i), kind)
 		}
+	}
+	for i, u := range s.Consumers {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			v.addf(p.with("consumers", i), "consumer %q is not an http(s) URL", u)
+		}
+	}
+	if s.ConsumerTimeout < 0 {
+		v.addf(p.with("consumer_timeout"), "must not be negative")
+	}
+}
+
+func (h *Hook) validate(v *validator, p path, kind string) {
+	n := 0
+	if len(h.Command) > 0 {
+		n++
+		if h.Command[0] == "" {
+			v.addf(p.with("command"), "empty program name")
+		}
+	}
+	if h.HTTP != nil {
+		n++
+		if !strings.HasPrefix(h.HTTP.URL, "http://") && !strings.HasPrefix(h.HTTP.URL, "https://") {
+			v.addf(p.with("http", "url"), "want an http(s) URL")
+		}
+		if h.HTTP.TokenEnv != "" && !envName.MatchString(h.HTTP.TokenEnv) {
+			v.addf(p.with("http", "token_env"), "%q is not an environment variable name", h.HTTP.TokenEnv)
+		}
+	}
+	if h.Signal != nil {
+		n++
+		if kind != "reload" {
+			v.addf(p.with("signal"), "a signal hook can only reload")
+		}
+		if h.Signal.PIDFile == "" {
+			v.addf(p.with("signal", "pid_file"), "pid_file is required")
+		}
+		switch strings.TrimPrefix(strings.ToUpper(h.Signal.Signal), "SIG") {
+		case "", "HUP", "USR1", "USR2":
+		default:
+			v.addf(p.with("signal", "signal"), "unsupported signal %q (want HUP, USR1 or USR2)", h.Signal.Signal)
+		}
+	}
+	if h.Kubernetes != nil {
+		n++
+		if kind != "reload" {
+			v.addf(p.with("kubernetes"), "a kubernetes hook can only reload")
+		}
+		if h.Kubernetes.Deployment == "" {
+			v.addf(p.with("kubernetes", "deployment"), "deployment is required")
+		}
+		if h.Kubernetes.Namespace == "" {
+			h.Kubernetes.Namespace = "default"
+		}
+	}
+	if n != 1 {
+		v.addf(p, "hook needs exactly one of command, http, signal or kubernetes")
+	}
+	if h.Timeout < 0 {
+		v.addf(p.with("timeout"), "must not be negative")
 	}
 }
 
@@ -413,6 +505,16 @@ func (s *Secret) resolvePaths(dir string) {
 		for _, h := range []*Hook{s.Clerk.Mint, s.Clerk.Revoke} {
 			if h != nil {
 				resolveCommand(dir, h.Command)
+			}
+		}
+	}
+	for _, hs := range [][]Hook{s.Reload, s.Verify} {
+		for i := range hs {
+			if sg := hs[i].Signal; sg != nil && !filepath.IsAbs(sg.PIDFile) {
+				sg.PIDFile = filepath.Join(dir, sg.PIDFile)
+			}
+			if k := hs[i].Kubernetes; k != nil && k.Kubeconfig != "" && !filepath.IsAbs(k.Kubeconfig) {
+				k.Kubeconfig = filepath.Join(dir, k.Kubeconfig)
 			}
 		}
 	}

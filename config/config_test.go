@@ -75,7 +75,7 @@ func TestParseErrors(t *testing.T) {
 		{"random bad encoding", "secrets:\n  - name: a\n    provider: random\n    random: {encoding: rot13}\n", []string{`unknown encoding "rot13"`}},
 		{"duplicate names", "secrets:\n  - name: a\n    provider: random\n  - name: a\n    provider: random\n", []string{"line 4", `secret "a" is already defined at secrets[0]`}},
 		{"unknown store", "store: {type: etcd}\nsecrets:\n  - {name: a, provider: random}\n", []string{"line 1", `unknown store type "etcd"`}},
-		{"hook without command", "secrets:\n  - name: a\n    provider: random\n    verify:\n      - timeout: 1s\n", []string{"secrets[0].verify[0].command", "hook needs a command"}},
+		{"hook without command", "secrets:\n  - name: a\n    provider: random\n    verify:\n      - timeout: 1s\n", []string{"secrets[0].verify[0]", "hook needs exactly one of command, http, signal or kubernetes"}},
 		{"lease too short", "defaults: {lease: 10ms}\nsecrets:\n  - {name: a, provider: random}\n", []string{"lease (10ms) must be at least 1s"}},
 	}
 	for _, tt := range tests {

@@ -60,6 +60,14 @@ type Secret struct {
 	KeepFailedAsPrevious bool
 	Reload               Reloader // nil: no-op
 	Verify               Verifier // nil: no-op
+	// Usage, when set, tells which consumers still use a key; revoke
+	// refuses a key in use unless forced.
+	Usage UsageChecker
+}
+
+// UsageChecker reports which consumers still use a key.
+type UsageChecker interface {
+	InUse(ctx context.Context, keyID string) ([]string, error)
 }
 
 // Reloader makes consumers pick up a newly promoted key.

@@ -26,6 +26,8 @@ var (
 	// ErrNotExpired means revoke was asked for a key still in its grace
 	// period, without force.
 	ErrNotExpired = errors.New("key is still within its grace period")
+	// ErrKeyInUse means revoke found consumers still using the key.
+	ErrKeyInUse = errors.New("key is still in use by consumers")
 	// ErrLeaseLost means the secret changed under a running rotation (an
 	// abort, or a takeover after the lease expired). The rotation stops
 	// without writing.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rotor-dev/rotor/provider"
@@ -187,7 +188,7 @@ func (e *Engine) Revoke(ctx context.Context, sec Secret, opts RevokeOptions) (Re
 				errs = append(errs, e.recordAll(ctx, err, Event{Action: "revoke", Secret: sec.Name, KeyID: p.ID, Status: StatusFailed, Detail: err.Error()}))
 			}
 		} else {
-			ver, err = e.revokeOne(ctx, sec, s, ver, *p, opts.Force && !p.Expired(now), func(s *store.Secret) { s.Previous = nil })
+			ver, err = e.revokeOne(ctx, sec, s, ver, *p, opts.Force, func(s *store.Secret) { s.Previous = nil })
 			if err != nil {
 				errs = append(errs, err)
 			} else {
@@ -201,7 +202,7 @@ func (e *Engine) Revoke(ctx context.Context, sec Secret, opts RevokeOptions) (Re
 			continue
 		}
 		id := k.ID
-		ver, err = e.revokeOne(ctx, sec, s, ver, k, opts.Force && !k.Expired(now), func(s *store.Secret) {
+		ver, err = e.revokeOne(ctx, sec, s, ver, k, opts.Force, func(s *store.Secret) {
 			s.Retired = slices.DeleteFunc(s.Retired, func(r store.Key) bool { return r.ID == id })
 		})
 		if err != nil {
@@ -214,12 +215,22 @@ func (e *Engine) Revoke(ctx context.Context, sec Secret, opts RevokeOptions) (Re
 }
 
 // revokeOne revokes k at its issuer, then applies clear to s and saves.
-func (e *Engine) revokeOne(ctx context.Context, sec Secret, s *store.Secret, ver store.Version, k store.Key, forced bool, clear func(*store.Secret)) (store.Version, error) {
+// Without force it first makes sure no consumer still uses k.
+func (e *Engine) revokeOne(ctx context.Context, sec Secret, s *store.Secret, ver store.Version, k store.Key, force bool, clear func(*store.Secret)) (store.Version, error) {
 	detail := ""
-	if forced {
+	if force && !k.Expired(e.now()) {
 		detail = "forced before expiry"
 		if !k.ExpiresAt.IsZero() {
 			detail += " (" + k.ExpiresAt.Format(time.RFC3339) + ")"
+		}
+	}
+	if sec.Usage != nil && !force {
+		users, err := sec.Usage.InUse(ctx, k.ID)
+		if err == nil && len(users) > 0 {
+			err = fmt.Errorf("%s: revoke key %s: %w: %s", sec.Name, k.ID, ErrKeyInUse, strings.Join(users, ", "))
+		}
+		if err != nil {
+			return ver, e.recordAll(ctx, err, Event{Action: "revoke", Secret: sec.Name, KeyID: k.ID, Status: StatusFailed, Detail: err.Error()})
 		}
 	}
 	if err := e.record(ctx, Event{Action: "revoke", Secret: sec.Name, KeyID: k.ID, Status: StatusStarted, Detail: detail}); err != nil {

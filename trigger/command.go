@@ -114,24 +114,26 @@ func keyID(k *store.Key) string {
 	return k.ID
 }
 
-// Chain runs several reloaders or verifiers in order, stopping at the
-// first failure.
-type Chain []*Command
+// Reloaders runs several reloaders in order, stopping at the first failure.
+type Reloaders []rotation.Reloader
 
-// Reload runs every command's Reload.
-func (ch Chain) Reload(ctx context.Context, s *store.Secret) error {
-	for _, c := range ch {
-		if err := c.Reload(ctx, s); err != nil {
+// Reload runs every reloader.
+func (rs Reloaders) Reload(ctx context.Context, s *store.Secret) error {
+	for _, r := range rs {
+		if err := r.Reload(ctx, s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Verify runs every command's Verify.
-func (ch Chain) Verify(ctx context.Context, s *store.Secret) error {
-	for _, c := range ch {
-		if err := c.Verify(ctx, s); err != nil {
+// Verifiers runs several verifiers in order, stopping at the first failure.
+type Verifiers []rotation.Verifier
+
+// Verify runs every verifier.
+func (vs Verifiers) Verify(ctx context.Context, s *store.Secret) error {
+	for _, v := range vs {
+		if err := v.Verify(ctx, s); err != nil {
 			return err
 		}
 	}

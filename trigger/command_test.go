@@ -58,9 +58,9 @@ func TestCommandTimeoutKillsChildren(t *testing.T) {
 
 func TestChainStopsAtFirstFailure(t *testing.T) {
 	marker := t.TempDir() + "/ran"
-	ch := Chain{
-		{Argv: []string{"false"}},
-		{Argv: []string{"touch", marker}},
+	ch := Verifiers{
+		&Command{Argv: []string{"false"}},
+		&Command{Argv: []string{"touch", marker}},
 	}
 	if err := ch.Verify(t.Context(), secret()); err == nil {
 		t.Fatal("chain with a failing command succeeded")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/file"
+	"github.com/rotor-dev/rotor/supervisor"
 	"github.com/rotor-dev/rotor/trigger"
 )
 
@@ -100,21 +102,60 @@ func (a *app) secret(name string) (rotation.Secret, error) {
 		Lease:                pol.Lease,
 		KeepFailedAsPrevious: sc.KeepFailedAsPrevious,
 	}
-	if len(sc.Reload) > 0 {
-		sec.Reload = hooks(a.cfg.Dir, sc.Reload)
+	var reload trigger.Reloaders
+	for _, h := range sc.Reload {
+		r, err := a.reloader(h)
+		if err != nil {
+			return rotation.Secret{}, fmt.Errorf("secret %s: %w", name, err)
+		}
+		reload = append(reload, r)
 	}
-	if len(sc.Verify) > 0 {
-		sec.Verify = hooks(a.cfg.Dir, sc.Verify)
+	var verify trigger.Verifiers
+	for _, h := range sc.Verify {
+		verify = append(verify, a.verifier(h))
+	}
+	if len(sc.Consumers) > 0 {
+		c := &trigger.Consumers{URLs: sc.Consumers, Timeout: time.Duration(sc.ConsumerTimeout)}
+		verify = append(verify, c)
+		sec.Usage = c
+	}
+	if len(reload) > 0 {
+		sec.Reload = reload
+	}
+	if len(verify) > 0 {
+		sec.Verify = verify
 	}
 	return sec, nil
 }
 
-func hooks(dir string, hs []config.Hook) trigger.Chain {
-	ch := make(trigger.Chain, len(hs))
-	for i, h := range hs {
-		ch[i] = &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: dir}
+func (a *app) reloader(h config.Hook) (rotation.Reloader, error) {
+	switch {
+	case h.HTTP != nil:
+		return &trigger.HTTPReload{URL: h.HTTP.URL, Token: a.g.env.getenv(h.HTTP.TokenEnv), Timeout: time.Duration(h.Timeout)}, nil
+	case h.Signal != nil:
+		sig := syscall.SIGHUP
+		if h.Signal.Signal != "" {
+			var err error
+			if sig, err = supervisor.ParseSignal(h.Signal.Signal); err != nil {
+				return nil, err
+			}
+		}
+		return &trigger.Signal{PIDFile: h.Signal.PIDFile, Sig: sig}, nil
+	case h.Kubernetes != nil:
+		return newKubernetesReloader(h.Kubernetes, time.Duration(h.Timeout))
 	}
-	return ch
+	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir}, nil
+}
+
+func (a *app) verifier(h config.Hook) rotation.Verifier {
+	if h.HTTP != nil {
+		return &trigger.HTTPCheck{URL: h.HTTP.URL, RequireKeyID: h.HTTP.RequireKeyID, Timeout: time.Duration(h.Timeout), Interval: time.Duration(h.HTTP.Interval)}
+	}
+	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir}
+}
+
+func newKubernetesReloader(*config.KubernetesHook, time.Duration) (rotation.Reloader, error) {
+	return nil, errors.New("the kubernetes reload hook is not available in this build")
 }
 
 func newProvider(sc *config.Secret) (provider.Provider, error) {

@@ -162,7 +162,7 @@ func exitCode(err error) int {
 		return exitActionRequired
 	case errors.Is(err, rotation.ErrNothingToRollBack), errors.Is(err, rotation.ErrNotExpired),
 		errors.Is(err, rotation.ErrTestFailed), errors.Is(err, rotation.ErrSameKey),
-		errors.Is(err, rotation.ErrPromoteRefused),
+		errors.Is(err, rotation.ErrPromoteRefused), errors.Is(err, rotation.ErrKeyInUse),
 		errors.Is(err, provider.ErrRejected):
 		return exitRefused
 	}

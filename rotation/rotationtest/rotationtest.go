@@ -223,6 +223,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"VerifyFailureRollsBack", verifyFailureRollsBack},
 		{"RollbackRefusals", rollbackRefusals},
 		{"RevokeBeforeGraceRefused", revokeBeforeGraceRefused},
+		{"RevokeRefusedWhileConsumerUsesKey", revokeRefusedWhileInUse},
 		{"CrashAtEveryStepResumes", crashAtEveryStepResumes},
 		{"CrashAtEveryStepAborts", crashAtEveryStepAborts},
 		{"LiveLeaseBlocksOthers", liveLeaseBlocksOthers},
@@ -419,6 +420,36 @@ func revokeBeforeGraceRefused(e *env) {
 	}
 	if !forced {
 		e.t.Fatal("forced revoke not audited as forced")
+	}
+}
+
+// usageFunc adapts a function to rotation.UsageChecker.
+type usageFunc func(ctx context.Context, keyID string) ([]string, error)
+
+func (f usageFunc) InUse(ctx context.Context, keyID string) ([]string, error) { return f(ctx, keyID) }
+
+func revokeRefusedWhileInUse(e *env) {
+	ctx := context.Background()
+	e.rotate()
+	e.rotate()
+	prev := e.load().Previous
+	e.clock.Advance(25 * time.Hour)
+	sec := e.secret()
+	sec.Usage = usageFunc(func(_ context.Context, id string) ([]string, error) {
+		if id == prev.ID {
+			return []string{"http://app-1/healthz"}, nil
+		}
+		return nil, nil
+	})
+	_, err := e.engine().Revoke(ctx, sec, rotation.RevokeOptions{ExpiredOnly: true})
+	if !errors.Is(err, rotation.ErrKeyInUse) || !strings.Contains(err.Error(), "app-1") {
+		e.t.Fatalf("revoke of a key a consumer still uses = %v, want ErrKeyInUse naming the consumer", err)
+	}
+	if e.prov.Revoked(prev.Value) || e.load().Previous == nil {
+		e.t.Fatal("key revoked while a consumer used it")
+	}
+	if _, err := e.engine().Revoke(ctx, sec, rotation.RevokeOptions{Force: true}); err != nil || !e.prov.Revoked(prev.Value) {
+		e.t.Fatalf("forced revoke = %v", err)
 	}
 }
 
