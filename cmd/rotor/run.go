@@ -25,10 +25,12 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [flags] -- CMD [ARGS...]",
 		Short: "Run an application with its keys in the environment, updating it when they rotate",
-		Long: `Run starts CMD with, for each secret, three variables: NAME (current key),
-NAME_PRIMARY (current) and NAME_SECONDARY (previous while it is within its
-grace period, else empty). NAME is the secret's env setting, by default its
-name in upper case with - and . as _ (clerk-secret-key → CLERK_SECRET_KEY).
+		Long: `Run starts CMD with, for each secret, the variables NAME (current key),
+NAME_PRIMARY (current), NAME_SECONDARY (previous while it is within its grace
+period, else empty), and NAME_KEY_ID and NAME_SECONDARY_KEY_ID (their key ids,
+for the application's health endpoint to report). NAME is the secret's env
+setting, by default its name in upper case with - and . as _
+(clerk-secret-key → CLERK_SECRET_KEY).
 
 It polls the store and, when a key set changes, either restarts CMD
 gracefully (--mode restart: SIGTERM, then SIGKILL after --stop-timeout) or
@@ -126,12 +128,13 @@ func (a *app) envVars(ctx context.Context, names []string) ([]string, error) {
 		if s.Current == nil {
 			return nil, fmt.Errorf("%s has no current key yet; run `rotor rotate %s` first", name, name)
 		}
-		secondary := ""
+		secondary, secondaryID := "", ""
 		if p := s.Previous; p != nil && !p.Expired(now) {
-			secondary = p.Value
+			secondary, secondaryID = p.Value, p.ID
 		}
 		env := sc.EnvName()
-		vars = append(vars, env+"="+s.Current.Value, env+"_PRIMARY="+s.Current.Value, env+"_SECONDARY="+secondary)
+		vars = append(vars, env+"="+s.Current.Value, env+"_PRIMARY="+s.Current.Value, env+"_SECONDARY="+secondary,
+			env+"_KEY_ID="+s.Current.ID, env+"_SECONDARY_KEY_ID="+secondaryID)
 	}
 	return vars, nil
 }

@@ -13,8 +13,14 @@
 // /v1), e.g. to point at a local fake. LISTEN sets the address to serve on
 // (default :8080).
 //
+// Under `rotor run --mode signal --env-file F`, set CLERK_ENV_FILE=F: on
+// SIGHUP the app re-reads its keys from that file without restarting.
+//
 // Endpoints: GET /users answers {"total_count": n} from Clerk's user list;
-// GET /healthz answers 200 once the process is up.
+// GET /healthz answers {"status":"ok","key_ids":{"current":…,"previous":…}}
+// with the key ids rotor run passes in CLERK_SECRET_KEY_KEY_ID and
+// CLERK_SECRET_KEY_SECONDARY_KEY_ID, so rotor can verify the app adopted a
+// new key before it revokes the old one.
 package main
 
 import (
@@ -23,10 +29,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,11 +52,23 @@ func main() {
 }
 
 func run(log *slog.Logger) error {
-	keys, err := keysFromEnv(os.Getenv)
+	keys, ids, err := keysFromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}
 	a := newApp(keys, os.Getenv("CLERK_API_URL"), &http.Client{Timeout: 10 * time.Second}, log)
+	a.setKeys(keys, ids)
+	if f := os.Getenv("CLERK_ENV_FILE"); f != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		go func() {
+			for range hup {
+				if err := a.reload(f); err != nil {
+					log.Error("reload keys; keeping the current ones", "err", err)
+				}
+			}
+		}()
+	}
 	addr := os.Getenv("LISTEN")
 	if addr == "" {
 		addr = ":8080"
@@ -56,9 +77,14 @@ func run(log *slog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("clerk-app listening", "addr", addr, "keys", len(keys))
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("clerk-app listening", "addr", ln.Addr().String(), "keys", len(keys))
+	ready(ln.Addr().String())
 	select {
 	case err := <-errc:
 		return err
@@ -69,46 +95,118 @@ func run(log *slog.Logger) error {
 	return srv.Shutdown(shutdown)
 }
 
-// keysFromEnv returns the Clerk secret keys to try, primary first.
-func keysFromEnv(getenv func(string) string) ([]string, error) {
-	var keys []string
+// ready tells a supervising test where the app listens: when READY_FILE is
+// set, the address is written there once the listener is up.
+func ready(addr string) {
+	if f := os.Getenv("READY_FILE"); f != "" {
+		_ = os.WriteFile(f, []byte(addr), 0o600)
+	}
+}
+
+// keysFromEnv returns the Clerk secret keys to try, primary first, and the
+// key ids rotor run passes along (empty when unknown).
+func keysFromEnv(getenv func(string) string) (keys, ids []string, err error) {
 	if p := strings.TrimSpace(getenv("CLERK_SECRET_KEY_PRIMARY")); p != "" {
 		keys = append(keys, p)
 	} else if k := strings.TrimSpace(getenv("CLERK_SECRET_KEY")); k != "" {
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("no Clerk secret key: set CLERK_SECRET_KEY_PRIMARY (and _SECONDARY) or CLERK_SECRET_KEY")
+		return nil, nil, errors.New("no Clerk secret key: set CLERK_SECRET_KEY_PRIMARY (and _SECONDARY) or CLERK_SECRET_KEY")
 	}
+	ids = append(ids, getenv("CLERK_SECRET_KEY_KEY_ID"))
 	if s := strings.TrimSpace(getenv("CLERK_SECRET_KEY_SECONDARY")); s != "" && s != keys[0] {
 		keys = append(keys, s)
+		ids = append(ids, getenv("CLERK_SECRET_KEY_SECONDARY_KEY_ID"))
 	}
-	return keys, nil
+	return keys, ids, nil
 }
 
-// app serves the endpoints with one Clerk user client per key.
+// keySet is one generation of keys: a Clerk user client per key, primary
+// first, and their key ids.
+type keySet struct {
+	users []*user.Client
+	ids   []string
+}
+
+// app serves the endpoints. Its key set is swapped atomically on reload, so
+// requests in flight finish with the set they started with.
 type app struct {
-	users []*user.Client // primary first
-	log   *slog.Logger
+	set    atomic.Pointer[keySet]
+	apiURL string
+	hc     *http.Client
+	log    *slog.Logger
 }
 
 func newApp(keys []string, apiURL string, hc *http.Client, log *slog.Logger) *app {
-	a := &app{log: log}
-	for _, k := range keys {
-		cfg := &clerk.ClientConfig{BackendConfig: clerk.BackendConfig{Key: clerk.String(k), HTTPClient: hc}}
-		if apiURL != "" {
-			cfg.URL = clerk.String(strings.TrimRight(apiURL, "/") + "/v1")
-		}
-		a.users = append(a.users, user.NewClient(cfg))
-	}
+	a := &app{apiURL: apiURL, hc: hc, log: log}
+	a.setKeys(keys, nil)
 	return a
+}
+
+func (a *app) setKeys(keys, ids []string) {
+	ks := &keySet{ids: ids}
+	for _, k := range keys {
+		cfg := &clerk.ClientConfig{BackendConfig: clerk.BackendConfig{Key: clerk.String(k), HTTPClient: a.hc}}
+		if a.apiURL != "" {
+			cfg.URL = clerk.String(strings.TrimRight(a.apiURL, "/") + "/v1")
+		}
+		ks.users = append(ks.users, user.NewClient(cfg))
+	}
+	a.set.Store(ks)
+}
+
+// reload re-reads the keys from a dotenv file written by rotor run.
+func (a *app) reload(path string) error {
+	vars, err := readEnvFile(path)
+	if err != nil {
+		return err
+	}
+	keys, ids, err := keysFromEnv(func(k string) string { return vars[k] })
+	if err != nil {
+		return err
+	}
+	a.setKeys(keys, ids)
+	a.log.Info("reloaded Clerk keys", "key_ids", ids)
+	return nil
+}
+
+// readEnvFile parses NAME="value" lines (values Go-quoted, as rotor run
+// writes them); comments and blank lines are skipped.
+func readEnvFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, quoted, ok := strings.Cut(line, "=")
+		v, err := strconv.Unquote(quoted)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("%s:%d: want NAME=\"value\"", path, i+1)
+		}
+		vars[name] = v
+	}
+	return vars, nil
 }
 
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users", a.handleUsers)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "keys": len(a.users)})
+		ks := a.set.Load()
+		ids := map[string]string{"current": "", "previous": ""}
+		if len(ks.ids) > 0 {
+			ids["current"] = ks.ids[0]
+		}
+		if len(ks.ids) > 1 {
+			ids["previous"] = ks.ids[1]
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "keys": len(ks.users), "key_ids": ids})
 	})
 	return mux
 }
@@ -127,7 +225,7 @@ func (a *app) handleUsers(w http.ResponseWriter, r *http.Request) {
 // rejects a key (401): any other failure would fail with every key.
 func (a *app) countUsers(ctx context.Context) (int64, error) {
 	var errs []error
-	for i, c := range a.users {
+	for i, c := range a.set.Load().users {
 		list, err := c.List(ctx, &user.ListParams{ListParams: clerk.ListParams{Limit: clerk.Int64(1)}})
 		if err == nil {
 			if i > 0 {

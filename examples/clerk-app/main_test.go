@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -72,7 +73,8 @@ func TestOutageIsNotRetriedWithTheSecondaryKey(t *testing.T) {
 func TestHealthz(t *testing.T) {
 	t.Parallel()
 	a := newApp([]string{"sk_test_x"}, "http://127.0.0.1:1", http.DefaultClient, slog.New(slog.DiscardHandler))
-	if status, body := get(t, a.routes(), "/healthz"); status != 200 || body != `{"keys":1,"status":"ok"}` {
+	a.setKeys([]string{"sk_test_x"}, []string{"0123456789abcdef"})
+	if status, body := get(t, a.routes(), "/healthz"); status != 200 || body != `{"key_ids":{"current":"0123456789abcdef","previous":""},"keys":1,"status":"ok"}` {
 		t.Fatalf("GET /healthz = %d %s", status, body)
 	}
 }
@@ -91,9 +93,45 @@ func TestKeysFromEnv(t *testing.T) {
 		"nothing":               {map[string]string{"CLERK_SECRET_KEY_SECONDARY": "b"}, nil, true},
 	}
 	for name, tt := range tests {
-		got, err := keysFromEnv(func(k string) string { return tt.env[k] })
+		got, _, err := keysFromEnv(func(k string) string { return tt.env[k] })
 		if (err != nil) != tt.wantErr || fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%s: keysFromEnv = %v, %v; want %v", name, got, err, tt.want)
 		}
+	}
+}
+
+// TestReloadFromEnvFile: the app picks up a new key pair from the env file
+// rotor run rewrites, and its health reports the new key ids.
+func TestReloadFromEnvFile(t *testing.T) {
+	t.Parallel()
+	fake := clerkfake.New(t)
+	old, next := fake.Key(), fake.AddKey()
+	a := newApp([]string{old}, fake.URL(), fake.Client(), slog.New(slog.DiscardHandler))
+	a.setKeys([]string{old}, []string{"id-old"})
+	envFile := t.TempDir() + "/keys.env"
+	content := fmt.Sprintf("# written by rotor run\nCLERK_SECRET_KEY_PRIMARY=%q\nCLERK_SECRET_KEY_SECONDARY=%q\nCLERK_SECRET_KEY_KEY_ID=%q\nCLERK_SECRET_KEY_SECONDARY_KEY_ID=%q\n", next, old, "id-new", "id-old")
+	if err := os.WriteFile(envFile, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.reload(envFile); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, a.routes(), "/healthz")
+	if !strings.Contains(body, `"current":"id-new"`) || !strings.Contains(body, `"previous":"id-old"`) {
+		t.Fatalf("health after reload: %s", body)
+	}
+	fake.DeleteKey(old)
+	if status, _ := get(t, a.routes(), "/users"); status != 200 {
+		t.Fatalf("GET /users with the reloaded primary = %d", status)
+	}
+	if strings.Contains(body, old) || strings.Contains(body, next) {
+		t.Fatal("health leaks a key")
+	}
+	os.WriteFile(envFile, []byte("CLERK_SECRET_KEY_PRIMARY=unquoted\n"), 0o600)
+	if err := a.reload(envFile); err == nil {
+		t.Fatal("a malformed env file was accepted")
+	}
+	if _, body := get(t, a.routes(), "/healthz"); !strings.Contains(body, "id-new") {
+		t.Fatal("a failed reload replaced the keys")
 	}
 }

@@ -85,6 +85,14 @@ func Live() Option { return func(s *Server) { s.env = "live" } }
 // it when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	s := Start(opts...)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake Clerk instance with one active instance key, for
+// programs such as the benchmark that are not tests. Close stops it.
+func Start(opts ...Option) *Server {
 	s := &Server{
 		env:      "test",
 		now:      time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC),
@@ -96,10 +104,12 @@ func New(t testing.TB, opts ...Option) *Server {
 		o(s)
 	}
 	s.srv = httptest.NewServer(s.routes())
-	t.Cleanup(s.srv.Close)
 	s.first = s.AddKey()
 	return s
 }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
 
 // URL returns the API's base URL, without /v1 (what rotor's api_url and
 // CLERK_API_URL take).
