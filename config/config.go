@@ -61,7 +61,8 @@ type AuditConfig struct {
 	Path     string `yaml:"path"`      // default .rotor/audit.log
 	SaltFile string `yaml:"salt_file"` // default .rotor/audit.salt
 	// Anchor is where the chain head is kept, apart from the log, so a
-	// truncated tail is detected. Default: next to the file store.
+	// truncated tail is detected. Default: audit.head in the file store's
+	// directory, else .rotor/audit.head.
 	Anchor string `yaml:"anchor"`
 }
 
@@ -491,7 +492,12 @@ func (c *Config) resolvePaths() {
 	}
 	abs(&c.Audit.Path, ".rotor/audit.log")
 	abs(&c.Audit.SaltFile, ".rotor/audit.salt")
-	abs(&c.Audit.Anchor, ".rotor/audit.head")
+	// The anchor lives with the store by default, apart from the log.
+	anchor := ".rotor/audit.head"
+	if c.Store.Type == "file" {
+		anchor = filepath.Join(c.Store.File.Dir, "audit.head")
+	}
+	abs(&c.Audit.Anchor, anchor)
 	for i := range c.Secrets {
 		c.Secrets[i].resolvePaths(c.Dir)
 	}

@@ -20,7 +20,7 @@ func TestParseDefaults(t *testing.T) {
 	if c.Store.Type != "file" || c.Store.File.Dir != "/srv/rotor/.rotor/store" || c.Store.File.Identity != "/srv/rotor/.rotor/identity.txt" {
 		t.Fatalf("store = %+v %+v, want the file store under the config dir", c.Store, c.Store.File)
 	}
-	if c.Audit.Path != "/srv/rotor/.rotor/audit.log" || c.Audit.Anchor != "/srv/rotor/.rotor/audit.head" {
+	if c.Audit.Path != "/srv/rotor/.rotor/audit.log" || c.Audit.Anchor != "/srv/rotor/.rotor/store/audit.head" {
 		t.Fatalf("audit = %+v", c.Audit)
 	}
 	if s.Random.Bytes != 32 || s.Random.Encoding != "base64url" {

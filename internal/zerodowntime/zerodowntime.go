@@ -1,0 +1,436 @@
+// Package zerodowntime is the proof behind rotor's zero-downtime claim: an
+// application that needs CLERK_SECRET_KEY serves requests from a load
+// generator while rotor rotates the key again and again, revoking each
+// previous key at Clerk, and every request must succeed.
+//
+// Everything is real except Clerk: the rotor CLI (stage, rotate with
+// consumer verification, revoke with the consumer guard), the consumer
+// (examples/clerk-app under `rotor run --mode signal`, or an in-process
+// app on the keyring SDK), and Clerk's Backend API behaviour reproduced by
+// internal/clerkfake on loopback. The test in this package runs it small;
+// cmd/rotor-bench runs it at scale and reports the figures.
+package zerodowntime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rotor-dev/rotor/internal/clerkfake"
+)
+
+// Options configures a run.
+type Options struct {
+	// RotorBin is the rotor binary; AppBin the clerk-app binary (run mode).
+	RotorBin, AppBin string
+	// Dir is a scratch directory for the config, store and audit log.
+	Dir string
+	// Rotations is how many rotations (each with revocation) to perform.
+	Rotations int
+	// Workers is the load generator's concurrency.
+	Workers int
+	// MinRequests keeps the load going after the last rotation until at
+	// least this many requests were made.
+	MinRequests int64
+	// Poll is how often `rotor run` checks the store.
+	Poll time.Duration
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+// Result is what a run measured.
+type Result struct {
+	Requests  int64
+	Failures  int64
+	Rotations int // rotations completed with consumer verification
+	Revoked   int // previous keys revoked at Clerk and cleared
+	// Adoption is, per rotation, the time from promote (as rotor printed
+	// it) to the consumer reporting the new key id.
+	Adoption []time.Duration
+	// FailureSamples holds the first few failures, for diagnosis.
+	FailureSamples []string
+	Elapsed        time.Duration
+}
+
+// RunMode runs the proof with examples/clerk-app under `rotor run --mode
+// signal`.
+func RunMode(ctx context.Context, o Options) (Result, error) {
+	if o.Rotations < 1 || o.Workers < 1 {
+		return Result{}, errors.New("zerodowntime: need at least one rotation and one worker")
+	}
+	if o.Poll <= 0 {
+		o.Poll = 100 * time.Millisecond
+	}
+	logf := func(format string, args ...any) {
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, format+"\n", args...)
+		}
+	}
+	fake := clerkfake.Start()
+	defer fake.Close()
+	h := &harness{o: o, fake: fake, logf: logf}
+
+	// The secret under rotor, first key issued.
+	if _, err := h.rotor(ctx, nil, "init"); err != nil {
+		return Result{}, err
+	}
+	if err := h.writeConfig(""); err != nil {
+		return Result{}, err
+	}
+	h.current = fake.Key()
+	if err := h.stage(ctx, h.current); err != nil {
+		return Result{}, err
+	}
+	if _, err := h.rotor(ctx, nil, "rotate", secretName); err != nil {
+		return Result{}, err
+	}
+
+	// The application under rotor run, then consumer verification on.
+	app, addr, err := h.startApp(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer app.stop()
+	if err := h.writeConfig("http://" + addr + "/healthz"); err != nil {
+		return Result{}, err
+	}
+	logf("app listening on %s under rotor run --mode signal", addr)
+	return h.drive(ctx, "http://"+addr)
+}
+
+const secretName = "clerk-secret-key"
+
+type harness struct {
+	o       Options
+	fake    *clerkfake.Server
+	logf    func(string, ...any)
+	current string // the key value rotor has as current
+}
+
+func (h *harness) writeConfig(consumer string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "secrets:\n  - name: %s\n    provider: clerk\n    clerk: {api_url: %q, timeout: 5s}\n", secretName, h.fake.URL())
+	if consumer != "" {
+		fmt.Fprintf(&b, "    consumers: [%q]\n    consumer_timeout: 30s\n", consumer)
+	}
+	return os.WriteFile(filepath.Join(h.o.Dir, "rotor.yaml"), []byte(b.String()), 0o644)
+}
+
+// rotor runs the CLI and returns its stdout; a non-zero exit is an error
+// carrying stderr (which never holds a key).
+func (h *harness) rotor(ctx context.Context, env []string, args ...string) (string, error) {
+	out, code, stderr, err := h.rotorCode(ctx, env, args...)
+	if err != nil {
+		return "", err
+	}
+	if code != 0 {
+		return out, fmt.Errorf("rotor %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(stderr))
+	}
+	return out, nil
+}
+
+func (h *harness) rotorCode(ctx context.Context, env []string, args ...string) (string, int, string, error) {
+	cmd := exec.CommandContext(ctx, h.o.RotorBin, args...)
+	cmd.Dir = h.o.Dir
+	cmd.Env = append(os.Environ(), append([]string{"ROTOR_INITIATOR=ci:zerodowntime"}, env...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return out.String(), ee.ExitCode(), errb.String(), nil
+	}
+	return out.String(), 0, errb.String(), err
+}
+
+func (h *harness) stage(ctx context.Context, key string) error {
+	_, err := h.rotor(ctx, []string{"ROTOR_STAGE_KEY=" + key}, "stage", secretName, "--from-env", "ROTOR_STAGE_KEY")
+	return err
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// startApp starts clerk-app under rotor run and waits for its address.
+func (h *harness) startApp(ctx context.Context) (*process, string, error) {
+	ready := filepath.Join(h.o.Dir, "app.ready")
+	envFile := filepath.Join(h.o.Dir, "app.env")
+	cmd := exec.Command(h.o.RotorBin, "run", "--mode", "signal", "--env-file", envFile,
+		"--poll", h.o.Poll.String(), "--", h.o.AppBin)
+	cmd.Dir = h.o.Dir
+	cmd.Env = append(os.Environ(), "LISTEN=127.0.0.1:0", "READY_FILE="+ready,
+		"CLERK_ENV_FILE="+envFile, "CLERK_API_URL="+h.fake.URL())
+	logs, err := os.Create(filepath.Join(h.o.Dir, "app.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); logs.Close(); close(p.done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
+			return p, string(b), nil
+		}
+		select {
+		case <-p.done:
+			return nil, "", fmt.Errorf("rotor run exited before the app was ready (see %s)", logs.Name())
+		case <-ctx.Done():
+			p.stop()
+			return nil, "", ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, "", errors.New("app not ready after 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// drive runs the load generator against appURL while it rotates and
+// revokes, and returns the measurements.
+func (h *harness) drive(ctx context.Context, appURL string) (Result, error) {
+	start := time.Now()
+	var res Result
+	var requests, failures atomic.Int64
+	var mu sync.Mutex
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: h.o.Workers}}
+	var wg sync.WaitGroup
+	for range h.o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for loadCtx.Err() == nil {
+				err := get(loadCtx, client, appURL+"/users")
+				if loadCtx.Err() != nil {
+					return
+				}
+				requests.Add(1)
+				if err != nil {
+					failures.Add(1)
+					mu.Lock()
+					if len(res.FailureSamples) < 5 {
+						res.FailureSamples = append(res.FailureSamples, err.Error())
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	watch := newAdoptionWatcher(client, appURL+"/healthz")
+
+	var err error
+	for i := 1; i <= h.o.Rotations && err == nil; i++ {
+		err = h.rotateOnce(ctx, i, watch, &res)
+	}
+	for err == nil && requests.Load() < h.o.MinRequests && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopLoad()
+	wg.Wait()
+	res.Requests, res.Failures = requests.Load(), failures.Load()
+	res.Elapsed = time.Since(start)
+	return res, err
+}
+
+// rotateOnce stages a key created "in the dashboard", rotates (verify
+// waits for the consumer to report it), then revokes the previous key the
+// way an operator does: rotor names it, the operator deletes it at Clerk,
+// rotor confirms Clerk rejects it and clears it.
+func (h *harness) rotateOnce(ctx context.Context, i int, watch *adoptionWatcher, res *Result) error {
+	key := h.fake.AddKey()
+	if err := h.stage(ctx, key); err != nil {
+		return err
+	}
+	oldID, err := h.rotor(ctx, nil, "get", secretName)
+	if err != nil {
+		return err
+	}
+	oldID = strings.TrimSpace(oldID)
+	promoted, rotateErr := h.rotateStreaming(ctx)
+	if rotateErr != nil {
+		return rotateErr
+	}
+	newID, err := h.rotor(ctx, nil, "get", secretName)
+	if err != nil {
+		return err
+	}
+	adopted, err := watch.when(strings.TrimSpace(newID))
+	if err != nil {
+		return err
+	}
+	res.Rotations++
+	res.Adoption = append(res.Adoption, max(adopted.Sub(promoted), 0))
+
+	// Revoke after the grace period (clock skew stands in for 24 hours).
+	skew := []string{"ROTOR_CLOCK_SKEW=25h"}
+	_, code, stderr, err := h.rotorCode(ctx, skew, "revoke", secretName)
+	if err != nil {
+		return err
+	}
+	if code != 6 || !strings.Contains(stderr, oldID) {
+		return fmt.Errorf("rotation %d: revoke should ask for key %s to be deleted (exit 6), got exit %d: %s", i, oldID, code, stderr)
+	}
+	h.fake.DeleteKey(h.current) // the operator deletes it in the Dashboard
+	h.current = key
+	if _, err := h.rotor(ctx, skew, "revoke", secretName, "--confirm"); err != nil {
+		return err
+	}
+	res.Revoked++
+	h.logf("rotation %d: %s → %s verified in use, %s revoked at Clerk", i, oldID, strings.TrimSpace(newID), oldID)
+	return nil
+}
+
+// rotateStreaming runs rotor rotate and returns when rotor printed the
+// promote step.
+func (h *harness) rotateStreaming(ctx context.Context) (time.Time, error) {
+	cmd := exec.CommandContext(ctx, h.o.RotorBin, "rotate", secretName)
+	cmd.Dir = h.o.Dir
+	cmd.Env = append(os.Environ(), "ROTOR_INITIATOR=ci:zerodowntime")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return time.Time{}, err
+	}
+	var promoted time.Time
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if promoted.IsZero() && strings.Contains(sc.Text(), ": promote ") {
+			promoted = time.Now()
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return time.Time{}, fmt.Errorf("rotor rotate: %w: %s", err, strings.TrimSpace(errb.String()))
+	}
+	if promoted.IsZero() {
+		return time.Time{}, errors.New("rotor rotate printed no promote step")
+	}
+	return promoted, nil
+}
+
+func get(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+// adoptionWatcher polls a consumer's health endpoint and remembers when
+// each key id was first reported as current.
+type adoptionWatcher struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+	c     *http.Client
+	url   string
+}
+
+func newAdoptionWatcher(c *http.Client, url string) *adoptionWatcher {
+	w := &adoptionWatcher{first: map[string]time.Time{}, c: c, url: url}
+	go w.loop()
+	return w
+}
+
+func (w *adoptionWatcher) loop() {
+	for {
+		id, err := w.current()
+		now := time.Now()
+		if err == nil && id != "" {
+			w.mu.Lock()
+			if _, seen := w.first[id]; !seen {
+				w.first[id] = now
+			}
+			done := len(w.first) > 10000
+			w.mu.Unlock()
+			if done {
+				return
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (w *adoptionWatcher) current() (string, error) {
+	resp, err := w.c.Get(w.url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var h struct {
+		KeyIDs struct{ Current string } `json:"key_ids"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	return h.KeyIDs.Current, err
+}
+
+// when returns when id was first seen; rotor's verify step has already
+// waited for it, so it is there or about to be.
+func (w *adoptionWatcher) when(id string) (time.Time, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		t, ok := w.first[id]
+		w.mu.Unlock()
+		if ok {
+			return t, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("consumer never reported key %s", id)
+}
+
+// Percentile returns the p-th percentile (0-100) of ds.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i]
+}

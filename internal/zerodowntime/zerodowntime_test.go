@@ -1,0 +1,51 @@
+package zerodowntime
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// build compiles a main package of this module into dir.
+func build(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = "../.."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// TestZeroDowntimeRotorRun: clerk-app under `rotor run --mode signal`
+// serves continuous requests while rotor performs five rotations, each
+// verified through the app's health endpoint and followed by revocation of
+// the previous key at Clerk. Not one request may fail.
+func TestZeroDowntimeRotorRun(t *testing.T) {
+	bin := t.TempDir()
+	var log strings.Builder
+	res, err := RunMode(t.Context(), Options{
+		RotorBin:    build(t, bin, "./cmd/rotor"),
+		AppBin:      build(t, bin, "./examples/clerk-app"),
+		Dir:         t.TempDir(),
+		Rotations:   5,
+		Workers:     4,
+		MinRequests: 500,
+		Log:         &log,
+	})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rotations != 5 || res.Revoked != 5 {
+		t.Fatalf("rotations %d, revoked %d; want 5 each", res.Rotations, res.Revoked)
+	}
+	if res.Requests < 500 {
+		t.Fatalf("only %d requests were made", res.Requests)
+	}
+	if res.Failures != 0 {
+		t.Fatalf("%d of %d requests failed during rotation, e.g. %v", res.Failures, res.Requests, res.FailureSamples)
+	}
+}

@@ -1,0 +1,73 @@
+// Package keyring is the SDK applications import to use credentials that
+// rotor rotates, without a restart and without failed requests while a
+// rotation is under way.
+//
+// A [Keyring] holds one secret's key [Set] (the current key, the previous
+// key that stays valid until its ExpiresAt, and a pre-staged next key)
+// behind an atomic pointer. [Keyring.Current] is lock-free and does not
+// allocate, so applications call it for every use instead of caching a key.
+// The keyring refreshes the set from a [Source], either on demand
+// ([Keyring.Refresh]), by polling ([Keyring.Run], [Keyring.Start]), or when
+// a set is pushed to it ([Keyring.Update]). A refresh that fails, or that
+// yields a set without a current key, never replaces the set: the keyring
+// keeps its last good keys and reports the error through [Keyring.Err] and
+// [WithErrorHandler]. [Keyring.OnChange] callbacks see every change.
+//
+// Expiry is judged with the keyring's clock ([WithClock]): a previous key
+// past its ExpiresAt is neither used as a fallback nor accepted by
+// verification.
+//
+// # Sources
+//
+//   - [EnvSource] reads NAME_PRIMARY and NAME_SECONDARY (or plain NAME), as
+//     `rotor run` sets them for the process it runs.
+//   - [StoreSource] reads a secret straight from a rotor store (the file
+//     store, Vault KV v2, AWS Secrets Manager). When the store can report a
+//     secret's version cheaply ([StoreVersioner]) polling reads the secret
+//     only when it changed; any source can offer the same through
+//     [Versioner].
+//   - [StaticSource] serves a fixed set, for tests and examples.
+//
+// A source that pushes changes (such as a client of rotor's watch endpoint)
+// calls [Keyring.Update] with each new set.
+//
+// Key ids are public identifiers of key values, safe to log and report.
+// Sets from a store carry the ids rotor computed: keyid.Of, an
+// HMAC-SHA256 of the value under the deployment's salt, as 16 hex
+// characters. [EnvSource] computes the same ids when given the salt with
+// [WithSalt]. Without a salt, ids are unsalted: the first 16 hex characters
+// of the SHA-256 of the value, which an operator can reproduce with
+// `printf %s "$KEY" | sha256sum | cut -c1-16`, and which differ from the
+// ids rotor prints. A [Key] formats itself as its id only, whatever the
+// fmt verb, in slog and in JSON, so printing a key never leaks its value.
+//
+// # Outgoing calls
+//
+// [Keyring.Transport] wraps an [http.RoundTripper]: requests carry the
+// current key as a bearer token, and a 401 answer is retried once with the
+// previous key when the request is safe to send again (an idempotent
+// method or an Idempotency-Key header, and a body that can be recreated).
+// [Keyring.Do] does the same for any client library: it calls a function
+// with the current key and, when the function reports an authentication
+// failure (an error wrapping [ErrUnauthorized] by default), once more with
+// the previous key.
+//
+// # Incoming signatures
+//
+// For HMAC-SHA256 signatures the application makes and checks itself
+// (webhooks between its own services, signed tokens), [Keyring.Sign] signs
+// with the current key and names the key in the signature, so that
+// [Keyring.Verify] checks it with a single MAC computation under whichever
+// valid key made it: current, previous until it expires, or next. For
+// signatures that do not name their key, [Keyring.VerifyAny] tries every
+// valid key. All comparisons are constant-time, and failures wrap
+// [ErrInvalidSignature] (and [ErrUnknownKey] or [ErrExpiredKey] where they
+// apply).
+//
+// # Health
+//
+// [Keyring.HealthHandler] serves a JSON [Health] report with the ids (never
+// the values) of the keys in use, the set's version and the outcome of the
+// last refresh. Rotor's verify step reads key_ids.current from every
+// consumer to tell which ones adopted a new key; that field is stable.
+package keyring
