@@ -283,16 +283,14 @@ func (c *Config) validate(v *validator) {
 		}
 	case "vault":
 		if c.Store.Vault == nil {
-			v.addf(path{"store", "type"}, "store type vault needs a store.vault block")
-		} else {
-			c.Store.Vault.validate(v, path{"store", "vault"})
+			c.Store.Vault = &VaultStore{}
 		}
+		c.Store.Vault.validate(v, path{"store", "vault"})
 	case "awssm":
 		if c.Store.AWSSM == nil {
-			v.addf(path{"store", "type"}, "store type awssm needs a store.awssm block")
-		} else {
-			c.Store.AWSSM.validate(v, path{"store", "awssm"})
+			c.Store.AWSSM = &AWSSMStore{}
 		}
+		c.Store.AWSSM.validate(v, path{"store", "awssm"})
 	default:
 		v.addf(path{"store", "type"}, "unknown store type %q (want file, vault or awssm)", c.Store.Type)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -18,9 +17,12 @@ import (
 	"github.com/rotor-dev/rotor/provider/random"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/store/awssm"
 	"github.com/rotor-dev/rotor/store/file"
+	"github.com/rotor-dev/rotor/store/vault"
 	"github.com/rotor-dev/rotor/supervisor"
 	"github.com/rotor-dev/rotor/trigger"
+	"github.com/rotor-dev/rotor/trigger/kubernetes"
 )
 
 // app is everything a command needs, wired from the config.
@@ -48,7 +50,7 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, g.initiatorName())
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +77,16 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	return a, nil
 }
 
-func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config, initiator string) (store.Store, error) {
 	switch cfg.Store.Type {
 	case "file":
 		return file.New(cfg.Store.File.Dir, cfg.Store.File.Identity)
+	case "vault":
+		return vault.New(ctx, cfg.Store.Vault, vault.WithWriter(initiator))
+	case "awssm":
+		return awssm.New(ctx, cfg.Store.AWSSM)
 	}
-	return nil, fmt.Errorf("store type %q is not supported by this build", cfg.Store.Type)
+	return nil, fmt.Errorf("unknown store type %q", cfg.Store.Type)
 }
 
 // secret builds the engine's view of the configured secret name.
@@ -154,8 +160,8 @@ func (a *app) verifier(h config.Hook) rotation.Verifier {
 	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir}
 }
 
-func newKubernetesReloader(*config.KubernetesHook, time.Duration) (rotation.Reloader, error) {
-	return nil, errors.New("the kubernetes reload hook is not available in this build")
+func newKubernetesReloader(c *config.KubernetesHook, timeout time.Duration) (rotation.Reloader, error) {
+	return kubernetes.New(c, timeout)
 }
 
 func newProvider(sc *config.Secret) (provider.Provider, error) {

@@ -118,6 +118,8 @@ failed and rolled back, 5 audit chain broken, 6 operator action required,
 		newGetCmd(g),
 		newAuditCmd(g),
 		newRunCmd(g),
+		newPolicyCmd(g),
+		newHistoryCmd(g),
 	)
 	return root
 }
@@ -172,7 +174,7 @@ func exitCode(err error) int {
 // isCobraUsage recognises cobra's own argument errors, which are not typed.
 func isCobraUsage(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument"} {
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "required flag"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}

@@ -1,0 +1,137 @@
+package awssm
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Roles of rotor's access model, for which [Policy] prints IAM policies.
+const (
+	RoleAdmin  = "admin"
+	RoleCI     = "ci"
+	RoleApp    = "app"
+	RoleViewer = "viewer"
+)
+
+// Roles returns the roles [Policy] knows, most privileged first.
+func Roles() []string { return []string{RoleAdmin, RoleCI, RoleApp, RoleViewer} }
+
+// PolicyOptions says which secrets a policy covers.
+type PolicyOptions struct {
+	// Prefix is the store's name prefix; default [DefaultPrefix].
+	Prefix string
+	// Partition, Region and Account narrow the secrets' ARNs; defaults
+	// "aws", "*" and "*".
+	Partition, Region, Account string
+	// KMSKeyARN is the customer managed KMS key the secrets are encrypted
+	// with, if any; the policy then allows using it through Secrets
+	// Manager. Secrets encrypted with aws/secretsmanager need nothing.
+	KMSKeyARN string
+}
+
+// Actions rotor's store calls, by role.
+var (
+	appActions    = []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+	viewerActions = []string{"secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds"}
+	ciActions     = []string{
+		"secretsmanager:CreateSecret",
+		"secretsmanager:DescribeSecret",
+		"secretsmanager:GetSecretValue",
+		"secretsmanager:ListSecretVersionIds",
+		"secretsmanager:PutSecretValue",
+		"secretsmanager:UpdateSecretVersionStage",
+	}
+	adminActions = append(append([]string(nil), ciActions...),
+		"secretsmanager:DeleteSecret",
+		"secretsmanager:RestoreSecret",
+		"secretsmanager:TagResource",
+		"secretsmanager:UntagResource",
+	)
+)
+
+type policyDocument struct {
+	Version   string      `json:"Version"`
+	Statement []statement `json:"Statement"`
+}
+
+type statement struct {
+	Sid       string                       `json:"Sid"`
+	Effect    string                       `json:"Effect"`
+	Action    []string                     `json:"Action"`
+	Resource  []string                     `json:"Resource"`
+	Condition map[string]map[string]string `json:"Condition,omitempty"`
+}
+
+// Policy returns a least-privilege IAM policy (JSON) for role over the
+// secrets under the prefix:
+//
+//   - app reads secret values and nothing else: GetSecretValue, plus
+//     DescribeSecret, which the AWS caching clients call to notice a new
+//     AWSCURRENT. It is denied the state secrets, which hold retired and
+//     staged keys.
+//   - viewer sees which version holds which label (DescribeSecret,
+//     ListSecretVersionIds), never a value. Rotor's own status reads the
+//     state secret and so needs the ci role or rotor's API.
+//   - ci does everything rotor's store does: create secrets, read and write
+//     values and labels, list versions and secrets (ListSecrets cannot be
+//     limited to a prefix, so it is granted on "*"). It cannot delete a
+//     secret or change its tags.
+//   - admin can also delete and restore secrets and manage their tags.
+func Policy(role string, o PolicyOptions) (string, error) {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(o.Prefix, "*?\"\\ ") {
+		return "", fmt.Errorf("policy: prefix %q: must not contain wildcards, quotes, '\\' or spaces", o.Prefix)
+	}
+	o.Partition = cmp.Or(o.Partition, "aws")
+	o.Region = cmp.Or(o.Region, "*")
+	o.Account = cmp.Or(o.Account, "*")
+	base := fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:", o.Partition, o.Region, o.Account)
+	// Secrets Manager appends "-" and six random characters to names in
+	// ARNs; rotor's names have no '/', so only state secrets match the
+	// second pattern.
+	secrets := base + o.Prefix + "*"
+	states := base + o.Prefix + "*" + StateSuffix + "-??????"
+
+	var sts []statement
+	writer := false
+	switch role {
+	case RoleApp:
+		sts = []statement{
+			{Sid: "ReadSecretValues", Effect: "Allow", Action: appActions, Resource: []string{secrets}},
+			{Sid: "DenyRotorState", Effect: "Deny", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{states}},
+		}
+	case RoleViewer:
+		sts = []statement{{Sid: "ReadLabels", Effect: "Allow", Action: viewerActions, Resource: []string{secrets}}}
+	case RoleCI, RoleAdmin:
+		actions := ciActions
+		if role == RoleAdmin {
+			actions = adminActions
+		}
+		sts = []statement{
+			{Sid: "ManageSecrets", Effect: "Allow", Action: actions, Resource: []string{secrets}},
+			{Sid: "ListSecrets", Effect: "Allow", Action: []string{"secretsmanager:ListSecrets"}, Resource: []string{"*"}},
+		}
+		writer = true
+	default:
+		return "", fmt.Errorf("policy: unknown role %q (want %s)", role, strings.Join(Roles(), ", "))
+	}
+	if o.KMSKeyARN != "" && role != RoleViewer {
+		kms := []string{"kms:Decrypt"}
+		if writer {
+			kms = append(kms, "kms:GenerateDataKey")
+		}
+		sts = append(sts, statement{
+			Sid: "UseKMSKeyThroughSecretsManager", Effect: "Allow", Action: kms, Resource: []string{o.KMSKeyARN},
+			Condition: map[string]map[string]string{"StringLike": {"kms:ViaService": "secretsmanager." + o.Region + ".amazonaws.com"}},
+		})
+	}
+	b, err := json.MarshalIndent(policyDocument{Version: "2012-10-17", Statement: sts}, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("policy: %w", err)
+	}
+	return string(b) + "\n", nil
+}
