@@ -33,8 +33,18 @@ import (
 	"github.com/rotor-dev/rotor/internal/clerkfake"
 )
 
+// Consumer modes.
+const (
+	// ModeRun runs examples/clerk-app under `rotor run --mode signal`.
+	ModeRun = "run"
+	// ModeSDK runs an in-process app on the keyring SDK, polling the store.
+	ModeSDK = "sdk"
+)
+
 // Options configures a run.
 type Options struct {
+	// Mode is ModeRun or ModeSDK.
+	Mode string
 	// RotorBin is the rotor binary; AppBin the clerk-app binary (run mode).
 	RotorBin, AppBin string
 	// Dir is a scratch directory for the config, store and audit log.
@@ -46,7 +56,8 @@ type Options struct {
 	// MinRequests keeps the load going after the last rotation until at
 	// least this many requests were made.
 	MinRequests int64
-	// Poll is how often `rotor run` checks the store.
+	// Poll is how often the consumer (rotor run or the keyring) checks
+	// the store.
 	Poll time.Duration
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
@@ -66,9 +77,8 @@ type Result struct {
 	Elapsed        time.Duration
 }
 
-// RunMode runs the proof with examples/clerk-app under `rotor run --mode
-// signal`.
-func RunMode(ctx context.Context, o Options) (Result, error) {
+// Run runs the proof with the consumer o.Mode selects.
+func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Rotations < 1 || o.Workers < 1 {
 		return Result{}, errors.New("zerodowntime: need at least one rotation and one worker")
 	}
@@ -99,16 +109,31 @@ func RunMode(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 
-	// The application under rotor run, then consumer verification on.
-	app, addr, err := h.startApp(ctx)
-	if err != nil {
-		return Result{}, err
+	// The application, then consumer verification on.
+	var addr string
+	switch o.Mode {
+	case ModeRun:
+		app, a, err := h.startApp(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer app.stop()
+		addr = a
+		logf("app listening on %s under rotor run --mode signal", addr)
+	case ModeSDK:
+		a, stop, err := h.startSDKApp(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer stop()
+		addr = a
+		logf("keyring app listening on %s, polling the store every %s", addr, o.Poll)
+	default:
+		return Result{}, fmt.Errorf("zerodowntime: unknown mode %q", o.Mode)
 	}
-	defer app.stop()
 	if err := h.writeConfig("http://" + addr + "/healthz"); err != nil {
 		return Result{}, err
 	}
-	logf("app listening on %s under rotor run --mode signal", addr)
 	return h.drive(ctx, "http://"+addr)
 }
 

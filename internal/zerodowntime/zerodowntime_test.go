@@ -19,16 +19,26 @@ func build(t *testing.T, dir, pkg string) string {
 	return out
 }
 
-// TestZeroDowntimeRotorRun: clerk-app under `rotor run --mode signal`
-// serves continuous requests while rotor performs five rotations, each
-// verified through the app's health endpoint and followed by revocation of
-// the previous key at Clerk. Not one request may fail.
-func TestZeroDowntimeRotorRun(t *testing.T) {
+// TestZeroDowntime: a consumer serves continuous requests that need the
+// Clerk key while rotor performs five rotations, each verified through the
+// consumer's health endpoint and followed by revocation of the previous key
+// at Clerk. Not one request may fail. Run once with clerk-app under
+// `rotor run --mode signal`, once with an app on the keyring SDK.
+func TestZeroDowntime(t *testing.T) {
 	bin := t.TempDir()
+	rotorBin := build(t, bin, "./cmd/rotor")
+	appBin := build(t, bin, "./examples/clerk-app")
+	for _, mode := range []string{ModeRun, ModeSDK} {
+		t.Run(mode, func(t *testing.T) { zeroDowntime(t, mode, rotorBin, appBin) })
+	}
+}
+
+func zeroDowntime(t *testing.T, mode, rotorBin, appBin string) {
 	var log strings.Builder
-	res, err := RunMode(t.Context(), Options{
-		RotorBin:    build(t, bin, "./cmd/rotor"),
-		AppBin:      build(t, bin, "./examples/clerk-app"),
+	res, err := Run(t.Context(), Options{
+		Mode:        mode,
+		RotorBin:    rotorBin,
+		AppBin:      appBin,
 		Dir:         t.TempDir(),
 		Rotations:   5,
 		Workers:     4,

@@ -1,0 +1,151 @@
+// Command rotor-bench measures rotor's zero-downtime claim at scale.
+//
+//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-write BENCHMARKS.md]
+//
+// For each consumer mode (clerk-app under `rotor run --mode signal`, and an
+// app on the keyring SDK) it drives continuous requests that need the Clerk
+// key through the app while the rotor CLI rotates the key, verifies that
+// the app adopted it, and revokes the previous key at a local Clerk
+// Backend API emulator. It prints requests, failures and the propagation
+// latency from promote to adoption, and with -write records them in a
+// markdown file together with how to reproduce them.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rotor-dev/rotor/internal/zerodowntime"
+)
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "zero-downtime" {
+		fmt.Fprintln(os.Stderr, "usage: rotor-bench zero-downtime [flags]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("zero-downtime", flag.ExitOnError)
+	rotations := fs.Int("rotations", 20, "rotations per mode (each verified and followed by revocation)")
+	requests := fs.Int64("requests", 100000, "minimum requests per mode")
+	workers := fs.Int("workers", 8, "concurrent load generator workers")
+	poll := fs.Duration("poll", 100*time.Millisecond, "consumer polling interval (rotor run and keyring)")
+	write := fs.String("write", "", "append the results to this markdown file")
+	fs.Parse(os.Args[2:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *rotations, *requests, *workers, *poll, *write); err != nil {
+		fmt.Fprintln(os.Stderr, "rotor-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct {
+	mode string
+	res  zerodowntime.Result
+}
+
+func run(ctx context.Context, rotations int, requests int64, workers int, poll time.Duration, write string) error {
+	bin, err := os.MkdirTemp("", "rotor-bench-bin")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	rotorBin, err := build(bin, "./cmd/rotor")
+	if err != nil {
+		return err
+	}
+	appBin, err := build(bin, "./examples/clerk-app")
+	if err != nil {
+		return err
+	}
+	var rows []row
+	failed := false
+	for _, mode := range []string{zerodowntime.ModeRun, zerodowntime.ModeSDK} {
+		dir, err := os.MkdirTemp("", "rotor-bench-"+mode)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "== %s: %d rotations, at least %d requests, %d workers\n", mode, rotations, requests, workers)
+		res, err := zerodowntime.Run(ctx, zerodowntime.Options{
+			Mode: mode, RotorBin: rotorBin, AppBin: appBin, Dir: dir,
+			Rotations: rotations, Workers: workers, MinRequests: requests, Poll: poll, Log: os.Stderr,
+		})
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", mode, err)
+		}
+		failed = failed || res.Failures > 0
+		rows = append(rows, row{mode, res})
+	}
+	report(os.Stdout, rows, poll)
+	if write != "" {
+		if err := appendMarkdown(write, rows, rotations, requests, workers, poll); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return fmt.Errorf("requests failed during rotation")
+	}
+	return nil
+}
+
+func build(dir, pkg string) (string, error) {
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build %s (run rotor-bench from the repository root): %w", pkg, err)
+	}
+	return out, nil
+}
+
+var modeName = map[string]string{
+	zerodowntime.ModeRun: "rotor run --mode signal (clerk-app, polling)",
+	zerodowntime.ModeSDK: "keyring SDK (StoreSource, polling)",
+}
+
+func report(w io.Writer, rows []row, poll time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "consumer\trequests\tfailures\trotations\trevoked\tadoption p50\tp99\tmax\telapsed")
+	for _, r := range rows {
+		a := r.res.Adoption
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", modeName[r.mode], r.res.Requests, r.res.Failures,
+			r.res.Rotations, r.res.Revoked, ms(zerodowntime.Percentile(a, 50)), ms(zerodowntime.Percentile(a, 99)),
+			ms(zerodowntime.Percentile(a, 100)), r.res.Elapsed.Round(time.Second))
+	}
+	tw.Flush()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }
+
+func appendMarkdown(path string, rows []row, rotations int, requests int64, workers int, poll time.Duration) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### Zero-downtime run, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench zero-downtime -rotations %d -requests %d -workers %d -poll %s` on %d CPUs (%s/%s, %s).\n\n",
+		rotations, requests, workers, poll, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	b.WriteString("| consumer | requests | failures | rotations (verified) | previous keys revoked | adoption p50 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		a := r.res.Adoption
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s |\n", modeName[r.mode], r.res.Requests, r.res.Failures,
+			r.res.Rotations, r.res.Revoked, ms(zerodowntime.Percentile(a, 50)), ms(zerodowntime.Percentile(a, 99)), ms(zerodowntime.Percentile(a, 100)))
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
