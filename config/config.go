@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rotor-dev/rotor/schedule"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -68,9 +69,20 @@ type AuditConfig struct {
 
 // Defaults apply to every secret that does not override them.
 type Defaults struct {
-	Every Duration `yaml:"every"`
-	Grace Duration `yaml:"grace"`
-	Lease Duration `yaml:"lease"`
+	Every   Duration `yaml:"every"`
+	Grace   Duration `yaml:"grace"`
+	Lease   Duration `yaml:"lease"`
+	Jitter  Duration `yaml:"jitter"`
+	Windows []Window `yaml:"windows"`
+}
+
+// Window is a weekly range during which rotations may start, e.g.
+// {days: [mon, tue, wed, thu, fri], start: "09:00", end: "16:00", timezone: UTC}.
+type Window struct {
+	Days     []string `yaml:"days"` // empty: every day
+	Start    string   `yaml:"start"`
+	End      string   `yaml:"end"`
+	Timezone string   `yaml:"timezone"` // default UTC
 }
 
 // Secret configures one managed secret.
@@ -87,6 +99,11 @@ type Secret struct {
 	Every Duration `yaml:"every"`
 	Grace Duration `yaml:"grace"`
 	Lease Duration `yaml:"lease"`
+	// Cron, when set, replaces every: a standard five-field expression.
+	Cron string `yaml:"cron"`
+	// Jitter and Windows override Defaults.
+	Jitter  Duration `yaml:"jitter"`
+	Windows []Window `yaml:"windows"`
 
 	// Env is the base name of the environment variables `rotor run`
 	// injects (Env, Env_PRIMARY, Env_SECONDARY). Default: the name in
@@ -189,6 +206,38 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("invalid duration %q: want e.g. 30d, 720h or 90m", s)
 	}
 	return v, nil
+}
+
+// Schedule returns the effective rotation schedule of s (validated at load).
+func (c *Config) Schedule(s *Secret) schedule.Schedule {
+	sch, _ := c.buildSchedule(s)
+	return sch
+}
+
+func (c *Config) buildSchedule(s *Secret) (schedule.Schedule, error) {
+	sch := schedule.Schedule{Every: c.Policy(s).Every, Jitter: time.Duration(c.Defaults.Jitter)}
+	if s.Jitter != 0 {
+		sch.Jitter = time.Duration(s.Jitter)
+	}
+	if s.Cron != "" {
+		cs, err := schedule.ParseCron(s.Cron)
+		if err != nil {
+			return sch, err
+		}
+		sch.Cron = cs
+	}
+	windows := c.Defaults.Windows
+	if len(s.Windows) > 0 {
+		windows = s.Windows
+	}
+	for _, w := range windows {
+		pw, err := schedule.ParseWindow(w.Days, w.Start, w.End, w.Timezone)
+		if err != nil {
+			return sch, err
+		}
+		sch.Windows = append(sch.Windows, pw)
+	}
+	return sch, nil
 }
 
 // Policy is the effective schedule of one secret.
@@ -317,8 +366,26 @@ func (c *Config) validate(v *validator) {
 		seen[s.Name] = i
 		s.validate(v, p)
 		pol := c.Policy(s)
-		if pol.Grace >= pol.Every {
+		if s.Cron == "" && pol.Grace >= pol.Every {
 			v.addf(p.with("grace"), "grace (%s) must be shorter than every (%s), or two rotations would overlap", pol.Grace, pol.Every)
+		}
+		if s.Cron != "" && s.Every != 0 {
+			v.addf(p.with("cron"), "set either every or cron, not both")
+		}
+		if _, err := c.buildSchedule(s); err != nil {
+			switch {
+			case s.Cron != "":
+				if _, cerr := schedule.ParseCron(s.Cron); cerr != nil {
+					v.addf(p.with("cron"), "%v", cerr)
+					break
+				}
+				fallthrough
+			default:
+				v.addf(p.with("windows"), "%v", err)
+			}
+		}
+		if s.Jitter < 0 {
+			v.addf(p.with("jitter"), "must not be negative")
 		}
 		if pol.Lease < time.Second {
 			v.addf(p.with("lease"), "lease (%s) must be at least 1s", pol.Lease)
@@ -487,6 +554,9 @@ func (c *Config) resolvePaths() {
 		}
 		abs(&c.Store.File.Dir, ".rotor/store")
 		abs(&c.Store.File.Identity, ".rotor/identity.txt")
+	}
+	if c.Store.Type == "vault" && c.Store.Vault != nil {
+		c.Store.Vault.resolvePaths(c.Dir)
 	}
 	abs(&c.Audit.Path, ".rotor/audit.log")
 	abs(&c.Audit.SaltFile, ".rotor/audit.salt")

@@ -63,6 +63,18 @@ type Secret struct {
 	// Usage, when set, tells which consumers still use a key; revoke
 	// refuses a key in use unless forced.
 	Usage UsageChecker
+	// Schedule, when set, decides when the secret is due (cron, jitter,
+	// windows); otherwise it is due Every after the last rotation.
+	Schedule Scheduler
+}
+
+// Scheduler decides when a secret is due (see package schedule).
+type Scheduler interface {
+	// Next returns when the secret called name, last rotated at last, is
+	// due; the zero time for a secret never rotated.
+	Next(name string, last time.Time) time.Time
+	// Allowed reports whether a rotation may start at now.
+	Allowed(now time.Time) bool
 }
 
 // UsageChecker reports which consumers still use a key.
@@ -227,9 +239,9 @@ func (e *Engine) Load(ctx context.Context, name string) (*store.Secret, store.Ve
 	return e.load(ctx, name)
 }
 
-// NextRotation returns when s is next due under sec's interval. A secret
-// without a current key is due now.
-func NextRotation(s *store.Secret, every time.Duration) time.Time {
+// NextRotation returns when s is next due under sec's schedule. A secret
+// without a current key is due now (the zero time).
+func (sec Secret) NextRotation(s *store.Secret) time.Time {
 	if s.Current == nil {
 		return time.Time{}
 	}
@@ -237,7 +249,10 @@ func NextRotation(s *store.Secret, every time.Duration) time.Time {
 	if last.IsZero() {
 		last = s.Current.CreatedAt
 	}
-	return last.Add(every)
+	if sec.Schedule != nil {
+		return sec.Schedule.Next(sec.Name, last)
+	}
+	return last.Add(sec.Every)
 }
 
 // Due reports whether s should be rotated at now: it has no current key,
@@ -246,7 +261,10 @@ func (e *Engine) Due(s *store.Secret, sec Secret, now time.Time) bool {
 	if r := s.Rotation; r != nil {
 		return !now.Before(r.LeaseExpiresAt) || !e.alive(r.Holder)
 	}
-	return s.Current == nil || !now.Before(NextRotation(s, sec.Every))
+	if sec.Schedule != nil && !sec.Schedule.Allowed(now) {
+		return false
+	}
+	return s.Current == nil || !now.Before(sec.NextRotation(s))
 }
 
 // checkIdle returns an *InProgressError when a rotation holds s.

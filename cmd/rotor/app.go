@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"syscall"
@@ -53,6 +54,9 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	st, err := openStore(ctx, cfg, g.initiatorName())
 	if err != nil {
 		return nil, err
+	}
+	if c, ok := st.(io.Closer); ok {
+		g.closers = append(g.closers, c)
 	}
 	log, err := audit.Open(cfg.Audit.Path, cfg.Audit.Anchor, salt, audit.WithClock(now))
 	if err != nil {
@@ -107,6 +111,7 @@ func (a *app) secret(name string) (rotation.Secret, error) {
 		Grace:                pol.Grace,
 		Lease:                pol.Lease,
 		KeepFailedAsPrevious: sc.KeepFailedAsPrevious,
+		Schedule:             a.cfg.Schedule(sc),
 	}
 	var reload trigger.Reloaders
 	for _, h := range sc.Reload {

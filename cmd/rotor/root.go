@@ -55,6 +55,7 @@ type globals struct {
 	env       *env
 	config    string
 	initiator string
+	closers   []io.Closer // opened stores, closed when the command ends
 }
 
 func run(args []string, e *env) int {
@@ -67,6 +68,9 @@ func run(args []string, e *env) int {
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	err := root.ExecuteContext(ctx)
+	for _, c := range g.closers {
+		_ = c.Close() // stops token renewal, revokes tokens rotor logged in with
+	}
 	if err == nil {
 		return exitOK
 	}

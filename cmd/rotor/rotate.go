@@ -91,7 +91,7 @@ func (a *app) rotateAll(ctx context.Context, out io.Writer, names []string, only
 		}
 		now := a.now().UTC()
 		if onlyDue && !a.engine.Due(s, sec, now) {
-			fmt.Fprintf(out, "%s: not due (next rotation %s)\n", name, rotation.NextRotation(s, sec.Every).Format(time.RFC3339))
+			fmt.Fprintf(out, "%s: not due (next rotation %s)\n", name, sec.NextRotation(s).Format(time.RFC3339))
 			continue
 		}
 		if dryRun {

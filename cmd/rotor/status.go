@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -125,7 +124,7 @@ func (a *app) status(ctx context.Context, names []string) ([]statusView, error) 
 			Next: viewKey(s.Next), Pending: viewKey(s.Pending),
 			Retired:        []keyView{},
 			LastRotatedAt:  timePtr(s.LastRotatedAt),
-			NextRotationAt: timePtr(rotation.NextRotation(s, sec.Every)),
+			NextRotationAt: timePtr(sec.NextRotation(s)),
 			Due:            a.engine.Due(s, sec, now),
 		}
 		for _, k := range s.Retired {

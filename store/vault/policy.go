@@ -1,0 +1,85 @@
+package vault
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Roles of rotor's access model, for which [Policy] prints Vault policies.
+const (
+	RoleAdmin  = "admin"
+	RoleCI     = "ci"
+	RoleApp    = "app"
+	RoleViewer = "viewer"
+)
+
+// Roles returns the roles [Policy] knows, most privileged first.
+func Roles() []string { return []string{RoleAdmin, RoleCI, RoleApp, RoleViewer} }
+
+// rule grants capabilities on one path pattern, relative to the mount.
+type rule struct {
+	path, comment string
+	caps          []string
+}
+
+// Policy returns a least-privilege Vault ACL policy (HCL) for role over the
+// secrets under prefix in the KV v2 mount:
+//
+//   - app reads secret values (data) and nothing else;
+//   - viewer lists secrets and reads their metadata, never a value;
+//   - ci reads and writes values (rotate, roll back, stage, revoke) and
+//     reads metadata, but cannot delete, destroy or change settings;
+//   - admin can also delete, undelete and destroy versions and change or
+//     delete metadata.
+//
+// Vault grants reads per path, not per version or field: a role that reads
+// values reads every slot and the older versions Vault keeps. Tokens also
+// need Vault's default policy, which rotor uses to look up and renew its
+// own token.
+func Policy(role, mount, prefix string) (string, error) {
+	mount, prefix = strings.Trim(mount, "/"), strings.Trim(prefix, "/")
+	if err := checkPathPart(mount); err != nil {
+		return "", fmt.Errorf("policy: mount %q: %w", mount, err)
+	}
+	if err := checkPathPart(prefix); err != nil {
+		return "", fmt.Errorf("policy: prefix %q: %w", prefix, err)
+	}
+	var (
+		readData   = rule{"data", "read secret values", []string{"read"}}
+		writeData  = rule{"data", "read and write secret values (rotate, roll back, stage, revoke)", []string{"create", "read", "update"}}
+		adminData  = rule{"data", "read and write secret values; soft-delete the latest version", []string{"create", "read", "update", "delete"}}
+		readMeta   = rule{"metadata", "list secrets and read their versions, never their values", []string{"read", "list"}}
+		adminMeta  = rule{"metadata", "list, read, change and delete metadata (max_versions, cas_required, custom metadata)", []string{"create", "read", "update", "delete", "list"}}
+		deleteVers = rule{"delete", "soft-delete versions", []string{"update"}}
+		undelete   = rule{"undelete", "restore soft-deleted versions", []string{"update"}}
+		destroy    = rule{"destroy", "destroy versions permanently", []string{"update"}}
+	)
+	var rules []rule
+	switch role {
+	case RoleApp:
+		rules = []rule{readData}
+	case RoleViewer:
+		rules = []rule{readMeta}
+	case RoleCI:
+		rules = []rule{writeData, readMeta}
+	case RoleAdmin:
+		rules = []rule{adminData, adminMeta, deleteVers, undelete, destroy}
+	default:
+		return "", fmt.Errorf("policy: unknown role %q (want %s)", role, strings.Join(Roles(), ", "))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# rotor %s policy for the secrets under %s/%s (KV v2).\n", role, mount, prefix)
+	for _, r := range rules {
+		fmt.Fprintf(&b, "\n# %s\npath \"%s/%s/%s/*\" {\n  capabilities = [%s]\n}\n",
+			r.comment, mount, r.path, prefix, quoteAll(r.caps))
+	}
+	return b.String(), nil
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = `"` + s + `"`
+	}
+	return strings.Join(q, ", ")
+}
