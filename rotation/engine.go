@@ -137,6 +137,11 @@ type Engine struct {
 	OnStep func(name string, step store.Step, s *store.Secret)
 	// Log receives operational logs (key ids only). Default: discard.
 	Log *slog.Logger
+	// Stopping, when set and true, makes a rotation park between steps:
+	// the step in flight finishes, the lease is released, and the next run
+	// resumes. A daemon shutting down uses it, so that shutdown never cuts
+	// a step (or a verification) short.
+	Stopping func() bool
 }
 
 func (e *Engine) now() time.Time {

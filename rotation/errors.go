@@ -26,6 +26,9 @@ var (
 	// ErrNotExpired means revoke was asked for a key still in its grace
 	// period, without force.
 	ErrNotExpired = errors.New("key is still within its grace period")
+	// ErrParked means the rotation stopped between steps because the
+	// process is shutting down; the next run resumes it.
+	ErrParked = errors.New("rotation parked for shutdown")
 	// ErrKeyInUse means revoke found consumers still using the key.
 	ErrKeyInUse = errors.New("key is still in use by consumers")
 	// ErrLeaseLost means the secret changed under a running rotation (an

@@ -138,12 +138,12 @@ func (r *run) release(ctx context.Context) error {
 		return nil
 	}
 	r.s.Rotation.Holder = ""
+	r.s.Rotation.LeaseExpiresAt = r.e.now()
 	nv, err := r.e.Store.Save(ctx, r.s, r.ver)
 	if err != nil {
 		return fmt.Errorf("release lease on %s: %w", r.s.Name, err)
 	}
 	r.ver = nv
-	r.s.Rotation.LeaseExpiresAt = time.Time{}
 	return nil
 }
 
@@ -160,6 +160,9 @@ func (r *run) advance(ctx context.Context) error {
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(fmt.Errorf("%s: rotation interrupted before %s: %w", r.s.Name, step, err), r.release(context.WithoutCancel(ctx)))
+		}
+		if r.e.Stopping != nil && r.e.Stopping() {
+			return errors.Join(fmt.Errorf("%s: rotation parked before %s: %w", r.s.Name, step, ErrParked), r.release(ctx))
 		}
 		if err := r.do(ctx, step); err != nil {
 			return err
