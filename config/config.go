@@ -37,10 +37,11 @@ type Config struct {
 	Path string `yaml:"-"`
 	Dir  string `yaml:"-"`
 
-	Store    StoreConfig `yaml:"store"`
-	Audit    AuditConfig `yaml:"audit"`
-	Defaults Defaults    `yaml:"defaults"`
-	Secrets  []Secret    `yaml:"secrets"`
+	Store    StoreConfig  `yaml:"store"`
+	Audit    AuditConfig  `yaml:"audit"`
+	Defaults Defaults     `yaml:"defaults"`
+	Secrets  []Secret     `yaml:"secrets"`
+	Server   ServerConfig `yaml:"server"`
 }
 
 // StoreConfig selects and configures the secret store.
@@ -354,6 +355,7 @@ func (c *Config) validate(v *validator) {
 	if len(c.Secrets) == 0 {
 		v.addf(path{"secrets"}, "no secrets configured")
 	}
+	c.Server.validate(v, path{"server"})
 	seen := map[string]int{}
 	for i := range c.Secrets {
 		s := &c.Secrets[i]
@@ -557,6 +559,10 @@ func (c *Config) resolvePaths() {
 	}
 	if c.Store.Type == "vault" && c.Store.Vault != nil {
 		c.Store.Vault.resolvePaths(c.Dir)
+	}
+	if c.Server.TLS.CertFile != "" {
+		abs(&c.Server.TLS.CertFile, "")
+		abs(&c.Server.TLS.KeyFile, "")
 	}
 	abs(&c.Audit.Path, ".rotor/audit.log")
 	abs(&c.Audit.SaltFile, ".rotor/audit.salt")

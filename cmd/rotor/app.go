@@ -11,6 +11,7 @@ import (
 
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/metrics"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/clerk"
 	"github.com/rotor-dev/rotor/provider/clerkmachine"
@@ -35,6 +36,18 @@ type app struct {
 	salt   []byte
 	now    func() time.Time
 	engine *rotation.Engine
+	// metrics, when set (daemon, serve), counts what the engine records.
+	metrics *metrics.Metrics
+}
+
+// recorderFor returns the audit recorder for initiator, counted by the
+// metrics when they are on.
+func (a *app) recorderFor(initiator string) rotation.Recorder {
+	var r rotation.Recorder = &recorder{log: a.audit, initiator: initiator}
+	if a.metrics != nil {
+		r = a.metrics.Recorder(r)
+	}
+	return r
 }
 
 // open loads the config and wires the store, audit log and engine.

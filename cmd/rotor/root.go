@@ -124,6 +124,9 @@ failed and rolled back, 5 audit chain broken, 6 operator action required,
 		newRunCmd(g),
 		newPolicyCmd(g),
 		newHistoryCmd(g),
+		newServeCmd(g),
+		newDaemonCmd(g),
+		newTokenCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,56 @@
+// Package authz decides who may do what through rotor's API: it turns a
+// bearer credential into a [Principal] (an identity for the audit log and
+// a [Role]) and answers, from a single table, whether that principal may
+// perform an [Action] on a secret ([Allowed]).
+//
+// # Roles
+//
+//	role    list status rotate rollback stage revoke audit watch metrics
+//	admin    ✓     ✓      ✓      ✓        ✓     ✓      ✓     ✓     ✓
+//	ci       ✓     ✓      ✓      ✓        ✓     ✓
+//	viewer   ✓     ✓                                   ✓           ✓
+//	app                                                      ✓
+//
+// Only watch discloses secret values; status and audit show key ids.
+// A principal's [Principal.Secrets] narrows the per-secret actions (status,
+// rotate, rollback, stage, revoke, watch) to the secrets listed; an app
+// must be granted its secrets explicitly, every other role with an empty
+// list may act on all of them. A principal without a role (an OIDC token
+// that no rule matched) is authenticated, so its refusals are audited with
+// its identity, but may do nothing.
+//
+// # Tokens
+//
+// [TokenAuthenticator] accepts the API tokens listed in the configuration,
+// which holds only their [HashToken] ("sha256:<hex>"), never the tokens.
+// Tokens are random ([NewToken]), so a plain SHA-256 suffices, and a
+// presented token's hash is compared with every configured hash in constant
+// time. The audit identity of a token is "token:<name>".
+//
+// # GitHub Actions OIDC
+//
+// [OIDCVerifier] accepts ID tokens from GitHub Actions (or another OIDC
+// issuer): RS256 or ES256 signatures only ("none" and HMAC algorithms are
+// refused before anything else is looked at), by a key from the issuer's
+// JWKS, which is found through <issuer>/.well-known/openid-configuration,
+// cached, and fetched again when a token names a key it does not hold (at
+// most once per [OIDCConfig].MinRefreshInterval). The iss claim must equal
+// the configured issuer exactly, aud must contain the configured audience,
+// and exp (required), nbf and iat are checked with a clock-skew tolerance.
+//
+// The audience does not restrict who can obtain a token: any workflow in
+// any repository on GitHub can ask for a token with any audience. What
+// restricts access are the [OIDCRule]s, which match the repository (better:
+// its never-reused repository_id), ref, environment and workflow claims and
+// give a role to the first token they match; every rule must name a
+// repository, an owner or a sub pattern. The audit identity of a GitHub
+// token is "ci:github:<repository>:<workflow>#<run_id>", the same form
+// audit.DetectInitiator gives CLI runs inside GitHub Actions.
+//
+// # Errors
+//
+// Every authentication failure wraps [ErrUnauthenticated]; authenticators
+// that do not recognise a credential also wrap [ErrNoMatch], which lets
+// [Chain] try tokens, then OIDC issuers, and report the precise reason a
+// credential was refused. No error ever contains a credential.
+package authz

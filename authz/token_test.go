@@ -1,0 +1,93 @@
+package authz
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestHashToken(t *testing.T) {
+	// SHA-256("abc") from FIPS 180-2, appendix B.1.
+	const want = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	if got := HashToken("abc"); got != want {
+		t.Fatalf("HashToken(abc) = %s, want %s", got, want)
+	}
+	if _, err := parseHash(HashToken("anything")); err != nil {
+		t.Fatalf("HashToken output does not parse: %v", err)
+	}
+}
+
+func TestNewToken(t *testing.T) {
+	a, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewToken()
+	if a == b || !strings.HasPrefix(a, TokenPrefix) || len(a) != len(TokenPrefix)+43 {
+		t.Fatalf("NewToken gave %d-character tokens, equal=%v", len(a), a == b)
+	}
+}
+
+func TestTokenValidate(t *testing.T) {
+	good := HashToken("rtr_secret")
+	tests := []struct {
+		name   string
+		tokens []Token
+		want   string // substring of the error; empty = valid
+	}{
+		{"valid", []Token{{Name: "deploy", Hash: good, Role: RoleCI}}, ""},
+		{"app with secrets", []Token{{Name: "web", Hash: good, Role: RoleApp, Secrets: []string{"clerk"}}}, ""},
+		{"plaintext token instead of hash", []Token{{Name: "deploy", Hash: "rtr_secret", Role: RoleCI}}, "sha256:"},
+		{"uppercase hex", []Token{{Name: "deploy", Hash: strings.ToUpper(good[7:]), Role: RoleCI}}, "sha256:"},
+		{"short hash", []Token{{Name: "deploy", Hash: good[:40], Role: RoleCI}}, "64 lowercase hex"},
+		{"no name", []Token{{Hash: good, Role: RoleCI}}, "name is empty"},
+		{"bad role", []Token{{Name: "deploy", Hash: good, Role: "root"}}, "unknown role"},
+		{"app without secrets", []Token{{Name: "web", Hash: good, Role: RoleApp}}, "needs the secrets"},
+		{"bad secret name", []Token{{Name: "web", Hash: good, Role: RoleApp, Secrets: []string{"../x"}}}, "invalid secret name"},
+		{"duplicate name", []Token{{Name: "a", Hash: good, Role: RoleCI}, {Name: "a", Hash: HashToken("other"), Role: RoleCI}}, "used twice"},
+		{"duplicate hash", []Token{{Name: "a", Hash: good, Role: RoleCI}, {Name: "b", Hash: good, Role: RoleViewer}}, "same hash"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewTokenAuthenticator(tt.tokens)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			case err != nil && strings.Contains(err.Error(), "rtr_secret"):
+				t.Fatalf("error repeats the token: %v", err)
+			}
+		})
+	}
+}
+
+func TestTokenAuthenticate(t *testing.T) {
+	a, err := NewTokenAuthenticator([]Token{
+		{Name: "deploy-bot", Hash: HashToken("rtr_deploy"), Role: RoleCI},
+		{Name: "web", Hash: HashToken("rtr_web"), Role: RoleApp, Secrets: []string{"clerk"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.Authenticate(t.Context(), "rtr_web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Subject != "token:web" || p.Role != RoleApp || len(p.Secrets) != 1 || p.Secrets[0] != "clerk" {
+		t.Fatalf("principal = %+v", p)
+	}
+	p.Secrets[0] = "changed"
+	if p2, _ := a.Authenticate(t.Context(), "rtr_web"); p2.Secrets[0] != "clerk" {
+		t.Fatal("a caller changed the authenticator's grants through a returned principal")
+	}
+	for _, tok := range []string{"", "rtr_unknown", "rtr_deploy ", strings.Repeat("x", maxTokenLen+1)} {
+		_, err := a.Authenticate(t.Context(), tok)
+		if !errors.Is(err, ErrUnauthenticated) || !errors.Is(err, ErrNoMatch) {
+			t.Errorf("token of %d bytes: err = %v, want unauthenticated and no match", len(tok), err)
+		}
+		if tok != "" && strings.Contains(err.Error(), tok) {
+			t.Errorf("error repeats the token: %v", err)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/rotation"
+	"github.com/rotor-dev/rotor/server"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// backend serves the API from the same wiring the CLI uses. Each operation
+// runs on its own copy of the engine, with the caller as initiator and a
+// lease holder of its own, so two API calls on one secret contend through
+// the store exactly like two CLI processes.
+type backend struct {
+	a *app
+}
+
+var _ server.Backend = (*backend)(nil)
+
+func (b *backend) engine(initiator string) *rotation.Engine {
+	e := *b.a.engine
+	e.Initiator = initiator
+	e.Holder = rotation.NewHolder()
+	e.Audit = b.a.recorderFor(initiator)
+	return &e
+}
+
+func (b *backend) secret(name string) (rotation.Secret, error) {
+	if _, err := b.a.cfg.Secret(name); err != nil {
+		return rotation.Secret{}, fmt.Errorf("%w: %s is not a configured secret", store.ErrNotFound, name)
+	}
+	return b.a.secret(name)
+}
+
+func (b *backend) Names(context.Context) ([]string, error) { return b.a.names(), nil }
+
+func (b *backend) Status(ctx context.Context, name string) (any, error) {
+	if _, err := b.secret(name); err != nil {
+		return nil, err
+	}
+	vs, err := b.a.status(ctx, []string{name})
+	if err != nil {
+		return nil, err
+	}
+	return vs[0], nil
+}
+
+func (b *backend) Rotate(ctx context.Context, name, initiator string) (any, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return nil, err
+	}
+	return b.engine(initiator).Rotate(ctx, sec)
+}
+
+func (b *backend) Rollback(ctx context.Context, name, initiator string) (any, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return nil, err
+	}
+	return b.engine(initiator).Rollback(ctx, sec)
+}
+
+func (b *backend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (any, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return nil, err
+	}
+	id, err := b.engine(initiator).Stage(ctx, sec, value, meta)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"secret": name, "key_id": id}, nil
+}
+
+func (b *backend) Revoke(ctx context.Context, name string, force bool, initiator string) (any, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return nil, err
+	}
+	return b.engine(initiator).Revoke(ctx, sec, rotation.RevokeOptions{Force: force})
+}
+
+func (b *backend) KeySet(ctx context.Context, name string) (server.KeySet, error) {
+	if _, err := b.secret(name); err != nil {
+		return server.KeySet{}, err
+	}
+	s, ver, err := b.a.engine.Load(ctx, name)
+	if err != nil {
+		return server.KeySet{}, err
+	}
+	if s.Current == nil {
+		return server.KeySet{}, fmt.Errorf("%w: %s has no current key yet", store.ErrNotFound, name)
+	}
+	now := b.a.now()
+	set := keyring.Set{Current: keyring.Key{Value: s.Current.Value, ID: s.Current.ID}, Version: string(ver)}
+	if p := s.Previous; p != nil && !p.Expired(now) {
+		set.Previous = &keyring.Key{Value: p.Value, ID: p.ID, ExpiresAt: p.ExpiresAt}
+	}
+	if n := s.Next; n != nil {
+		set.Next = &keyring.Key{Value: n.Value, ID: n.ID}
+	}
+	return server.KeySet{Set: set, Seq: server.VersionSeq(ver)}, nil
+}
+
+func (b *backend) Ready(ctx context.Context) error {
+	names := b.a.names()
+	if len(names) == 0 {
+		return errors.New("no secrets configured")
+	}
+	_, _, err := b.a.engine.Load(ctx, names[0])
+	return err
+}

@@ -1,0 +1,92 @@
+package config
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/rotor-dev/rotor/authz"
+)
+
+// DefaultListen is the API's default address: loopback only, so a fresh
+// config never exposes the API by accident.
+const DefaultListen = "127.0.0.1:8700"
+
+// ServerConfig configures the API served by `rotor serve` and `rotor daemon`.
+type ServerConfig struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:8700
+	TLS    struct {
+		CertFile string `yaml:"cert_file"`
+		KeyFile  string `yaml:"key_file"`
+	} `yaml:"tls"`
+	// AllowPlaintext serves plain HTTP on a non-loopback address and lets
+	// values (stage, watch) cross it: only behind a TLS-terminating proxy.
+	AllowPlaintext bool     `yaml:"allow_plaintext"`
+	WatchInterval  Duration `yaml:"watch_interval"` // default 1s
+	// MetricsOpen serves /metrics without authentication.
+	MetricsOpen bool `yaml:"metrics_open"`
+	// Tokens are bearer tokens, stored as sha256:<hex> hashes
+	// (`rotor token new` prints a token and its hash).
+	Tokens []authz.Token `yaml:"tokens"`
+	// OIDC accepts GitHub Actions (or another issuer's) ID tokens.
+	OIDC []OIDCIssuer `yaml:"oidc"`
+}
+
+// OIDCIssuer is one accepted OIDC issuer and its claim → role rules.
+type OIDCIssuer struct {
+	Issuer    string           `yaml:"issuer"` // default GitHub Actions
+	Audience  string           `yaml:"audience"`
+	JWKSURL   string           `yaml:"jwks_url"`
+	ClockSkew Duration         `yaml:"clock_skew"`
+	Rules     []authz.OIDCRule `yaml:"rules"`
+}
+
+func (c *ServerConfig) validate(v *validator, p path) {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		v.addf(p.with("listen"), "invalid listen address %q: want host:port", c.Listen)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		v.addf(p.with("tls"), "set both cert_file and key_file, or neither")
+	}
+	if c.WatchInterval < 0 {
+		v.addf(p.with("watch_interval"), "must not be negative")
+	}
+	names := map[string]bool{}
+	for i, t := range c.Tokens {
+		if err := t.Validate(); err != nil {
+			v.addf(p.with("tokens", i), "%v", err)
+		}
+		if names[t.Name] {
+			v.addf(p.with("tokens", i, "name"), "token %q is defined twice", t.Name)
+		}
+		names[t.Name] = true
+	}
+	for i := range c.OIDC {
+		o := &c.OIDC[i]
+		if o.Issuer == "" {
+			o.Issuer = authz.GitHubIssuer
+		}
+		if o.Audience == "" {
+			v.addf(p.with("oidc", i, "audience"), "audience is required (the value your workflow requests the ID token for)")
+		}
+		if len(o.Rules) == 0 {
+			v.addf(p.with("oidc", i, "rules"), "at least one rule mapping claims to a role is required")
+		}
+		for j, r := range o.Rules {
+			if err := r.Validate(); err != nil {
+				v.addf(p.with("oidc", i, "rules", j), "%v", err)
+			}
+		}
+	}
+}
+
+// String describes where the API listens, for logs.
+func (c *ServerConfig) String() string {
+	scheme := "http"
+	if c.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s", scheme, c.Listen)
+}

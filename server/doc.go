@@ -1,0 +1,80 @@
+// Package server is rotor's HTTP API, served by `rotor serve` and
+// `rotor daemon`: status and audit for people and dashboards, rotate,
+// rollback, stage and revoke for CI pipelines, and a watch stream that
+// pushes key sets to applications using the keyring SDK.
+//
+// # Endpoints
+//
+//	GET  /v1/secrets                  list      names the caller may see
+//	GET  /v1/secrets/{name}           status    key ids, expiry, rotation state
+//	POST /v1/secrets/{name}/rotate    rotate    body: {} or empty
+//	POST /v1/secrets/{name}/rollback  rollback  body: {} or empty
+//	POST /v1/secrets/{name}/stage     stage     body: {"value":"…","meta":{…}}
+//	POST /v1/secrets/{name}/revoke    revoke    body: {"force":true} or empty
+//	GET  /v1/audit?n=100              audit     the last n records (1-1000)
+//	GET  /v1/watch/{name}             watch     server-sent events, values included
+//	GET  /metrics                     metrics   the Prometheus handler, see [WithMetrics]
+//	GET  /healthz                     —         200 while the process serves
+//	GET  /readyz                      —         200 when the store answers, else 503
+//
+// Every endpoint except the last two requires "Authorization: Bearer
+// <token>", an API token or a GitHub Actions OIDC token, and the role that
+// package authz grants the action named in the second column. A request
+// without a valid credential is answered 401, one outside the caller's role
+// or secrets 403, and both are recorded in the audit log as denied, with
+// action "api.<action>" and the caller's identity as initiator
+// ("unauthenticated:<address>" when there is none; the identity an
+// unverified JWT claims is added to the detail). Operations record their
+// own steps through the [Backend], under the caller's identity.
+//
+// Request bodies are at most 64 KiB of one JSON object with no unknown
+// fields. Rotate, rollback, stage and revoke run to completion even when
+// the client hangs up ([WithOperationTimeout]).
+//
+// # Errors
+//
+// Errors are JSON, {"error":{"code":"…","message":"…"}}, with one of the
+// stable Code… constants; the sentinel errors of packages rotation, store
+// and provider map to them (rotation_in_progress 409, nothing_to_roll_back
+// 409, not_expired 409, key_rejected 422, rolled_back 502, …). Messages
+// never carry secret values: errors the server does not recognise are
+// answered "internal" and only logged, and a staged value is redacted from
+// any message as a second line of defence.
+//
+// # Watch
+//
+// GET /v1/watch/{name} streams text/event-stream. The first event is the
+// secret's current key set, then one event follows every change:
+//
+//	event: keys
+//	id: 42
+//	data: {"secret":"clerk","version":"42","seq":42,
+//	       "current":{"id":"…","value":"…"},
+//	       "previous":{"id":"…","value":"…","expires_at":"2026-…Z"}}
+//
+// seq orders sets across reconnections and replicas (see [KeySet]); a
+// client keeps the set with the highest seq it has seen. Comment lines
+// (": heartbeat") are sent while nothing changes ([WithHeartbeat]). All
+// watchers of a secret share one reader that asks the backend every
+// [WithWatchInterval], and at once after an operation through this server
+// or a call to [Server.Notify]. Each stream is audited when it opens
+// (action api.watch, status succeeded); a stream that cannot be audited
+// does not open.
+//
+// # Transport security
+//
+// [ListenConfig.Listen] serves TLS when a certificate is configured (and
+// reloads it when the files change) and refuses plain HTTP on anything but
+// loopback unless told that a proxy terminates TLS. Independently, the two
+// requests that carry values, stage and watch, are refused with
+// tls_required when they arrive in plain HTTP from a non-loopback peer,
+// unless [WithPlaintextValues] is set. Bearer tokens travel in every
+// request: never expose a plain-HTTP listener.
+//
+// # Metrics
+//
+// The server exposes no metrics itself: [WithMetrics] mounts the daemon's
+// Prometheus handler at /metrics, for the admin and viewer roles or, with
+// open set, for anybody (metrics hold key ids and counts, no values), and
+// [WithObserver] reports every request (route, status, role, duration).
+package server

@@ -1,0 +1,269 @@
+// Package servertest provides a [server.Backend] for tests: rotor's real
+// rotation engine over an in-memory store, with a test provider that mints
+// numbered values and a real audit log in a temporary directory.
+//
+// # Use
+//
+//	b := servertest.NewBackend(t, "clerk")
+//	api, _ := server.New(b, auth, b.Log)
+//	b.Rotate(t.Context(), "clerk", "user:setup") // current → previous
+//
+// [Backend.Values] returns every secret value the backend ever held, for
+// tests that scan output for leaks.
+package servertest
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/rotation"
+	"github.com/rotor-dev/rotor/rotation/rotationtest"
+	"github.com/rotor-dev/rotor/server"
+	"github.com/rotor-dev/rotor/store"
+)
+
+// Backend is a [server.Backend] over the rotation engine and an in-memory
+// store. Create one with [NewBackend].
+type Backend struct {
+	// Store holds the secrets.
+	Store store.Store
+	// Provider mints, tests and revokes values.
+	Provider *rotationtest.Provider
+	// Clock is the engine's clock.
+	Clock *rotationtest.Clock
+	// Log is the audit log the engine records to; pass it to server.New
+	// too, so one log holds everything.
+	Log *audit.Log
+	// Salt keys key ids and the audit log.
+	Salt []byte
+
+	names []string
+
+	mu     sync.Mutex
+	staged []string
+	ready  error
+}
+
+var _ server.Backend = (*Backend)(nil)
+
+// NewBackend returns a backend managing the secrets called names, each
+// issued once (a current key, no previous).
+func NewBackend(t testing.TB, names ...string) *Backend {
+	t.Helper()
+	dir := t.TempDir()
+	salt := []byte("servertest-salt-0123456789")
+	log, err := audit.Open(filepath.Join(dir, "audit.log"), filepath.Join(dir, "audit.anchor"), salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Backend{
+		Store: &memStore{secrets: map[string]memEntry{}}, Provider: rotationtest.NewProvider(),
+		Clock: rotationtest.NewClock(), Log: log, Salt: salt, names: slices.Clone(names),
+	}
+	for _, n := range names {
+		if _, err := b.Rotate(t.Context(), n, audit.InitiatorSystem); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// SetReady makes Ready return err.
+func (b *Backend) SetReady(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ready = err
+}
+
+// Values returns every value the backend has held: minted and staged.
+func (b *Backend) Values() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append(b.Provider.Minted(), b.staged...)
+}
+
+func (b *Backend) engine(initiator string) *rotation.Engine {
+	return &rotation.Engine{
+		Store: b.Store, Audit: recorder{b.Log, initiator}, Salt: b.Salt,
+		Initiator: initiator, Holder: rotation.NewHolder(), Now: b.Clock.Now,
+	}
+}
+
+func (b *Backend) secret(name string) (rotation.Secret, error) {
+	if !slices.Contains(b.names, name) {
+		return rotation.Secret{}, fmt.Errorf("secret %s is not configured: %w", name, store.ErrNotFound)
+	}
+	return rotation.Secret{Name: name, Provider: b.Provider, Every: 720 * time.Hour, Grace: 24 * time.Hour, Lease: 10 * time.Minute}, nil
+}
+
+// Names returns the configured names.
+func (b *Backend) Names(context.Context) ([]string, error) { return slices.Clone(b.names), nil }
+
+// StatusView is what Status returns: key ids, never values.
+type StatusView struct {
+	Name     string     `json:"name"`
+	Current  string     `json:"current,omitempty"`
+	Previous string     `json:"previous,omitempty"`
+	Next     string     `json:"next,omitempty"`
+	Expires  *time.Time `json:"previous_expires_at,omitempty"`
+	Rotating bool       `json:"rotating"`
+	Version  string     `json:"version"`
+}
+
+// Status returns the key ids of the secret's slots.
+func (b *Backend) Status(ctx context.Context, name string) (any, error) {
+	if _, err := b.secret(name); err != nil {
+		return nil, err
+	}
+	s, ver, err := b.Store.Load(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	v := StatusView{Name: name, Rotating: s.Rotation != nil, Version: string(ver)}
+	if s.Current != nil {
+		v.Current = s.Current.ID
+	}
+	if s.Previous != nil {
+		v.Previous = s.Previous.ID
+		e := s.Previous.ExpiresAt
+		v.Expires = &e
+	}
+	if s.Next != nil {
+		v.Next = s.Next.ID
+	}
+	return v, nil
+}
+
+// Rotate runs a rotation.
+func (b *Backend) Rotate(ctx context.Context, name, initiator string) (any, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return nil, err
+	}
+	return b.engine(initiator).Rotate(ctx, sec)
+}
+
+// Rollback rolls back.
+func (b *Backend) Rollback(ctx context.Context, name, initiator string) (any, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return nil, err
+	}
+	return b.engine(initiator).Rollback(ctx, sec)
+}
+
+// Stage stages value as next.
+func (b *Backend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (any, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.staged = append(b.staged, value)
+	b.mu.Unlock()
+	id, err := b.engine(initiator).Stage(ctx, sec, value, meta)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"key_id": id}, nil
+}
+
+// Revoke revokes.
+func (b *Backend) Revoke(ctx context.Context, name string, force bool, initiator string) (any, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return nil, err
+	}
+	return b.engine(initiator).Revoke(ctx, sec, rotation.RevokeOptions{Force: force})
+}
+
+// KeySet returns the secret's current, previous and next keys.
+func (b *Backend) KeySet(ctx context.Context, name string) (server.KeySet, error) {
+	if _, err := b.secret(name); err != nil {
+		return server.KeySet{}, err
+	}
+	s, ver, err := b.Store.Load(ctx, name)
+	if err != nil {
+		return server.KeySet{}, err
+	}
+	if s.Current == nil {
+		return server.KeySet{}, fmt.Errorf("secret %s: %w", name, keyring.ErrNoCurrentKey)
+	}
+	conv := func(k *store.Key) *keyring.Key {
+		if k == nil {
+			return nil
+		}
+		return &keyring.Key{Value: k.Value, ID: k.ID, ExpiresAt: k.ExpiresAt}
+	}
+	set := keyring.Set{Current: *conv(s.Current), Previous: conv(s.Previous), Next: conv(s.Next), Version: string(ver)}
+	return server.KeySet{Set: set, Seq: server.VersionSeq(ver)}, nil
+}
+
+// Ready returns what SetReady set.
+func (b *Backend) Ready(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ready
+}
+
+// recorder writes engine events to the audit log as initiator.
+type recorder struct {
+	log       *audit.Log
+	initiator string
+}
+
+// Record appends e to the audit log.
+func (r recorder) Record(ctx context.Context, e rotation.Event) error {
+	_, err := r.log.Append(ctx, audit.Event{Initiator: r.initiator, Action: e.Action, Secret: e.Secret, KeyID: e.KeyID, Status: e.Status, Detail: e.Detail})
+	return err
+}
+
+// memStore is a store.Store in memory, with integer versions.
+type memStore struct {
+	mu      sync.Mutex
+	secrets map[string]memEntry
+}
+
+type memEntry struct {
+	s   *store.Secret
+	ver uint64
+}
+
+// Load returns a copy of the stored secret.
+func (m *memStore) Load(_ context.Context, name string) (*store.Secret, store.Version, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.secrets[name]
+	if !ok {
+		return nil, store.NoVersion, fmt.Errorf("load %s: %w", name, store.ErrNotFound)
+	}
+	return e.s.Clone(), store.Version(strconv.FormatUint(e.ver, 10)), nil
+}
+
+// Save stores a copy of s if expected is the stored version.
+func (m *memStore) Save(_ context.Context, s *store.Secret, expected store.Version) (store.Version, error) {
+	if err := s.Validate(); err != nil {
+		return store.NoVersion, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.secrets[s.Name]
+	have := store.NoVersion
+	if ok {
+		have = store.Version(strconv.FormatUint(e.ver, 10))
+	}
+	if have != expected {
+		return store.NoVersion, fmt.Errorf("save %s: %w", s.Name, store.ErrConflict)
+	}
+	e = memEntry{s: s.Clone(), ver: e.ver + 1}
+	m.secrets[s.Name] = e
+	return store.Version(strconv.FormatUint(e.ver, 10)), nil
+}

@@ -1,0 +1,180 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/server"
+	"github.com/rotor-dev/rotor/server/servertest"
+)
+
+// statusOf reads the key ids and version through the API.
+func statusOf(t *testing.T, e *env) servertest.StatusView {
+	t.Helper()
+	resp := e.do("GET", "/v1/secrets/clerk", tokViewer, "")
+	var v servertest.StatusView
+	if resp.status != 200 || json.Unmarshal([]byte(resp.body), &v) != nil {
+		t.Fatalf("status: %d %s", resp.status, resp.body)
+	}
+	return v
+}
+
+func TestWatchRotateThroughAPI(t *testing.T) {
+	e := newEnv(t)
+	s, resp := e.watch("clerk", tokApp)
+	if s == nil {
+		t.Fatalf("watch: %d %s", resp.status, resp.body)
+	}
+	if ct := resp.header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	first := s.next(t)
+	st := statusOf(t, e)
+	if first.Current.ID != st.Current || first.Previous == nil || first.Previous.ID != st.Previous || first.Version != st.Version {
+		t.Fatalf("first event %s/%v at %s, status %s/%s at %s", first.Current.ID, first.Previous, first.Version, st.Current, st.Previous, st.Version)
+	}
+
+	// The watch interval is an hour: the event can only come from the
+	// server's own notification after the rotation.
+	if r := e.do("POST", "/v1/secrets/clerk/rotate", tokCI, ""); r.status != 200 {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	got := s.next(t)
+	st = statusOf(t, e)
+	if got.Current.ID != st.Current || got.Current.ID == first.Current.ID || got.Seq <= first.Seq {
+		t.Fatalf("after rotate: event current %s seq %d, status current %s; first was %s seq %d", got.Current.ID, got.Seq, st.Current, first.Current.ID, first.Seq)
+	}
+	if got.Previous == nil || got.Previous.Value != first.Current.Value || got.Previous.ExpiresAt.IsZero() {
+		t.Fatal("the old current key must be previous, with an expiry")
+	}
+
+	// Exactly one audit record for the stream, however many events.
+	n := 0
+	for _, r := range e.records() {
+		if r.Action == "api.watch" {
+			n++
+			if r.Initiator != "token:web" || r.Status != audit.StatusSucceeded || r.Secret != "clerk" {
+				t.Errorf("watch record %+v", r.Event)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d api.watch records, want 1", n)
+	}
+	e.checkNoLeaks()
+}
+
+func TestWatchNotify(t *testing.T) {
+	e := newEnv(t)
+	s, _ := e.watch("clerk", tokAdmin)
+	s2, _ := e.watch("clerk", tokApp) // shares the reader
+	first := s.next(t)
+	s2.next(t)
+	// A change made behind the server's back (a scheduled rotation in
+	// the daemon) reaches watchers when the daemon calls Notify.
+	if _, err := e.b.Rotate(t.Context(), "clerk", "system"); err != nil {
+		t.Fatal(err)
+	}
+	e.api.Notify("clerk")
+	for _, st := range []*stream{s, s2} {
+		if got := st.next(t); got.Seq <= first.Seq {
+			t.Fatalf("seq %d after notify, first %d", got.Seq, first.Seq)
+		}
+	}
+}
+
+func TestWatchPolls(t *testing.T) {
+	e := newEnv(t, server.WithWatchInterval(5*time.Millisecond))
+	s, _ := e.watch("clerk", tokApp)
+	first := s.next(t)
+	if _, err := e.b.Rotate(t.Context(), "clerk", "system"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.next(t); got.Seq <= first.Seq {
+		t.Fatalf("seq %d, first %d", got.Seq, first.Seq)
+	}
+}
+
+func TestWatchHeartbeat(t *testing.T) {
+	e := newEnv(t, server.WithHeartbeat(5*time.Millisecond))
+	s, _ := e.watch("clerk", tokApp)
+	s.next(t)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-s.events:
+			if ev.comment == "heartbeat" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no heartbeat within 10s")
+		}
+	}
+}
+
+func TestWatchUnknownSecret(t *testing.T) {
+	e := newEnv(t)
+	_, resp := e.watch("nope", tokAdmin)
+	if resp.status != 404 || resp.errorCode() != server.CodeNotFound {
+		t.Fatalf("%d %s", resp.status, resp.body)
+	}
+}
+
+func TestCloseEndsStreams(t *testing.T) {
+	e := newEnv(t)
+	s, _ := e.watch("clerk", tokApp)
+	s.next(t)
+	e.api.Close()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-s.events:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("stream still open 10s after Close")
+		}
+	}
+}
+
+// TestValuesNeedTLS sends the two requests that carry values as if from a
+// remote peer over plain HTTP.
+func TestValuesNeedTLS(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/v1/watch/clerk", ""},
+		{"POST", "/v1/secrets/clerk/stage", `{"value":"remote-staged-value-123"}`},
+	} {
+		req := httptest.NewRequestWithContext(t.Context(), tc.method, tc.path, strings.NewReader(tc.body))
+		req.RemoteAddr = "203.0.113.7:40000"
+		req.Header.Set("Authorization", "Bearer "+tokAdmin)
+		rec := httptest.NewRecorder()
+		e.api.ServeHTTP(rec, req)
+		var body server.ErrorBody
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != http.StatusForbidden || body.Error.Code != server.CodeTLSRequired {
+			t.Errorf("%s %s from a remote peer: %d %s", tc.method, tc.path, rec.Code, rec.Body)
+		}
+		recs := e.records()
+		if r := recs[len(recs)-1]; r.Status != audit.StatusDenied || r.Initiator != "token:admin" || !strings.Contains(r.Detail, "203.0.113.7") {
+			t.Errorf("%s: record %+v", tc.path, r.Event)
+		}
+	}
+
+	// Behind a TLS-terminating proxy, the operator says so.
+	e2 := newEnv(t, server.WithPlaintextValues())
+	req := httptest.NewRequestWithContext(t.Context(), "POST", "/v1/secrets/clerk/stage", strings.NewReader(`{"value":"proxied-staged-value-123"}`))
+	req.RemoteAddr = "203.0.113.7:40000"
+	req.Header.Set("Authorization", "Bearer "+tokAdmin)
+	rec := httptest.NewRecorder()
+	e2.api.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("with WithPlaintextValues: %d %s", rec.Code, rec.Body)
+	}
+}
