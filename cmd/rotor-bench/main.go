@@ -2,8 +2,9 @@
 //
 //	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-write BENCHMARKS.md]
 //
-// For each consumer mode (clerk-app under `rotor run --mode signal`, and an
-// app on the keyring SDK) it drives continuous requests that need the Clerk
+// For each consumer mode (clerk-app under `rotor run --mode signal`, an app
+// on the keyring SDK polling the store, and one fed by the watch stream of
+// `rotor serve`, rotating through the API) it drives continuous requests that need the Clerk
 // key through the app while the rotor CLI rotates the key, verifies that
 // the app adopted it, and revokes the previous key at a local Clerk
 // Backend API emulator. It prints requests, failures and the propagation
@@ -70,7 +71,7 @@ func run(ctx context.Context, rotations int, requests int64, workers int, poll t
 	}
 	var rows []row
 	failed := false
-	for _, mode := range []string{zerodowntime.ModeRun, zerodowntime.ModeSDK} {
+	for _, mode := range []string{zerodowntime.ModeRun, zerodowntime.ModeSDK, zerodowntime.ModePush} {
 		dir, err := os.MkdirTemp("", "rotor-bench-"+mode)
 		if err != nil {
 			return err
@@ -110,8 +111,9 @@ func build(dir, pkg string) (string, error) {
 }
 
 var modeName = map[string]string{
-	zerodowntime.ModeRun: "rotor run --mode signal (clerk-app, polling)",
-	zerodowntime.ModeSDK: "keyring SDK (StoreSource, polling)",
+	zerodowntime.ModeRun:  "rotor run --mode signal (clerk-app, polling)",
+	zerodowntime.ModeSDK:  "keyring SDK (StoreSource, polling)",
+	zerodowntime.ModePush: "keyring SDK (rotor serve watch stream, push)",
 }
 
 func report(w io.Writer, rows []row, poll time.Duration) {

@@ -96,20 +96,21 @@ func runAPI(ctx context.Context, g *globals, listen string, schedule bool, inter
 		_ = os.WriteFile(f, []byte(ln.Addr().String()), 0o600)
 	}
 
+	// Watchers hear about a promote at once, not at the next poll.
+	onStep := a.engine.OnStep
+	a.engine.OnStep = func(name string, step store.Step, s *store.Secret) {
+		a.metrics.OnStep(name, step)
+		if step == store.StepPromote || step == store.StepFinish {
+			api.Notify(name)
+		}
+		if onStep != nil {
+			onStep(name, step, s)
+		}
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- server.Serve(ctx, ln, api, log) }()
 	if schedule {
 		d := &daemon.Daemon{Engine: a.engine, Interval: interval, Log: log, Secrets: a.allSecrets}
-		onStep := a.engine.OnStep
-		a.engine.OnStep = func(name string, step store.Step, s *store.Secret) {
-			a.metrics.OnStep(name, step)
-			if step == store.StepPromote || step == store.StepFinish {
-				api.Notify(name)
-			}
-			if onStep != nil {
-				onStep(name, step, s)
-			}
-		}
 		go func() { errc <- d.Run(ctx) }()
 	}
 	err = <-errc

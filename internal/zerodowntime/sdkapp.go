@@ -29,6 +29,24 @@ func (h *harness) startSDKApp(ctx context.Context) (string, func(), error) {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stopKeyring := kr.Start(runCtx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		stopKeyring()
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h.keyringMux(kr), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	stop := func() {
+		srv.Close()
+		stopKeyring()
+		cancel()
+	}
+	return ln.Addr().String(), stop, nil
+}
+
+// keyringMux serves the app's endpoints from a keyring.
+func (h *harness) keyringMux(kr *keyring.Keyring) http.Handler {
 	clerkClient := &http.Client{Transport: kr.Transport(nil), Timeout: 10 * time.Second}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", kr.HealthHandler())
@@ -47,18 +65,5 @@ func (h *harness) startSDKApp(ctx context.Context) (string, func(), error) {
 		w.Header().Set("Content-Type", "application/json")
 		io.Copy(w, resp.Body)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		stopKeyring()
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	stop := func() {
-		srv.Close()
-		stopKeyring()
-		cancel()
-	}
-	return ln.Addr().String(), stop, nil
+	return mux
 }

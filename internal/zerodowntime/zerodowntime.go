@@ -39,6 +39,9 @@ const (
 	ModeRun = "run"
 	// ModeSDK runs an in-process app on the keyring SDK, polling the store.
 	ModeSDK = "sdk"
+	// ModePush runs an in-process app on the keyring SDK fed by the watch
+	// stream of `rotor serve`, and rotates through the API.
+	ModePush = "push"
 )
 
 // Options configures a run.
@@ -101,6 +104,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := h.writeConfig(""); err != nil {
 		return Result{}, err
 	}
+	if o.Mode == ModePush {
+		if err := h.makeTokens(); err != nil {
+			return Result{}, err
+		}
+		if err := h.writeConfig(""); err != nil {
+			return Result{}, err
+		}
+	}
 	h.current = fake.Key()
 	if err := h.stage(ctx, h.current); err != nil {
 		return Result{}, err
@@ -120,6 +131,20 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		defer app.stop()
 		addr = a
 		logf("app listening on %s under rotor run --mode signal", addr)
+	case ModePush:
+		api, apiURL, err := h.startServe(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer api.stop()
+		h.apiURL = apiURL
+		a, stop, err := h.startPushApp(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer stop()
+		addr = a
+		logf("keyring app listening on %s, fed by %s/v1/watch", addr, apiURL)
 	case ModeSDK:
 		a, stop, err := h.startSDKApp(ctx)
 		if err != nil {
@@ -144,6 +169,10 @@ type harness struct {
 	fake    *clerkfake.Server
 	logf    func(string, ...any)
 	current string // the key value rotor has as current
+
+	// Push mode: the API and its tokens.
+	apiURL, ciToken, appToken string
+	ciHash, appHash           string
 }
 
 func (h *harness) writeConfig(consumer string) error {
@@ -151,6 +180,10 @@ func (h *harness) writeConfig(consumer string) error {
 	fmt.Fprintf(&b, "secrets:\n  - name: %s\n    provider: clerk\n    clerk: {api_url: %q, timeout: 5s}\n", secretName, h.fake.URL())
 	if consumer != "" {
 		fmt.Fprintf(&b, "    consumers: [%q]\n    consumer_timeout: 30s\n", consumer)
+	}
+	if h.ciHash != "" {
+		fmt.Fprintf(&b, "server:\n  tokens:\n    - {name: bench-ci, role: ci, hash: %q}\n    - {name: bench-app, role: app, secrets: [%s], hash: %q}\n",
+			h.ciHash, secretName, h.appHash)
 	}
 	return os.WriteFile(filepath.Join(h.o.Dir, "rotor.yaml"), []byte(b.String()), 0o644)
 }
@@ -304,7 +337,13 @@ func (h *harness) rotateOnce(ctx context.Context, i int, watch *adoptionWatcher,
 		return err
 	}
 	oldID = strings.TrimSpace(oldID)
-	promoted, rotateErr := h.rotateStreaming(ctx)
+	var promoted time.Time
+	var rotateErr error
+	if h.apiURL != "" {
+		promoted, rotateErr = h.rotateAPI(ctx)
+	} else {
+		promoted, rotateErr = h.rotateStreaming(ctx)
+	}
 	if rotateErr != nil {
 		return rotateErr
 	}

@@ -22,13 +22,15 @@ func build(t *testing.T, dir, pkg string) string {
 // TestZeroDowntime: a consumer serves continuous requests that need the
 // Clerk key while rotor performs five rotations, each verified through the
 // consumer's health endpoint and followed by revocation of the previous key
-// at Clerk. Not one request may fail. Run once with clerk-app under
-// `rotor run --mode signal`, once with an app on the keyring SDK.
+// at Clerk. Not one request may fail. Run with clerk-app under
+// `rotor run --mode signal`, with an app on the keyring SDK polling the
+// store, and with one fed by rotor serve's watch stream (rotating through
+// the API).
 func TestZeroDowntime(t *testing.T) {
 	bin := t.TempDir()
 	rotorBin := build(t, bin, "./cmd/rotor")
 	appBin := build(t, bin, "./examples/clerk-app")
-	for _, mode := range []string{ModeRun, ModeSDK} {
+	for _, mode := range []string{ModeRun, ModeSDK, ModePush} {
 		t.Run(mode, func(t *testing.T) { zeroDowntime(t, mode, rotorBin, appBin) })
 	}
 }
