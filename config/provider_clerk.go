@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"regexp"
@@ -139,22 +140,30 @@ func validateClerkAPIURL(v *validator, p path, s *string) {
 		*s = DefaultClerkAPIURL
 		return
 	}
-	u, err := url.Parse(*s)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		v.addf(p, "invalid URL %q (want e.g. https://api.clerk.com)", *s)
+	if msg := checkServiceURL(*s, "https://api.clerk.com", "the secret key"); msg != "" {
+		v.addf(p, "%s", msg)
 		return
+	}
+	*s = strings.TrimSuffix(strings.TrimRight(*s, "/"), "/v1")
+}
+
+// checkServiceURL returns why raw is not an acceptable service URL, or "".
+// Plain http is accepted only to a loopback address, because what crosses
+// it (named by carries) would travel in clear text.
+func checkServiceURL(raw, example, carries string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Sprintf("invalid URL %q (want e.g. %s)", raw, example)
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		host := u.Hostname()
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			v.addf(p, "plain http is only allowed to a loopback address: the secret key would travel in clear text")
-			return
+			return "plain http is only allowed to a loopback address: " + carries + " would travel in clear text"
 		}
 	default:
-		v.addf(p, "invalid URL %q: scheme must be https", *s)
-		return
+		return fmt.Sprintf("invalid URL %q: scheme must be https", raw)
 	}
-	*s = strings.TrimSuffix(strings.TrimRight(*s, "/"), "/v1")
+	return ""
 }

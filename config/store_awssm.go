@@ -1,8 +1,6 @@
 package config
 
 import (
-	"net"
-	"net/url"
 	"regexp"
 	"strings"
 )
@@ -59,21 +57,8 @@ func (c *AWSSMStore) validate(v *validator, p path) {
 }
 
 func validateAWSEndpoint(v *validator, p path, s *string) {
-	u, err := url.Parse(*s)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		v.addf(p, "invalid URL %q (want e.g. https://secretsmanager.us-east-1.amazonaws.com or http://localhost:4566)", *s)
-		return
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			v.addf(p, "plain http is only allowed to a loopback address: secret values would travel in clear text")
-			return
-		}
-	default:
-		v.addf(p, "invalid URL %q: scheme must be https", *s)
+	if msg := checkServiceURL(*s, "https://secretsmanager.us-east-1.amazonaws.com or http://localhost:4566", "secret values"); msg != "" {
+		v.addf(p, "%s", msg)
 		return
 	}
 	*s = strings.TrimRight(*s, "/")

@@ -259,7 +259,7 @@ func (k *Keyring) noteWatch(err error) {
 
 // accept turns an event into a set, reporting false for one older than a
 // set already delivered.
-func (w *Watcher) accept(ws wireSet) (Set, bool, error) {
+func (w *Watcher) accept(ws WatchEvent) (Set, bool, error) {
 	set, err := ws.set()
 	if err != nil {
 		return Set{}, false, err
@@ -279,24 +279,26 @@ func (w *Watcher) delivered(seq uint64) {
 	w.lastSeq = max(w.lastSeq, seq)
 }
 
-// wireKey and wireSet are the JSON data of a "keys" event, as package
-// server sends it.
-type wireKey struct {
+// WatchKey is one key of a [WatchEvent].
+type WatchKey struct {
 	ID        string    `json:"id"`
 	Value     string    `json:"value"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
-type wireSet struct {
-	Secret   string   `json:"secret"`
-	Version  string   `json:"version"`
-	Seq      uint64   `json:"seq"`
-	Current  wireKey  `json:"current"`
-	Previous *wireKey `json:"previous,omitempty"`
-	Next     *wireKey `json:"next,omitempty"`
+// WatchEvent is the JSON data of a "keys" event on rotor's watch stream
+// (GET /v1/watch/{name}): the wire format package server sends and
+// [Watcher] reads. Seq orders sets across reconnections.
+type WatchEvent struct {
+	Secret   string    `json:"secret"`
+	Version  string    `json:"version"`
+	Seq      uint64    `json:"seq"`
+	Current  WatchKey  `json:"current"`
+	Previous *WatchKey `json:"previous,omitempty"`
+	Next     *WatchKey `json:"next,omitempty"`
 }
 
-func (k *wireKey) key() *Key {
+func (k *WatchKey) key() *Key {
 	if k == nil {
 		return nil
 	}
@@ -305,7 +307,7 @@ func (k *wireKey) key() *Key {
 
 // set converts ws, checking it the way a keyring would. Errors name key
 // ids, never values.
-func (ws wireSet) set() (Set, error) {
+func (ws WatchEvent) set() (Set, error) {
 	s := Set{Current: *ws.Current.key(), Previous: ws.Previous.key(), Next: ws.Next.key(), Version: ws.Version}
 	if _, err := normalize(s); err != nil {
 		return Set{}, fmt.Errorf("watch: refused key set seq %d: %w", ws.Seq, err)
@@ -315,10 +317,10 @@ func (ws wireSet) set() (Set, error) {
 
 // decodeEvent decodes the data of a keys event. The data holds key
 // values: the error never quotes it.
-func decodeEvent(data []byte) (wireSet, error) {
-	var ws wireSet
+func decodeEvent(data []byte) (WatchEvent, error) {
+	var ws WatchEvent
 	if err := json.Unmarshal(data, &ws); err != nil {
-		return wireSet{}, errors.New("watch: malformed keys event")
+		return WatchEvent{}, errors.New("watch: malformed keys event")
 	}
 	return ws, nil
 }

@@ -120,7 +120,12 @@ func TestWatchRotorServer(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	// Steps before promote change the store version but not the keys;
+	// wait for the set with the new current key.
 	got := waitChange(t, ch)
+	for got.Current.ID == ks.Set.Current.ID {
+		got = waitChange(t, ch)
+	}
 	now, _ := b.KeySet(t.Context(), "clerk")
 	if got.Current.ID != now.Set.Current.ID || k.Current().Value != now.Set.Current.Value {
 		t.Fatalf("keyring has %s, store %s", k.Current(), now.Set.Current)

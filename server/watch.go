@@ -20,28 +20,11 @@ import (
 // reading cannot hold a stream (and its goroutine) forever.
 const writeTimeout = 30 * time.Second
 
-// wireKey and wireSet are the JSON data of a "keys" event. The client in
-// package keyring decodes the same shape.
-type wireKey struct {
-	ID        string    `json:"id"`
-	Value     string    `json:"value"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
-type wireSet struct {
-	Secret   string   `json:"secret"`
-	Version  string   `json:"version"`
-	Seq      uint64   `json:"seq"`
-	Current  wireKey  `json:"current"`
-	Previous *wireKey `json:"previous,omitempty"`
-	Next     *wireKey `json:"next,omitempty"`
-}
-
-func toWire(k *keyring.Key) *wireKey {
+func toWire(k *keyring.Key) *keyring.WatchKey {
 	if k == nil {
 		return nil
 	}
-	return &wireKey{ID: k.ID, Value: k.Value, ExpiresAt: k.ExpiresAt}
+	return &keyring.WatchKey{ID: k.ID, Value: k.Value, ExpiresAt: k.ExpiresAt}
 }
 
 // watch streams the key set of c.secret as server-sent events: the current
@@ -124,7 +107,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, c call) {
 // client can tell which set it has.
 func event(name string, ks KeySet) []byte {
 	set := ks.Set
-	ws := wireSet{
+	ws := keyring.WatchEvent{
 		Secret: name, Version: set.Version, Seq: ks.Seq,
 		Current: *toWire(&set.Current), Previous: toWire(set.Previous), Next: toWire(set.Next),
 	}
