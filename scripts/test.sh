@@ -9,6 +9,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# shellcheck lets the workflow lint test (deploy/) check the workflow's run
+# scripts too; install it from Debian's packages when we can.
+if ! command -v shellcheck >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+	(apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq shellcheck >/dev/null 2>&1; }) ||
+		echo "warning: could not install shellcheck" >&2
+fi
+
 VAULT_BIN="${VAULT_BIN:-$(internal/tools/vault/build.sh)}"
 export VAULT_BIN
 echo "using vault: $VAULT_BIN ($("$VAULT_BIN" version))"
