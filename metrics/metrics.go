@@ -11,6 +11,7 @@
 //	rotor_next_rotation_seconds{secret}             until the next rotation is due (negative: overdue)
 //	rotor_previous_expires_seconds{secret}          until previous expires (absent without previous)
 //	rotor_last_success_timestamp_seconds{secret}    when the last rotation finished
+//	rotor_audit_chain_valid                          1 when the last audit verification passed, else 0
 //
 // Counters are fed by the audit events the engine records (wrap its
 // recorder with [Metrics.Recorder]) and by step timing ([Metrics.OnStep]),
@@ -54,6 +55,7 @@ type Metrics struct {
 	steps     *prometheus.HistogramVec
 	verifyErr *prometheus.CounterVec
 	rollbacks *prometheus.CounterVec
+	auditOK   prometheus.Gauge
 
 	mu       sync.Mutex
 	lastStep map[string]time.Time
@@ -83,10 +85,13 @@ func New(status StatusFunc, now func() time.Time, log *slog.Logger) *Metrics {
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rotor_rollbacks_total", Help: "Rollbacks, automatic and requested.",
 		}, []string{"secret"}),
+		auditOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rotor_audit_chain_valid", Help: "1 when the last verification of the audit hash chain passed, else 0.",
+		}),
 		lastStep: map[string]time.Time{},
 		now:      now,
 	}
-	m.reg.MustRegister(m.rotations, m.steps, m.verifyErr, m.rollbacks, &gauges{status: status, now: now, log: log})
+	m.reg.MustRegister(m.rotations, m.steps, m.verifyErr, m.rollbacks, m.auditOK, &gauges{status: status, now: now, log: log})
 	return m
 }
 
@@ -126,6 +131,15 @@ func (m *Metrics) observe(e rotation.Event) {
 	case e.Action == "rollback" && e.Status == rotation.StatusSucceeded:
 		m.rollbacks.WithLabelValues(e.Secret).Inc()
 	}
+}
+
+// AuditVerified records the outcome of an audit chain verification.
+func (m *Metrics) AuditVerified(err error) {
+	if err != nil {
+		m.auditOK.Set(0)
+		return
+	}
+	m.auditOK.Set(1)
 }
 
 // OnStep records the duration of the step that just completed; chain it

@@ -67,6 +67,7 @@ func TestGaugesAndExposition(t *testing.T) {
 		}}, nil
 	}
 	m := New(status, func() time.Time { return now }, nil)
+	m.AuditVerified(nil)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
@@ -76,6 +77,7 @@ func TestGaugesAndExposition(t *testing.T) {
 		`rotor_next_rotation_seconds{secret="clerk-secret-key"} -3600`,
 		`rotor_previous_expires_seconds{secret="clerk-secret-key"} 21600`,
 		`rotor_last_success_timestamp_seconds{secret="clerk-secret-key"} 1.7954352e+09`,
+		"rotor_audit_chain_valid 1",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s\n%s", want, body)

@@ -107,6 +107,7 @@ func runAPI(ctx context.Context, g *globals, listen string, schedule bool, inter
 			onStep(name, step, s)
 		}
 	}
+	go a.watchAudit(ctx, log)
 	errc := make(chan error, 2)
 	go func() { errc <- server.Serve(ctx, ln, api, log) }()
 	if schedule {
@@ -118,6 +119,28 @@ func runAPI(ctx context.Context, g *globals, listen string, schedule bool, inter
 		err = <-errc
 	}
 	return err
+}
+
+// watchAudit verifies the audit chain every few minutes, for the
+// rotor_audit_chain_valid metric and the log.
+func (a *app) watchAudit(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		_, err := a.audit.Verify(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		a.metrics.AuditVerified(err)
+		if err != nil {
+			log.Error("audit chain verification failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // apiServer builds the API handler from the server block of the config.
