@@ -200,7 +200,8 @@ func (k *Keyring) OnChange(f func(old, new Set)) {
 
 // Refresh asks the source for the key set and swaps it in if it changed.
 // When the source implements [Versioner] and reports the version already in
-// use, Refresh does not load at all. On failure (including a set without a
+// use, Refresh does not load at all; when the version cannot be read, it
+// loads. On failure (including a set without a
 // current key) the keyring keeps its set, and the error is returned and
 // reported by [Keyring.Err].
 func (k *Keyring) Refresh(ctx context.Context) error {
@@ -213,11 +214,9 @@ func (k *Keyring) Refresh(ctx context.Context) error {
 
 func (k *Keyring) refresh(ctx context.Context) error {
 	if v, ok := k.src.(Versioner); ok {
-		ver, err := v.Version(ctx)
-		if err != nil {
-			return fmt.Errorf("refresh: version: %w", err)
-		}
-		if ver != "" && ver == k.state.Load().set.Version {
+		// The version check only saves a load: when it fails (e.g. a
+		// Vault token that may read data but not metadata), load anyway.
+		if ver, err := v.Version(ctx); err == nil && ver != "" && ver == k.state.Load().set.Version {
 			return nil
 		}
 	}

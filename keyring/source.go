@@ -111,7 +111,11 @@ func (s *envSource) Load(context.Context) (Set, error) {
 //
 // If s implements [StoreVersioner], the source implements [Versioner] with
 // it, so that polling reads the secret only when it changed.
-func StoreSource(s store.Store, name string, opts ...SourceOption) Source {
+//
+// s is any rotor store, or a read-only view such as the AWS Secrets
+// Manager store's LabelReader, which reads only what an application's IAM
+// policy allows.
+func StoreSource(s Loader, name string, opts ...SourceOption) Source {
 	src := storeSource{st: s, name: name, cfg: newSourceConfig(opts)}
 	if v, ok := s.(StoreVersioner); ok {
 		return &versionedStoreSource{storeSource: src, v: v}
@@ -119,8 +123,13 @@ func StoreSource(s store.Store, name string, opts ...SourceOption) Source {
 	return &src
 }
 
+// Loader is the read half of a store.Store: all StoreSource needs.
+type Loader interface {
+	Load(ctx context.Context, name string) (*store.Secret, store.Version, error)
+}
+
 type storeSource struct {
-	st   store.Store
+	st   Loader
 	name string
 	cfg  sourceConfig
 }

@@ -275,7 +275,7 @@ func (e *Engine) Due(s *store.Secret, sec Secret, now time.Time) bool {
 // checkIdle returns an *InProgressError when a rotation holds s.
 func (e *Engine) checkIdle(s *store.Secret) error {
 	if s.Rotation != nil {
-		return inProgress(s)
+		return inProgress(s, e.now())
 	}
 	return nil
 }

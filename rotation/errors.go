@@ -51,6 +51,8 @@ type InProgressError struct {
 	Holder         string
 	StartedAt      time.Time
 	LeaseExpiresAt time.Time
+	// Age is how long the rotation has been going, when it was reported.
+	Age time.Duration
 }
 
 func (e *InProgressError) Error() string {
@@ -58,18 +60,22 @@ func (e *InProgressError) Error() string {
 	if step == "" {
 		step = "start"
 	}
-	return fmt.Sprintf("%s: rotation %s in progress (last step %s, started %s by %s, lease held by %s until %s)",
-		e.Secret, e.ID, step, e.StartedAt.UTC().Format(time.RFC3339), e.Initiator, e.Holder,
+	holder := "lease held by " + e.Holder
+	if e.Holder == "" {
+		holder = "lease released"
+	}
+	return fmt.Sprintf("%s: rotation %s in progress for %s (last step %s, started %s by %s, %s until %s)",
+		e.Secret, e.ID, e.Age.Round(time.Second), step, e.StartedAt.UTC().Format(time.RFC3339), e.Initiator, holder,
 		e.LeaseExpiresAt.UTC().Format(time.RFC3339))
 }
 
 // Is makes errors.Is(err, ErrRotationInProgress) true.
 func (e *InProgressError) Is(target error) bool { return target == ErrRotationInProgress }
 
-func inProgress(s *store.Secret) *InProgressError {
+func inProgress(s *store.Secret, now time.Time) *InProgressError {
 	r := s.Rotation
 	return &InProgressError{
 		Secret: s.Name, ID: r.ID, Step: r.Step, Initiator: r.Initiator, Holder: r.Holder,
-		StartedAt: r.StartedAt, LeaseExpiresAt: r.LeaseExpiresAt,
+		StartedAt: r.StartedAt, LeaseExpiresAt: r.LeaseExpiresAt, Age: now.Sub(r.StartedAt),
 	}
 }

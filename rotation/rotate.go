@@ -61,7 +61,7 @@ func (e *Engine) acquire(ctx context.Context, sec Secret) (*run, bool, error) {
 		resumed := false
 		if rot := s.Rotation; rot != nil {
 			if now.Before(rot.LeaseExpiresAt) && rot.Holder != e.holder() && e.alive(rot.Holder) {
-				return nil, false, inProgress(s)
+				return nil, false, inProgress(s, e.now())
 			}
 			resumed = true
 			rot.Holder = e.holder()

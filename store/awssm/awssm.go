@@ -546,3 +546,17 @@ func isInvalidParameter(err error) bool {
 	_, ok := errors.AsType[*types.InvalidParameterException](err)
 	return ok
 }
+
+// LabelReader is the read-only view of the store that an application
+// holding the [Policy] for role app can use: its Load is [Store.LoadLabels].
+// Pass it to keyring.StoreSource to follow AWSCURRENT and AWSPREVIOUS from a
+// Go application.
+type LabelReader struct{ s *Store }
+
+// Labels returns the application's read-only view of s.
+func (s *Store) Labels() LabelReader { return LabelReader{s: s} }
+
+// Load returns the secret's AWSCURRENT and AWSPREVIOUS values.
+func (r LabelReader) Load(ctx context.Context, name string) (*store.Secret, store.Version, error) {
+	return r.s.LoadLabels(ctx, name)
+}

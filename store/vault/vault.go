@@ -532,3 +532,19 @@ func checkPathPart(s string) error {
 	}
 	return nil
 }
+
+// Version returns the version Load would return, from the secret's KV
+// metadata alone: a consumer polling for changes (keyring.StoreSource)
+// reads the values only when this changes. A token with the app policy
+// may not read metadata; Version then fails and the poller falls back to
+// Load. It wraps store.ErrNotFound for a secret that does not exist.
+func (s *Store) Version(ctx context.Context, name string) (store.Version, error) {
+	md, err := s.metadata(ctx, name)
+	if err != nil {
+		return store.NoVersion, err
+	}
+	if md == nil || md.current == 0 {
+		return store.NoVersion, fmt.Errorf("vault %s: %s: %w", s.addr, name, store.ErrNotFound)
+	}
+	return store.Version(strconv.FormatUint(md.current, 10)), nil
+}
