@@ -62,9 +62,10 @@ func TestTwoDaemonsRotateEachDueSecretOnce(t *testing.T) {
 		}
 		return ss, nil
 	}
+	prefix := fmt.Sprintf("daemontest-%d", time.Now().UnixNano()) // fresh per run, shared by both replicas
 	replica := func(holder string) *Daemon {
 		return &Daemon{Secrets: secrets, Engine: &rotation.Engine{
-			Store: vaultStore(t, "daemontest"), Audit: audit, Salt: []byte("salt"),
+			Store: vaultStore(t, prefix), Audit: audit, Salt: []byte("salt"),
 			Initiator: "system", Holder: holder, Now: clock.Now,
 		}}
 	}
