@@ -39,7 +39,10 @@ re-read their keys. Signals rotor receives are forwarded to CMD; rotor exits
 with CMD's exit status.
 
 An application that tries NAME_PRIMARY and, on a 401, NAME_SECONDARY keeps
-working through every rotation in either mode.`,
+working through every rotation: its old key stays valid until it has the new
+one. A restart still takes a single process down for as long as it needs to
+start; run several instances behind a load balancer, or use signal mode, when
+that gap matters.`,
 		Example: `  rotor run -- node server.js
   rotor run --secret clerk-secret-key --mode signal --env-file .env.rotor -- ./app`,
 		Args: cobra.MinimumNArgs(1),
