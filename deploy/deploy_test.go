@@ -1,5 +1,5 @@
 // Package deploy_test checks the deployment examples under deploy/ and
-// examples/github/: that every file parses, that the security properties
+// examples/.github/: that every file parses, that the security properties
 // they promise hold (non-root, read-only, least privilege, no overlapping
 // runs), and that they agree with rotor itself (commands, config, metric
 // names). Each check is a function returning the problems it finds, run on
@@ -41,8 +41,8 @@ import (
 
 // Files under test, relative to this package's directory (deploy/).
 const (
-	workflowFile    = "../examples/github/rotate.yml"
-	ciConfigFile    = "../examples/github/rotor.yaml"
+	workflowFile    = "../examples/.github/workflows/rotate.yml"
+	ciConfigFile    = "../examples/.github/rotor/rotor.yaml"
 	kubernetesDir   = "kubernetes"
 	alertsFile      = "prometheus/rotor-alerts.yml"
 	dockerfile      = "Dockerfile"
@@ -127,7 +127,7 @@ func yamlDocuments(src []byte) ([][]byte, error) {
 
 func TestEveryYAMLFileParses(t *testing.T) {
 	var files []string
-	for _, dir := range []string{".", "../examples/github"} {
+	for _, dir := range []string{".", "../examples/.github"} {
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
