@@ -113,6 +113,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	h.current = fake.Key()
+	h.issued = append(h.issued, h.current)
 	if err := h.stage(ctx, h.current); err != nil {
 		return Result{}, err
 	}
@@ -159,7 +160,32 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := h.writeConfig("http://" + addr + "/healthz"); err != nil {
 		return Result{}, err
 	}
-	return h.drive(ctx, "http://"+addr)
+	res, err := h.drive(ctx, "http://"+addr)
+	if err == nil {
+		err = h.leakCheck()
+	}
+	return res, err
+}
+
+// leakCheck fails the run if any key value the issuer handed out appears
+// in what rotor printed, in the audit log, or in the logs of rotor run,
+// rotor serve and the app.
+func (h *harness) leakCheck() error {
+	h.mu.Lock()
+	text := h.transcript.String()
+	h.mu.Unlock()
+	for _, f := range []string{"app.log", "serve.log", filepath.Join(".rotor", "audit.log")} {
+		b, err := os.ReadFile(filepath.Join(h.o.Dir, f))
+		if err == nil {
+			text += string(b)
+		}
+	}
+	for i, v := range h.issued {
+		if strings.Contains(text, v) {
+			return fmt.Errorf("zerodowntime: key #%d leaked into rotor's output or logs", i)
+		}
+	}
+	return nil
 }
 
 const secretName = "clerk-secret-key"
@@ -169,6 +195,10 @@ type harness struct {
 	fake    *clerkfake.Server
 	logf    func(string, ...any)
 	current string // the key value rotor has as current
+
+	mu         sync.Mutex
+	issued     []string     // every key value the issuer handed out
+	transcript bytes.Buffer // everything rotor printed
 
 	// Push mode: the API and its tokens.
 	apiURL, ciToken, appToken string
@@ -208,6 +238,12 @@ func (h *harness) rotorCode(ctx context.Context, env []string, args ...string) (
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	h.mu.Lock()
+	h.transcript.WriteString(errb.String())
+	if len(args) == 0 || args[0] != "get" || !slices.Contains(args, "--reveal") {
+		h.transcript.WriteString(out.String())
+	}
+	h.mu.Unlock()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return out.String(), ee.ExitCode(), errb.String(), nil
@@ -329,6 +365,7 @@ func (h *harness) drive(ctx context.Context, appURL string) (Result, error) {
 // rotor confirms Clerk rejects it and clears it.
 func (h *harness) rotateOnce(ctx context.Context, i int, watch *adoptionWatcher, res *Result) error {
 	key := h.fake.AddKey()
+	h.issued = append(h.issued, key)
 	if err := h.stage(ctx, key); err != nil {
 		return err
 	}
@@ -398,8 +435,15 @@ func (h *harness) rotateStreaming(ctx context.Context) (time.Time, error) {
 		if promoted.IsZero() && strings.Contains(sc.Text(), ": promote ") {
 			promoted = time.Now()
 		}
+		h.mu.Lock()
+		h.transcript.WriteString(sc.Text() + "\n")
+		h.mu.Unlock()
 	}
-	if err := cmd.Wait(); err != nil {
+	err = cmd.Wait()
+	h.mu.Lock()
+	h.transcript.WriteString(errb.String())
+	h.mu.Unlock()
+	if err != nil {
 		return time.Time{}, fmt.Errorf("rotor rotate: %w: %s", err, strings.TrimSpace(errb.String()))
 	}
 	if promoted.IsZero() {
