@@ -34,37 +34,12 @@ func (h *harness) makeTokens() error {
 func (h *harness) startServe(ctx context.Context) (*process, string, error) {
 	ready := filepath.Join(h.o.Dir, "api.ready")
 	cmd := exec.Command(h.o.RotorBin, "serve", "--listen", "127.0.0.1:0")
-	cmd.Dir = h.o.Dir
 	cmd.Env = append(os.Environ(), "ROTOR_READY_FILE="+ready)
-	logs, err := os.Create(filepath.Join(h.o.Dir, "serve.log"))
+	p, addr, err := h.startListening(ctx, cmd, "serve", ready)
 	if err != nil {
 		return nil, "", err
 	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); logs.Close(); close(p.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
-			return p, "http://" + string(b), nil
-		}
-		select {
-		case <-p.done:
-			return nil, "", fmt.Errorf("rotor serve exited (see %s)", logs.Name())
-		case <-ctx.Done():
-			p.stop()
-			return nil, "", ctx.Err()
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, "", errors.New("rotor serve not ready after 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return p, "http://" + addr, nil
 }
 
 // startPushApp is the SDK app fed by the watch stream instead of polling.

@@ -277,15 +277,22 @@ func (h *harness) startApp(ctx context.Context) (*process, string, error) {
 	envFile := filepath.Join(h.o.Dir, "app.env")
 	cmd := exec.Command(h.o.RotorBin, "run", "--mode", "signal", "--env-file", envFile,
 		"--poll", h.o.Poll.String(), "--", h.o.AppBin)
-	cmd.Dir = h.o.Dir
 	cmd.Env = append(os.Environ(), "LISTEN=127.0.0.1:0", "READY_FILE="+ready,
 		"CLERK_ENV_FILE="+envFile, "CLERK_API_URL="+h.fake.URL())
-	logs, err := os.Create(filepath.Join(h.o.Dir, "app.log"))
+	return h.startListening(ctx, cmd, "app", ready)
+}
+
+// startListening starts cmd in the scratch directory with its output in
+// <name>.log, and waits until it writes its listen address to ready.
+func (h *harness) startListening(ctx context.Context, cmd *exec.Cmd, name, ready string) (*process, string, error) {
+	cmd.Dir = h.o.Dir
+	logs, err := os.Create(filepath.Join(h.o.Dir, name+".log"))
 	if err != nil {
 		return nil, "", err
 	}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
+		logs.Close()
 		return nil, "", err
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
@@ -297,7 +304,7 @@ func (h *harness) startApp(ctx context.Context) (*process, string, error) {
 		}
 		select {
 		case <-p.done:
-			return nil, "", fmt.Errorf("rotor run exited before the app was ready (see %s)", logs.Name())
+			return nil, "", fmt.Errorf("%s exited before it was ready (see %s)", name, logs.Name())
 		case <-ctx.Done():
 			p.stop()
 			return nil, "", ctx.Err()
@@ -305,7 +312,7 @@ func (h *harness) startApp(ctx context.Context) (*process, string, error) {
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, "", errors.New("app not ready after 30s")
+			return nil, "", fmt.Errorf("%s not ready after 30s", name)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
