@@ -20,27 +20,14 @@ import (
 func startDaemon(t *testing.T, dir string, args ...string) (string, *exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	ready := filepath.Join(dir, "api.ready")
-	cmd := exec.Command(rotorBin, append(args, "--listen", "127.0.0.1:0")...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "ROTOR_READY_FILE="+ready)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	cmd, logs := startBackground(t, dir, []string{"ROTOR_READY_FILE=" + ready}, append(args, "--listen", "127.0.0.1:0")...)
 	var addr string
 	waitFor(t, "the API to listen", func() bool {
 		b, err := os.ReadFile(ready)
 		addr = string(b)
 		return err == nil && addr != ""
 	})
-	return "http://" + addr, cmd, &logs
+	return "http://" + addr, cmd, logs
 }
 
 func call(t *testing.T, method, url, token, body string) (int, string) {

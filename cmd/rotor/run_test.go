@@ -35,9 +35,16 @@ func lines(path string) []string {
 // startRun starts `rotor run` in dir and returns it with its output buffer.
 func startRun(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(rotorBin, append([]string{"run", "--poll", "100ms"}, args...)...)
+	return startBackground(t, dir, []string{"ROTOR_INITIATOR=user:tester"}, append([]string{"run", "--poll", "100ms"}, args...)...)
+}
+
+// startBackground starts rotor in dir without waiting for it; the test's
+// cleanup kills it if the test did not wait for it.
+func startBackground(t *testing.T, dir string, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(rotorBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "ROTOR_INITIATOR=user:tester")
+	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
