@@ -25,7 +25,7 @@ func getenv(name string) string { return env[name] }
 func ExampleNew() {
 	// In an application: keyring.EnvSource("CLERK_SECRET_KEY", os.Getenv,
 	// keyring.WithSalt(salt)) so that ids match what rotor prints.
-	kr, err := keyring.New(keyring.EnvSource("CLERK_SECRET_KEY", getenv))
+	kr, err := keyring.New(context.Background(), keyring.EnvSource("CLERK_SECRET_KEY", getenv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return
@@ -46,7 +46,7 @@ func ExampleNew() {
 }
 
 func ExampleKeyring_Transport() {
-	kr, err := keyring.New(keyring.EnvSource("CLERK_SECRET_KEY", getenv))
+	kr, err := keyring.New(context.Background(), keyring.EnvSource("CLERK_SECRET_KEY", getenv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return
@@ -90,7 +90,7 @@ func ExampleKeyring_Transport() {
 }
 
 func ExampleKeyring_Do() {
-	kr, err := keyring.New(keyring.EnvSource("CLERK_SECRET_KEY", getenv))
+	kr, err := keyring.New(context.Background(), keyring.EnvSource("CLERK_SECRET_KEY", getenv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return
@@ -112,7 +112,7 @@ func ExampleKeyring_Do() {
 }
 
 func ExampleKeyring_Sign() {
-	kr, err := keyring.New(keyring.StaticSource(keyring.Set{
+	kr, err := keyring.New(context.Background(), keyring.StaticSource(keyring.Set{
 		Current: keyring.Key{Value: "whsec_new_example", ID: "k2"},
 		Previous: &keyring.Key{Value: "whsec_old_example", ID: "k1",
 			ExpiresAt: time.Now().Add(24 * time.Hour)},
@@ -140,7 +140,7 @@ func ExampleKeyring_Sign() {
 
 func ExampleKeyring_HealthHandler() {
 	at := time.Date(2026, 11, 25, 23, 32, 13, 0, time.UTC)
-	kr, err := keyring.New(keyring.StaticSource(keyring.Set{
+	kr, err := keyring.New(context.Background(), keyring.StaticSource(keyring.Set{
 		Current:  keyring.Key{Value: "sk_test_new_example_key", ID: "6ea95d6bde2ace20"},
 		Previous: &keyring.Key{Value: "sk_test_old_example_key", ID: "a5c56e05f09bd9f3", ExpiresAt: at.Add(24 * time.Hour)},
 		Version:  "7",
@@ -160,7 +160,7 @@ func ExampleKeyring_HealthHandler() {
 }
 
 func ExampleKeyring_Update() {
-	kr, err := keyring.New(keyring.StaticSource(keyring.Set{Current: keyring.Key{Value: "v1-secret", ID: "k1"}}))
+	kr, err := keyring.New(context.Background(), keyring.StaticSource(keyring.Set{Current: keyring.Key{Value: "v1-secret", ID: "k1"}}))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return

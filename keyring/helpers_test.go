@@ -128,7 +128,7 @@ func expiring(k Key, at time.Time) *Key {
 // mustNew returns a keyring over src with the fake clock c.
 func mustNew(t testing.TB, src Source, c *clock, opts ...Option) *Keyring {
 	t.Helper()
-	k, err := New(src, append([]Option{WithClock(c.Now)}, opts...)...)
+	k, err := New(t.Context(), src, append([]Option{WithClock(c.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

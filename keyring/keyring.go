@@ -34,9 +34,9 @@ type config struct {
 // [DefaultInterval]). It must be positive.
 func WithInterval(d time.Duration) Option { return func(c *config) { c.interval = d } }
 
-// WithTimeout bounds each load [New] and [Keyring.Run] make (default
-// [DefaultTimeout]). It must be positive. [Keyring.Refresh] uses the
-// context it is given as it is.
+// WithTimeout bounds each load [New] and [Keyring.Run] make, within the
+// context they are given (default [DefaultTimeout]). It must be positive.
+// [Keyring.Refresh] uses the context it is given as it is.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithClock sets the clock used to decide whether a previous key has
@@ -142,10 +142,12 @@ func (st *state) fallback(now time.Time) (Key, bool) {
 	return *p, true
 }
 
-// New returns a keyring over src after loading it once. It fails if that
-// load fails or yields no current key. Call [Keyring.Run] or
+// New returns a keyring over src after loading it once with ctx, bounded
+// by the timeout ([WithTimeout]). It fails if that load fails (including
+// when ctx is cancelled or its deadline passes) or yields no current key.
+// ctx is used for that first load only; call [Keyring.Run] or
 // [Keyring.Start] to keep the set fresh.
-func New(src Source, opts ...Option) (*Keyring, error) {
+func New(ctx context.Context, src Source, opts ...Option) (*Keyring, error) {
 	if src == nil {
 		return nil, errors.New("new keyring: nil source")
 	}
@@ -161,7 +163,7 @@ func New(src Source, opts ...Option) (*Keyring, error) {
 	case k.cfg.now == nil:
 		return nil, errors.New("new keyring: nil clock")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), k.cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, k.cfg.timeout)
 	defer cancel()
 	set, err := src.Load(ctx)
 	if err != nil {

@@ -38,7 +38,7 @@ func TestNewRefusesBadSets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k, err := New(tt.src, tt.opts...)
+			k, err := New(t.Context(), tt.src, tt.opts...)
 			if err == nil {
 				t.Fatalf("New succeeded (%s)", tt.reason)
 			}
@@ -54,6 +54,18 @@ func TestNewRefusesBadSets(t *testing.T) {
 			sec.checkErr(err)
 		})
 	}
+}
+
+func TestNewUsesItsContext(t *testing.T) {
+	sec := newSecrets(t)
+	src := &blockingSource{set: Set{Current: sec.key()}, block: true}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	k, err := New(ctx, src)
+	if !errors.Is(err, context.Canceled) || k != nil {
+		t.Fatalf("New with a cancelled context = %v, %v; want no keyring and context.Canceled", k, err)
+	}
+	sec.checkErr(err)
 }
 
 func TestNewFillsMissingIDs(t *testing.T) {
@@ -287,7 +299,7 @@ func TestRun(t *testing.T) {
 		src := &fakeSource{set: Set{Current: a}}
 		var mu sync.Mutex
 		var handled []error
-		k, err := New(src, WithInterval(time.Minute), WithErrorHandler(func(err error) {
+		k, err := New(t.Context(), src, WithInterval(time.Minute), WithErrorHandler(func(err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			handled = append(handled, err)
@@ -339,7 +351,7 @@ func TestRunTimeout(t *testing.T) {
 		sec := newSecrets(t)
 		src := &blockingSource{set: Set{Current: sec.key()}}
 		var errs []error
-		k, err := New(src, WithInterval(time.Minute), WithTimeout(5*time.Second), WithErrorHandler(func(err error) { errs = append(errs, err) }))
+		k, err := New(t.Context(), src, WithInterval(time.Minute), WithTimeout(5*time.Second), WithErrorHandler(func(err error) { errs = append(errs, err) }))
 		if err != nil {
 			t.Fatal(err)
 		}

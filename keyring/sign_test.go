@@ -184,11 +184,11 @@ func TestSignAndVerifyAllocations(t *testing.T) {
 
 func FuzzVerify(f *testing.F) {
 	set := Set{Current: Key{Value: "current-secret", ID: "c1"}, Previous: &Key{Value: "previous-secret", ID: "p1"}}
-	k, err := New(StaticSource(set))
+	k, err := New(f.Context(), StaticSource(set))
 	if err != nil {
 		f.Fatal(err)
 	}
-	prev, err := New(StaticSource(Set{Current: *set.Previous}))
+	prev, err := New(f.Context(), StaticSource(Set{Current: *set.Previous}))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func TestEnvSourceDefaultsToOSEnviron(t *testing.T) {
 	sec := newSecrets(t)
 	v := sec.value()
 	t.Setenv("ROTOR_KEYRING_TEST_KEY", v)
-	k, err := New(EnvSource("ROTOR_KEYRING_TEST_KEY", nil))
+	k, err := New(t.Context(), EnvSource("ROTOR_KEYRING_TEST_KEY", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestStoreSourceWithoutCurrent(t *testing.T) {
 	if _, err := st.Save(t.Context(), &store.Secret{Name: "staged", Next: &store.Key{Value: sec.value()}}, store.NoVersion); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(StoreSource(st, "staged"))
+	_, err := New(t.Context(), StoreSource(st, "staged"))
 	if !errors.Is(err, ErrNoCurrentKey) {
 		t.Errorf("New over a secret without a current key: %v, want ErrNoCurrentKey", err)
 	}

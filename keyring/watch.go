@@ -77,7 +77,7 @@ func WithWatchAllowHTTP() WatchOption { return func(w *watchConfig) { w.allowHTT
 // pushes, reconnecting with backoff when the stream breaks:
 //
 //	w, err := keyring.NewWatcher("https://rotor.internal:8700/v1/watch/clerk", token)
-//	k, err := keyring.New(w)
+//	k, err := keyring.New(ctx, w)
 //	go w.Run(ctx, k)
 //
 // The server numbers sets (seq) in the order they were stored; a Watcher

@@ -98,7 +98,7 @@ func TestWatchRotorServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := keyring.New(w)
+	k, err := keyring.New(t.Context(), w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestWatchRotorServer(t *testing.T) {
 func TestKeyringWatch(t *testing.T) {
 	b, srv := rotorServer(t)
 	ks, _ := b.KeySet(t.Context(), "clerk")
-	k, err := keyring.New(keyring.StaticSource(keyring.Set{Current: keyring.Key{Value: "stale-local-value", ID: "local"}}))
+	k, err := keyring.New(t.Context(), keyring.StaticSource(keyring.Set{Current: keyring.Key{Value: "stale-local-value", ID: "local"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func send(w http.ResponseWriter, seq int) {
 }
 
 func newKeyring(t *testing.T) *keyring.Keyring {
-	k, err := keyring.New(keyring.StaticSource(keyring.Set{Current: keyring.Key{Value: "value-0", ID: "k0"}}))
+	k, err := keyring.New(t.Context(), keyring.StaticSource(keyring.Set{Current: keyring.Key{Value: "value-0", ID: "k0"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func ExampleNewWatcher() {
 	if err != nil {
 		panic(err)
 	}
-	k, err := keyring.New(w) // the set as it is now
+	k, err := keyring.New(ctx, w) // the set as it is now
 	if err != nil {
 		panic(err)
 	}

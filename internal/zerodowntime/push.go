@@ -48,7 +48,7 @@ func (h *harness) startPushApp(ctx context.Context) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	kr, err := keyring.New(w)
+	kr, err := keyring.New(ctx, w)
 	if err != nil {
 		return "", nil, err
 	}

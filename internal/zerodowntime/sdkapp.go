@@ -23,7 +23,7 @@ func (h *harness) startSDKApp(ctx context.Context) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	kr, err := keyring.New(keyring.StoreSource(st, secretName), keyring.WithInterval(h.o.Poll))
+	kr, err := keyring.New(ctx, keyring.StoreSource(st, secretName), keyring.WithInterval(h.o.Poll))
 	if err != nil {
 		return "", nil, err
 	}

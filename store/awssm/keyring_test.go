@@ -21,7 +21,7 @@ func TestKeyringFollowsLabels(t *testing.T) {
 	if _, err := eng.Rotate(ctx, sec); err != nil {
 		t.Fatal(err)
 	}
-	kr, err := keyring.New(keyring.StoreSource(st.Labels(), "clerk"))
+	kr, err := keyring.New(ctx, keyring.StoreSource(st.Labels(), "clerk"))
 	if err != nil {
 		t.Fatal(err)
 	}

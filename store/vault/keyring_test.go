@@ -30,7 +30,7 @@ func TestKeyringPollsVault(t *testing.T) {
 	app := newStore(t, appCfg)
 	for name, st := range map[string]*Store{"metadata reader": writer, "app policy": app} {
 		t.Run(name, func(t *testing.T) {
-			kr, err := keyring.New(keyring.StoreSource(st, "sdk"))
+			kr, err := keyring.New(ctx, keyring.StoreSource(st, "sdk"))
 			if err != nil {
 				t.Fatal(err)
 			}
