@@ -19,8 +19,8 @@
 //
 // # Sources
 //
-//   - [EnvSource] reads NAME_PRIMARY and NAME_SECONDARY (or plain NAME), as
-//     `rotor run` sets them for the process it runs.
+//   - [EnvSource] reads the environment variables `rotor run` sets for the
+//     process it runs (see "Environment variables").
 //   - [StoreSource] reads a secret straight from a rotor store (the file
 //     store, Vault KV v2, AWS Secrets Manager). When the store can report a
 //     secret's version cheaply ([StoreVersioner]) polling reads the secret
@@ -30,6 +30,44 @@
 //
 // A source that pushes changes (such as a client of rotor's watch endpoint)
 // calls [Keyring.Update] with each new set.
+//
+// # Environment variables
+//
+// `rotor run` hands a process its keys in environment variables; [EnvVars]
+// writes them and [EnvSource] reads them, and this is the whole format
+// (other SDKs, such as the Node package, implement exactly this). For a
+// secret whose env name is NAME (the secret's env setting in rotor.yaml;
+// by default its name in upper case with "-" and "." replaced by "_", so
+// clerk-secret-key becomes CLERK_SECRET_KEY) there are five variables,
+// always all five, written in this order:
+//
+//	NAME                   the current key
+//	NAME_PRIMARY           the current key (the same value)
+//	NAME_SECONDARY         the previous key while it is valid, else empty
+//	NAME_KEY_ID            the id of the current key
+//	NAME_SECONDARY_KEY_ID  the id of the previous key, else empty
+//
+// Values are the keys themselves, neither quoted nor encoded. A reader
+// trims white space around every value; takes the current key from
+// NAME_PRIMARY, or from NAME when NAME_PRIMARY is empty or unset (so an
+// application also runs with only NAME set, without rotor run); takes the
+// previous key from NAME_SECONDARY unless it is empty or equal to the
+// current key; and takes the ids from the two _KEY_ID variables, deriving
+// an id (see "Key ids" below) only where that variable is empty. No
+// current key is an error wrapping [ErrNoCurrentKey]. The environment
+// carries neither expiry nor the next key: the writer leaves expired keys
+// out ([Set.Unexpired]) and writes the variables again whenever the set
+// changes, restarting the process or signalling it to re-read them.
+//
+// In signal mode, `rotor run --env-file FILE` writes the same variables to
+// FILE before it starts the process and before every signal: mode 0600, replaced atomically
+// (rename), a first line starting with "#", then one line per variable in
+// the order above, NAME="value", the value a Go double-quoted string as
+// strconv.Quote writes it (\" and \\ for a quote and a backslash, Go
+// escapes such as \n and \x00 for characters that are not printable). A
+// reader skips blank lines and lines starting with "#".
+//
+// # Key ids
 //
 // Key ids are public identifiers of key values, safe to log and report.
 // Sets from a store carry the ids rotor computed: keyid.Of, an

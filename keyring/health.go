@@ -46,7 +46,7 @@ func (k *Keyring) Health() Health {
 		Version:     st.set.Version,
 		LastRefresh: s.lastRefresh.UTC(),
 	}
-	if p := st.set.Previous; p != nil && !p.expired(k.cfg.now()) {
+	if p := st.set.Previous; p != nil && !p.Expired(k.cfg.now()) {
 		h.KeyIDs.Previous = p.ID
 	}
 	if st.set.Next != nil {

@@ -54,8 +54,13 @@ func (k Key) Format(f fmt.State, verb rune) {
 // LogValue implements [slog.LogValuer]: a key logs as its id.
 func (k Key) LogValue() slog.Value { return slog.StringValue(k.ID) }
 
-// expired reports whether k has an expiry that is not after now.
-func (k *Key) expired(now time.Time) bool {
+// Expired reports whether k has an expiry that is not after now: a key is
+// valid strictly before its ExpiresAt. This is the one expiry rule of the
+// SDK: a keyring applies it when it falls back, verifies and reports
+// health, and [Set.Unexpired] when a set is built for a consumer that
+// cannot judge expiry itself. (A current key never expires; see
+// [Key.ExpiresAt].)
+func (k Key) Expired(now time.Time) bool {
 	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
 }
 
@@ -89,6 +94,20 @@ func (s Set) LogValue() slog.Value {
 		attrs = append(attrs, slog.String("version", s.Version))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// Unexpired returns a copy of s without the previous and next keys that
+// have expired at now ([Key.Expired]). The current key is kept whatever its
+// ExpiresAt says: it is valid for as long as it is current.
+func (s Set) Unexpired(now time.Time) Set {
+	s = s.clone()
+	if s.Previous != nil && s.Previous.Expired(now) {
+		s.Previous = nil
+	}
+	if s.Next != nil && s.Next.Expired(now) {
+		s.Next = nil
+	}
+	return s
 }
 
 // clone returns s with its own copies of Previous and Next, so that a

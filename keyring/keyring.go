@@ -120,7 +120,7 @@ func (st *state) add(k *Key, current bool) {
 
 // valid reports whether e may be used at now: the current key always is,
 // the others until they expire.
-func (e *entry) valid(now time.Time) bool { return e.current || !e.key.expired(now) }
+func (e *entry) valid(now time.Time) bool { return e.current || !e.key.Expired(now) }
 
 // mac computes e's MAC of msg into a pooled buffer; the caller must give the
 // buffer back with e.macs.Put.
@@ -136,7 +136,7 @@ func (e *entry) mac(msg []byte) *macBuf {
 // the current one.
 func (st *state) fallback(now time.Time) (Key, bool) {
 	p := st.set.Previous
-	if p == nil || p.Value == st.set.Current.Value || p.expired(now) {
+	if p == nil || p.Value == st.set.Current.Value || p.Expired(now) {
 		return Key{}, false
 	}
 	return *p, true

@@ -3,8 +3,6 @@ package keyring
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/rotor-dev/rotor/store"
 )
@@ -56,51 +54,6 @@ func newSourceConfig(opts []SourceOption) sourceConfig {
 func WithSalt(salt []byte) SourceOption {
 	salt = append([]byte{}, salt...)
 	return func(c *sourceConfig) { c.id = saltedID(salt) }
-}
-
-// EnvSource reads a key set from environment variables as `rotor run`
-// provides them: the current key from NAME_PRIMARY, or from NAME when
-// NAME_PRIMARY is unset or empty, and the previous key from NAME_SECONDARY
-// (without an expiry: the environment does not carry one). Surrounding
-// white space is trimmed; a secondary equal to the primary is ignored.
-// Key ids come from NAME_KEY_ID and NAME_SECONDARY_KEY_ID when set (rotor
-// run sets them to rotor's ids), else as described at [WithSalt].
-// getenv looks variables up; nil means [os.Getenv]. The set has no Version.
-func EnvSource(name string, getenv func(string) string, opts ...SourceOption) Source {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	return &envSource{name: name, getenv: getenv, cfg: newSourceConfig(opts)}
-}
-
-type envSource struct {
-	name   string
-	getenv func(string) string
-	cfg    sourceConfig
-}
-
-func (s *envSource) Load(context.Context) (Set, error) {
-	get := func(suffix string) string { return strings.TrimSpace(s.getenv(s.name + suffix)) }
-	cur := get("_PRIMARY")
-	if cur == "" {
-		cur = get("")
-	}
-	if cur == "" {
-		return Set{}, fmt.Errorf("environment: %s_PRIMARY and %s are empty: %w", s.name, s.name, ErrNoCurrentKey)
-	}
-	// rotor run passes rotor's own key ids along; prefer them, so the
-	// ids match `rotor status` without the app holding the salt.
-	id := func(value, suffix string) string {
-		if v := get(suffix); v != "" {
-			return v
-		}
-		return s.cfg.id(value)
-	}
-	set := Set{Current: Key{Value: cur, ID: id(cur, "_KEY_ID")}}
-	if prev := get("_SECONDARY"); prev != "" && prev != cur {
-		set.Previous = &Key{Value: prev, ID: id(prev, "_SECONDARY_KEY_ID")}
-	}
-	return set, nil
 }
 
 // StoreSource reads the secret called name from a rotor store (file, Vault,
