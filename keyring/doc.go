@@ -21,15 +21,19 @@
 //
 //   - [EnvSource] reads the environment variables `rotor run` sets for the
 //     process it runs (see "Environment variables").
-//   - [StoreSource] reads a secret straight from a rotor store (the file
-//     store, Vault KV v2, AWS Secrets Manager). When the store can report a
-//     secret's version cheaply ([StoreVersioner]) polling reads the secret
-//     only when it changed; any source can offer the same through
-//     [Versioner].
+//   - [Watcher] follows rotor's watch endpoint (`rotor serve`), which
+//     pushes every new set as it is stored.
 //   - [StaticSource] serves a fixed set, for tests and examples.
+//   - The storesource package of rotor's main module
+//     (github.com/rotor-dev/rotor/storesource) reads a secret straight from
+//     a rotor store: the file store, Vault KV v2, AWS Secrets Manager. It is
+//     not part of this module because it needs the stores' client
+//     libraries; this module depends on the standard library only.
 //
-// A source that pushes changes (such as a client of rotor's watch endpoint)
-// calls [Keyring.Update] with each new set.
+// Any source that can tell cheaply whether the set changed implements
+// [Versioner], and polling then loads only when it did. A source that
+// pushes changes (such as [Watcher]) calls [Keyring.Update] with each new
+// set.
 //
 // # Environment variables
 //
@@ -70,10 +74,11 @@
 // # Key ids
 //
 // Key ids are public identifiers of key values, safe to log and report.
-// Sets from a store carry the ids rotor computed: keyid.Of, an
+// Sets from rotor (a store, the watch endpoint, the variables of rotor run)
+// carry the ids rotor computed: keyid.Of, an
 // HMAC-SHA256 of the value under the deployment's salt, as 16 hex
-// characters. [EnvSource] computes the same ids when given the salt with
-// [WithSalt]. Without a salt, ids are unsalted: the first 16 hex characters
+// characters. [EnvSource] computes the same ids for keys that come without
+// one when given the salt with [WithSalt]. Without a salt, ids are unsalted: the first 16 hex characters
 // of the SHA-256 of the value, which an operator can reproduce with
 // `printf %s "$KEY" | sha256sum | cut -c1-16`, and which differ from the
 // ids rotor prints. A [Key] formats itself as its id only, whatever the

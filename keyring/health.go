@@ -25,7 +25,7 @@ type Health struct {
 }
 
 // HealthKeyIDs are the key ids a [Health] reports: key ids as the source
-// derived them (rotor's 16 lowercase hex characters for [StoreSource] and
+// derived them (rotor's 16 lowercase hex characters for sets from rotor and
 // for [EnvSource] with [WithSalt]), an empty string for an empty slot.
 type HealthKeyIDs struct {
 	// Current is the id of the key this process signs and calls with.

@@ -76,7 +76,7 @@ type Set struct {
 	// that peers who adopt it first are not rejected.
 	Next *Key
 	// Version identifies the stored state the set was loaded from (the
-	// store version for [StoreSource]); empty when the source has none.
+	// store version for sets from rotor); empty when the source has none.
 	Version string
 }
 

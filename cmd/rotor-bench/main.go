@@ -112,7 +112,7 @@ func build(dir, pkg string) (string, error) {
 
 var modeName = map[string]string{
 	zerodowntime.ModeRun:  "rotor run --mode signal (clerk-app, polling)",
-	zerodowntime.ModeSDK:  "keyring SDK (StoreSource, polling)",
+	zerodowntime.ModeSDK:  "keyring SDK (storesource, polling)",
 	zerodowntime.ModePush: "keyring SDK (rotor serve watch stream, push)",
 }
 

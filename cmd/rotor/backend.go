@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/server"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/storesource"
 )
 
 // backend serves the API from the same wiring the CLI uses. Each operation
@@ -93,16 +93,9 @@ func (b *backend) KeySet(ctx context.Context, name string) (server.KeySet, error
 	if err != nil {
 		return server.KeySet{}, err
 	}
-	if s.Current == nil {
-		return server.KeySet{}, fmt.Errorf("%w: %s has no current key yet", store.ErrNotFound, name)
-	}
-	now := b.a.now()
-	set := keyring.Set{Current: keyring.Key{Value: s.Current.Value, ID: s.Current.ID}, Version: string(ver)}
-	if p := s.Previous; p != nil && !p.Expired(now) {
-		set.Previous = &keyring.Key{Value: p.Value, ID: p.ID, ExpiresAt: p.ExpiresAt}
-	}
-	if n := s.Next; n != nil {
-		set.Next = &keyring.Key{Value: n.Value, ID: n.ID}
+	set, err := storesource.SetOf(s, ver, b.a.now())
+	if err != nil {
+		return server.KeySet{}, err
 	}
 	return server.KeySet{Set: set, Seq: server.VersionSeq(ver)}, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/storesource"
 	"github.com/rotor-dev/rotor/supervisor"
 )
 
@@ -115,7 +118,8 @@ that gap matters.`,
 	return cmd
 }
 
-// envVars returns NAME, NAME_PRIMARY and NAME_SECONDARY for each secret.
+// envVars returns the environment variables of each secret's key set, as
+// keyring.EnvVars writes them.
 func (a *app) envVars(ctx context.Context, names []string) ([]string, error) {
 	var vars []string
 	now := a.now()
@@ -124,20 +128,18 @@ func (a *app) envVars(ctx context.Context, names []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, _, err := a.engine.Load(ctx, name)
+		s, ver, err := a.engine.Load(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		if s.Current == nil {
+		set, err := storesource.SetOf(s, ver, now)
+		if errors.Is(err, keyring.ErrNoCurrentKey) {
 			return nil, fmt.Errorf("%s has no current key yet; run `rotor rotate %s` first", name, name)
 		}
-		secondary, secondaryID := "", ""
-		if p := s.Previous; p != nil && !p.Expired(now) {
-			secondary, secondaryID = p.Value, p.ID
+		if err != nil {
+			return nil, err
 		}
-		env := sc.EnvName()
-		vars = append(vars, env+"="+s.Current.Value, env+"_PRIMARY="+s.Current.Value, env+"_SECONDARY="+secondary,
-			env+"_KEY_ID="+s.Current.ID, env+"_SECONDARY_KEY_ID="+secondaryID)
+		vars = append(vars, keyring.EnvVars(sc.EnvName(), set)...)
 	}
 	return vars, nil
 }

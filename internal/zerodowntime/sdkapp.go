@@ -11,6 +11,7 @@ import (
 
 	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/store/file"
+	"github.com/rotor-dev/rotor/storesource"
 )
 
 // startSDKApp serves the same endpoints as examples/clerk-app, written the
@@ -23,7 +24,7 @@ func (h *harness) startSDKApp(ctx context.Context) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	kr, err := keyring.New(ctx, keyring.StoreSource(st, secretName), keyring.WithInterval(h.o.Poll))
+	kr, err := keyring.New(ctx, storesource.New(st, secretName), keyring.WithInterval(h.o.Poll))
 	if err != nil {
 		return "", nil, err
 	}

@@ -23,11 +23,11 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/audit"
-	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/rotation/rotationtest"
 	"github.com/rotor-dev/rotor/server"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/storesource"
 )
 
 // Backend is a [server.Backend] over the rotation engine and an in-memory
@@ -185,7 +185,7 @@ func (b *Backend) Revoke(ctx context.Context, name string, force bool, initiator
 	return b.engine(initiator).Revoke(ctx, sec, rotation.RevokeOptions{Force: force})
 }
 
-// KeySet returns the secret's current, previous and next keys.
+// KeySet returns the secret's key set as storesource.SetOf builds it.
 func (b *Backend) KeySet(ctx context.Context, name string) (server.KeySet, error) {
 	if _, err := b.secret(name); err != nil {
 		return server.KeySet{}, err
@@ -194,16 +194,10 @@ func (b *Backend) KeySet(ctx context.Context, name string) (server.KeySet, error
 	if err != nil {
 		return server.KeySet{}, err
 	}
-	if s.Current == nil {
-		return server.KeySet{}, fmt.Errorf("secret %s: %w", name, keyring.ErrNoCurrentKey)
+	set, err := storesource.SetOf(s, ver, b.Clock.Now())
+	if err != nil {
+		return server.KeySet{}, err
 	}
-	conv := func(k *store.Key) *keyring.Key {
-		if k == nil {
-			return nil
-		}
-		return &keyring.Key{Value: k.Value, ID: k.ID, ExpiresAt: k.ExpiresAt}
-	}
-	set := keyring.Set{Current: *conv(s.Current), Previous: conv(s.Previous), Next: conv(s.Next), Version: string(ver)}
 	return server.KeySet{Set: set, Seq: server.VersionSeq(ver)}, nil
 }
 

@@ -549,7 +549,7 @@ func isInvalidParameter(err error) bool {
 
 // LabelReader is the read-only view of the store that an application
 // holding the [Policy] for role app can use: its Load is [Store.LoadLabels].
-// Pass it to keyring.StoreSource to follow AWSCURRENT and AWSPREVIOUS from a
+// Pass it to storesource.New to follow AWSCURRENT and AWSPREVIOUS from a
 // Go application.
 type LabelReader struct{ s *Store }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/rotation/rotationtest"
+	"github.com/rotor-dev/rotor/storesource"
 )
 
 // TestKeyringFollowsLabels: a Go application following the secret through
@@ -21,7 +22,7 @@ func TestKeyringFollowsLabels(t *testing.T) {
 	if _, err := eng.Rotate(ctx, sec); err != nil {
 		t.Fatal(err)
 	}
-	kr, err := keyring.New(ctx, keyring.StoreSource(st.Labels(), "clerk"))
+	kr, err := keyring.New(ctx, storesource.New(st.Labels(), "clerk"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/storesource"
 )
 
 // TestKeyringPollsVault: an application on the keyring SDK follows a
@@ -30,7 +31,7 @@ func TestKeyringPollsVault(t *testing.T) {
 	app := newStore(t, appCfg)
 	for name, st := range map[string]*Store{"metadata reader": writer, "app policy": app} {
 		t.Run(name, func(t *testing.T) {
-			kr, err := keyring.New(ctx, keyring.StoreSource(st, "sdk"))
+			kr, err := keyring.New(ctx, storesource.New(st, "sdk"))
 			if err != nil {
 				t.Fatal(err)
 			}

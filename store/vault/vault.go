@@ -534,7 +534,7 @@ func checkPathPart(s string) error {
 }
 
 // Version returns the version Load would return, from the secret's KV
-// metadata alone: a consumer polling for changes (keyring.StoreSource)
+// metadata alone: a consumer polling for changes (storesource.New)
 // reads the values only when this changes. A token with the app policy
 // may not read metadata; Version then fails and the poller falls back to
 // Load. It wraps store.ErrNotFound for a secret that does not exist.
