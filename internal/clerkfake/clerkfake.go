@@ -34,7 +34,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -81,9 +80,17 @@ type Option func(*Server)
 // Live makes the instance a production one: its keys are sk_live_….
 func Live() Option { return func(s *Server) { s.env = "live" } }
 
+// TB is the part of [testing.TB] that [New] needs. It is an interface of
+// its own so that programs which are not tests (the benchmark command) can
+// use this package without linking the testing package.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
 // New starts a fake Clerk instance with one active instance key and stops
-// it when the test ends.
-func New(t testing.TB, opts ...Option) *Server {
+// it when the test t ends. t is a *testing.T or *testing.B.
+func New(t TB, opts ...Option) *Server {
 	t.Helper()
 	s := Start(opts...)
 	t.Cleanup(s.Close)
