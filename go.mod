@@ -16,6 +16,7 @@ require (
 	github.com/rhysd/actionlint v1.7.12
 	github.com/robfig/cron/v3 v3.0.1
 	github.com/rogpeppe/go-internal v1.16.0
+	github.com/rotor-dev/rotor/keyring v0.0.0-00010101000000-000000000000
 	github.com/spf13/cobra v1.10.2
 	gopkg.in/yaml.v3 v3.0.1
 	k8s.io/api v0.37.2
@@ -113,3 +114,7 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
+
+// The SDK module lives in this repository (see README "Architecture"):
+// build against its working copy, as Vault's main module does with its api.
+replace github.com/rotor-dev/rotor/keyring => ./keyring

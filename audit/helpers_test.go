@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rotor-dev/rotor/keyid"
+	"github.com/rotor-dev/rotor/keyring/keyid"
 )
 
 var testSalt = bytes.Repeat([]byte{0x5a}, SaltSize)

@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/rotor-dev/rotor/keyid"
+	"github.com/rotor-dev/rotor/keyring/keyid"
 )
 
 // Statuses of an audit event.

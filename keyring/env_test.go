@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotor-dev/rotor/keyid"
+	"github.com/rotor-dev/rotor/keyring/keyid"
 )
 
 func TestEnvSource(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rotor-dev/rotor/keyid"
+	"github.com/rotor-dev/rotor/keyring/keyid"
 )
 
 // ErrNoCurrentKey means a source (or a pushed set) has no current key. A

@@ -2,7 +2,6 @@ package keyring_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,39 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/keyring"
-	"github.com/rotor-dev/rotor/server"
-	"github.com/rotor-dev/rotor/server/servertest"
 )
 
-const (
-	appToken   = "rtr_watch_app_0123456789"
-	adminToken = "rtr_watch_admin_0123456789"
-)
-
-// rotorServer runs the real API over a servertest backend with secret
-// "clerk".
-func rotorServer(t *testing.T) (*servertest.Backend, *httptest.Server) {
-	t.Helper()
-	b := servertest.NewBackend(t, "clerk")
-	auth, err := authz.NewTokenAuthenticator([]authz.Token{
-		{Name: "web", Hash: authz.HashToken(appToken), Role: authz.RoleApp, Secrets: []string{"clerk"}},
-		{Name: "ops", Hash: authz.HashToken(adminToken), Role: authz.RoleAdmin},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// An hour between reads: changes arrive through notifications.
-	api, err := server.New(b, auth, b.Log, server.WithWatchInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	t.Cleanup(api.Close)
-	return b, srv
-}
+// appToken is the token the scripted endpoints accept.
+const appToken = "rtr_watch_app_0123456789"
 
 // changes collects a keyring's changes.
 func changes(k *keyring.Keyring) <-chan keyring.Set {
@@ -88,79 +59,6 @@ func (l *errorLog) text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.errs, "\n")
-}
-
-func TestWatchRotorServer(t *testing.T) {
-	b, srv := rotorServer(t)
-	url := srv.URL + "/v1/watch/clerk"
-	errs := newErrorLog()
-	w, err := keyring.NewWatcher(url, appToken, keyring.WithWatchErrorHandler(errs.handle))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := keyring.New(t.Context(), w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, _ := b.KeySet(t.Context(), "clerk")
-	if k.Current().ID != ks.Set.Current.ID || k.Current().Value != ks.Set.Current.Value || k.Set().Version != ks.Set.Version {
-		t.Fatalf("loaded %s at %s, store has %s at %s", k.Current(), k.Set().Version, ks.Set.Current, ks.Set.Version)
-	}
-	ch := changes(k)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, k) }()
-
-	// Rotate through the API, as CI would.
-	req, _ := http.NewRequestWithContext(t.Context(), "POST", srv.URL+"/v1/secrets/clerk/rotate", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := srv.Client().Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("rotate: %v %v", resp, err)
-	}
-	resp.Body.Close()
-
-	// Steps before promote change the store version but not the keys;
-	// wait for the set with the new current key.
-	got := waitChange(t, ch)
-	for got.Current.ID == ks.Set.Current.ID {
-		got = waitChange(t, ch)
-	}
-	now, _ := b.KeySet(t.Context(), "clerk")
-	if got.Current.ID != now.Set.Current.ID || k.Current().Value != now.Set.Current.Value {
-		t.Fatalf("keyring has %s, store %s", k.Current(), now.Set.Current)
-	}
-	if got.Previous == nil || got.Previous.Value != ks.Set.Current.Value || got.Previous.ExpiresAt.IsZero() {
-		t.Fatal("the old key must be the fallback, with its expiry")
-	}
-	if k.Err() != nil {
-		t.Fatalf("Err = %v", k.Err())
-	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run returned %v", err)
-	}
-	for _, v := range b.Values() {
-		if strings.Contains(errs.text(), v) {
-			t.Fatal("a key value appears in an error")
-		}
-	}
-}
-
-func TestKeyringWatch(t *testing.T) {
-	b, srv := rotorServer(t)
-	ks, _ := b.KeySet(t.Context(), "clerk")
-	k, err := keyring.New(t.Context(), keyring.StaticSource(keyring.Set{Current: keyring.Key{Value: "stale-local-value", ID: "local"}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := changes(k)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go k.Watch(ctx, srv.URL+"/v1/watch/clerk", appToken)
-	if got := waitChange(t, ch); got.Current.ID != ks.Set.Current.ID {
-		t.Fatalf("watch delivered %s, want %s", got.Current, ks.Set.Current)
-	}
 }
 
 // script is a fake watch endpoint: the handler for the n-th connection

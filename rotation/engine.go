@@ -43,7 +43,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rotor-dev/rotor/keyid"
+	"github.com/rotor-dev/rotor/keyring/keyid"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/store"
 )

@@ -45,8 +45,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rotor-dev/rotor/keyid"
 	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/keyring/keyid"
 	"github.com/rotor-dev/rotor/store"
 )
 

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/internal/memstore"
-	"github.com/rotor-dev/rotor/keyid"
 	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/keyring/keyid"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/file"
 	"github.com/rotor-dev/rotor/storesource"

@@ -5,6 +5,11 @@
 // ids in different deployments and an id cannot be checked against a guessed
 // value without the salt. Key ids are what rotor prints, logs and audits;
 // values never are.
+//
+// The package belongs to the keyring module (which depends on the standard
+// library only) so that rotor and every SDK share this one definition;
+// the hex digest is lowercase, and an SDK in another language must produce
+// the same ids (see the example).
 package keyid
 
 import (

@@ -1,0 +1,3 @@
+module github.com/rotor-dev/rotor/keyring
+
+go 1.25.0
