@@ -10,6 +10,7 @@ package deploy_test
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -1222,7 +1223,37 @@ func dockerInstructions(src []byte) []string {
 	return out
 }
 
-func checkDockerfile(src []byte) []string {
+// localModules returns the directories, relative to the repository root,
+// that rotor's go.mod replaces modules with (the SDK module): the image
+// build resolves the build list from go.mod before it copies the sources,
+// so it needs their go.mod files at that point.
+func localModules(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("go", "mod", "edit", "-json", "../go.mod").Output()
+	if err != nil {
+		t.Fatalf("go mod edit -json ../go.mod: %v", err)
+	}
+	var mod struct {
+		Replace []struct{ New struct{ Path string } }
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		t.Fatalf("go mod edit -json ../go.mod: %v", err)
+	}
+	var dirs []string
+	for _, r := range mod.Replace {
+		if p := r.New.Path; strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") {
+			dirs = append(dirs, path.Clean(p))
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatal("rotor's go.mod replaces no module with a directory: where is the SDK module?")
+	}
+	return dirs
+}
+
+// checkDockerfile checks the Dockerfile; localModules are the module
+// directories go.mod replaces modules with (see [localModules]).
+func checkDockerfile(src []byte, localModules []string) []string {
 	var p problems
 	var stages [][]string // instructions per stage
 	for _, ins := range dockerInstructions(src) {
@@ -1240,6 +1271,19 @@ func checkDockerfile(src []byte) []string {
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "go build", "./cmd/rotor"} {
 		if !strings.Contains(build, want) {
 			p.addf("the build stage does not use %s", want)
+		}
+	}
+	for _, dir := range localModules {
+		copied := false
+		for _, ins := range stages[0] {
+			if strings.Contains(ins, "go mod download") {
+				break
+			}
+			f := strings.Fields(ins)
+			copied = copied || strings.EqualFold(f[0], "COPY") && slices.Contains(f[1:], dir+"/go.mod")
+		}
+		if !copied {
+			p.addf("the build stage does not copy %s/go.mod before go mod download: go.mod replaces a module with %s", dir, dir)
 		}
 	}
 	final := stages[len(stages)-1]
@@ -1274,7 +1318,7 @@ func checkDockerfile(src []byte) []string {
 }
 
 func TestDockerfile(t *testing.T) {
-	reportProblems(t, dockerfile, checkDockerfile(readFile(t, dockerfile)))
+	reportProblems(t, dockerfile, checkDockerfile(readFile(t, dockerfile), localModules(t)))
 	// The build context is the repository root: local state must stay out.
 	ignore := string(readFile(t, dockerfile+".dockerignore"))
 	for _, want := range []string{"**/.rotor", ".git"} {
@@ -1463,7 +1507,7 @@ func TestChecksCatchBreakage(t *testing.T) {
 		daemonT   = target{"kubernetes/daemon.yaml", k8sCheck("daemon.yaml")}
 		cronT     = target{"kubernetes/cronjob.yaml", k8sCheck("cronjob.yaml")}
 		alertsT   = target{alertsFile, func(_ *testing.T, src []byte) []string { return checkAlerts(src) }}
-		dockerT   = target{dockerfile, func(_ *testing.T, src []byte) []string { return checkDockerfile(src) }}
+		dockerT   = target{dockerfile, func(t *testing.T, src []byte) []string { return checkDockerfile(src, localModules(t)) }}
 		serviceT  = target{"systemd/rotor.service", func(_ *testing.T, src []byte) []string { return checkUnit("rotor.service", src) }}
 		oneshotT  = target{"systemd/rotor-rotate.service", func(_ *testing.T, src []byte) []string { return checkUnit("rotor-rotate.service", src) }}
 		timerT    = target{"systemd/rotor-rotate.timer", func(_ *testing.T, src []byte) []string { return checkUnit("rotor-rotate.timer", src) }}
@@ -1525,6 +1569,7 @@ func TestChecksCatchBreakage(t *testing.T) {
 		{"alert bad for", alertsT, "for: 1h", "for: 1 hour", "not a Prometheus duration"},
 		{"alert header missing a metric", alertsT, "#   rotor_rollbacks_total{secret}", "#   rollbacks{secret}", "does not list rotor_rollbacks_total"},
 		{"alerts not in groups", alertsT, "groups:\n", "rule_groups:\n", "not Prometheus rule groups"},
+		{"dockerfile without the SDK module", dockerT, "COPY keyring/go.mod keyring/\n", "", "does not copy keyring/go.mod"},
 		{"dockerfile as root", dockerT, "USER 65532:65532", "USER root", "non-root user"},
 		{"dockerfile without USER", dockerT, "USER 65532:65532\n", "", "non-root user"},
 		{"dockerfile single stage", dockerT, "FROM gcr.io/distroless/static-debian12:nonroot\nCOPY --from=build /out/rotor /rotor\n", "", "build stages"},

@@ -6,11 +6,20 @@
 # minutes the first time, instant afterwards). The Vault integration tests
 # start their own dev servers on loopback from that binary; everything else
 # (the AWS Secrets Manager and Clerk API emulators) runs inside the tests.
+#
+# The repository holds several Go modules: rotor itself at the root, the
+# keyring SDK (keyring/, the standard library only), the examples and the
+# deployment checks (each with dependencies rotor's go.mod must not carry),
+# and any module added next to them. Every go.mod in the repository is
+# found, except the tool pins under internal/tools (build.sh builds those)
+# and testdata; each module is checked on its own, as its users build it:
+# go.mod and go.sum tidy, go vet, go test. Arguments are passed to every
+# go test, e.g. scripts/test.sh -run TestEnv.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# shellcheck lets the workflow lint test (deploy/) check the workflow's run
-# scripts too; install it from Debian's packages when we can.
+# The workflow lint test (deploy/) also checks the workflow's run
+# scripts with shellcheck; install it from Debian's packages when we can.
 if ! command -v shellcheck >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
 	(apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq shellcheck >/dev/null 2>&1; }) ||
 		echo "warning: could not install shellcheck" >&2
@@ -20,11 +29,38 @@ VAULT_BIN="${VAULT_BIN:-$(internal/tools/vault/build.sh)}"
 export VAULT_BIN
 echo "using vault: $VAULT_BIN ($("$VAULT_BIN" version))"
 
-unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
+unformatted="$({ git ls-files --cached --others --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go'; } | xargs -r gofmt -l)"
 if [[ -n "$unformatted" ]]; then
 	echo "gofmt needed on:" >&2
 	echo "$unformatted" >&2
 	exit 1
 fi
-go vet ./...
-go test -count=1 -timeout 45m "$@" ./...
+
+# No workspace: a go.work would check the modules together, not each as it
+# is built on its own.
+export GOWORK=off
+modules=()
+while IFS= read -r mod; do
+	dir="$(dirname "$mod")"
+	case "/$dir/" in
+	*/internal/tools/* | */testdata/*) continue ;;
+	esac
+	modules+=("$dir")
+done < <(git ls-files --cached --others --exclude-standard -- ':(glob)go.mod' ':(glob)**/go.mod' 2>/dev/null ||
+	find . -name go.mod -not -path '*/node_modules/*' | sed 's|^\./||')
+if [[ ${#modules[@]} -eq 0 ]]; then
+	echo "no Go modules found" >&2
+	exit 1
+fi
+
+failed=()
+for dir in "${modules[@]}"; do
+	echo "== module $dir ($(cd "$dir" && go list -m))"
+	if ! (cd "$dir" && go mod tidy -diff && go vet ./... && go test -count=1 -timeout 45m "$@" ./...); then
+		failed+=("$dir")
+	fi
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+	echo "FAILED modules: ${failed[*]}" >&2
+	exit 1
+fi

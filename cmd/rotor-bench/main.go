@@ -61,11 +61,11 @@ func run(ctx context.Context, rotations int, requests int64, workers int, poll t
 		return err
 	}
 	defer os.RemoveAll(bin)
-	rotorBin, err := build(bin, "./cmd/rotor")
+	rotorBin, err := build(bin, ".", "./cmd/rotor")
 	if err != nil {
 		return err
 	}
-	appBin, err := build(bin, "./examples/clerk-app")
+	appBin, err := build(bin, "examples", "./clerk-app") // a module of its own
 	if err != nil {
 		return err
 	}
@@ -100,12 +100,16 @@ func run(ctx context.Context, rotations int, requests int64, workers int, poll t
 	return nil
 }
 
-func build(dir, pkg string) (string, error) {
+// build compiles the main package pkg of the module in the directory
+// module (relative to the repository root, the working directory) into
+// dir.
+func build(dir, module, pkg string) (string, error) {
 	out := filepath.Join(dir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = module
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build %s (run rotor-bench from the repository root): %w", pkg, err)
+		return "", fmt.Errorf("go build %s in %s (run rotor-bench from the repository root): %w", pkg, module, err)
 	}
 	return out, nil
 }

@@ -7,12 +7,13 @@ import (
 	"testing"
 )
 
-// build compiles a main package of this module into dir.
-func build(t *testing.T, dir, pkg string) string {
+// build compiles the main package pkg of the module in the directory
+// module (relative to the repository root) into dir.
+func build(t *testing.T, dir, module, pkg string) string {
 	t.Helper()
 	out := filepath.Join(dir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = "../.."
+	cmd.Dir = filepath.Join("../..", module)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
@@ -28,8 +29,8 @@ func build(t *testing.T, dir, pkg string) string {
 // the API).
 func TestZeroDowntime(t *testing.T) {
 	bin := t.TempDir()
-	rotorBin := build(t, bin, "./cmd/rotor")
-	appBin := build(t, bin, "./examples/clerk-app")
+	rotorBin := build(t, bin, ".", "./cmd/rotor")
+	appBin := build(t, bin, "examples", "./clerk-app") // a module of its own
 	for _, mode := range []string{ModeRun, ModeSDK, ModePush} {
 		t.Run(mode, func(t *testing.T) { zeroDowntime(t, mode, rotorBin, appBin) })
 	}
