@@ -50,54 +50,32 @@ func rotorServer(t *testing.T) (*servertest.Backend, *httptest.Server) {
 	return b, srv
 }
 
-// changes collects a keyring's changes.
+// changes returns the sets k changes to, in order.
 func changes(k *keyring.Keyring) <-chan keyring.Set {
 	ch := make(chan keyring.Set, 16)
 	k.OnChange(func(_, n keyring.Set) { ch <- n })
 	return ch
 }
 
-func waitChange(t *testing.T, ch <-chan keyring.Set) keyring.Set {
+// nextChange returns the next set from changes. It has no deadline of its
+// own: a watch that never delivers fails the test by go test's -timeout,
+// with every goroutine's stack, not by a guess at how slow a busy machine
+// may be.
+func nextChange(t *testing.T, ch <-chan keyring.Set) keyring.Set {
 	t.Helper()
-	select {
-	case s := <-ch:
-		return s
-	case <-time.After(10 * time.Second):
-		t.Fatal("no key set change within 10s")
-	}
-	panic("unreachable")
-}
-
-// errorLog collects errors from a handler, safe for concurrent use.
-type errorLog struct {
-	mu   sync.Mutex
-	errs []string
-	ch   chan struct{}
-}
-
-func newErrorLog() *errorLog { return &errorLog{ch: make(chan struct{}, 64)} }
-
-func (l *errorLog) handle(err error) {
-	l.mu.Lock()
-	l.errs = append(l.errs, err.Error())
-	l.mu.Unlock()
-	select {
-	case l.ch <- struct{}{}:
-	default:
-	}
-}
-
-func (l *errorLog) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.errs, "\n")
+	return <-ch
 }
 
 func TestWatchRotorServer(t *testing.T) {
 	b, srv := rotorServer(t)
 	url := srv.URL + "/v1/watch/clerk"
-	errs := newErrorLog()
-	w, err := keyring.NewWatcher(url, appToken, keyring.WithWatchErrorHandler(errs.handle))
+	var mu sync.Mutex
+	var errs strings.Builder // every error the watcher reported
+	w, err := keyring.NewWatcher(url, appToken, keyring.WithWatchErrorHandler(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs.WriteString(err.Error() + "\n")
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,9 +103,9 @@ func TestWatchRotorServer(t *testing.T) {
 
 	// Steps before promote change the store version but not the keys;
 	// wait for the set with the new current key.
-	got := waitChange(t, ch)
+	got := nextChange(t, ch)
 	for got.Current.ID == ks.Set.Current.ID {
-		got = waitChange(t, ch)
+		got = nextChange(t, ch)
 	}
 	now, _ := b.KeySet(t.Context(), "clerk")
 	if got.Current.ID != now.Set.Current.ID || k.Current().Value != now.Set.Current.Value {
@@ -143,8 +121,10 @@ func TestWatchRotorServer(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	for _, v := range b.Values() {
-		if strings.Contains(errs.text(), v) {
+		if strings.Contains(errs.String(), v) {
 			t.Fatal("a key value appears in an error")
 		}
 	}
@@ -161,7 +141,7 @@ func TestKeyringWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go k.Watch(ctx, srv.URL+"/v1/watch/clerk", appToken)
-	if got := waitChange(t, ch); got.Current.ID != ks.Set.Current.ID {
+	if got := nextChange(t, ch); got.Current.ID != ks.Set.Current.ID {
 		t.Fatalf("watch delivered %s, want %s", got.Current, ks.Set.Current)
 	}
 }
