@@ -33,7 +33,9 @@ NAME_PRIMARY (current), NAME_SECONDARY (previous while it is within its grace
 period, else empty), and NAME_KEY_ID and NAME_SECONDARY_KEY_ID (their key ids,
 for the application's health endpoint to report). NAME is the secret's env
 setting, by default its name in upper case with - and . as _
-(clerk-secret-key → CLERK_SECRET_KEY).
+(clerk-secret-key → CLERK_SECRET_KEY). The format is specified in the Go
+SDK's documentation (go doc github.com/rotor-dev/rotor/keyring, section
+"Environment variables"); keyring.EnvSource reads it.
 
 It polls the store and, when a key set changes, either restarts CMD
 gracefully (--mode restart: SIGTERM, then SIGKILL after --stop-timeout) or
