@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/clerk/clerk-sdk-go/v2 v2.4.2
 	github.com/rotor-dev/rotor v0.0.0-00010101000000-000000000000
+	github.com/rotor-dev/rotor/keyring v0.0.0-00010101000000-000000000000
 )
 
 require (

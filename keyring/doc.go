@@ -20,7 +20,8 @@
 // # Sources
 //
 //   - [EnvSource] reads the environment variables `rotor run` sets for the
-//     process it runs (see "Environment variables").
+//     process it runs, and [EnvFileSource] the env file it rewrites in
+//     signal mode (see "Environment variables").
 //   - [Watcher] follows rotor's watch endpoint (`rotor serve`), which
 //     pushes every new set as it is stored.
 //   - [StaticSource] serves a fixed set, for tests and examples.
@@ -64,12 +65,13 @@
 // changes, restarting the process or signalling it to re-read them.
 //
 // In signal mode, `rotor run --env-file FILE` writes the same variables to
-// FILE before it starts the process and before every signal: mode 0600, replaced atomically
-// (rename), a first line starting with "#", then one line per variable in
-// the order above, NAME="value", the value a Go double-quoted string as
-// strconv.Quote writes it (\" and \\ for a quote and a backslash, Go
-// escapes such as \n and \x00 for characters that are not printable). A
-// reader skips blank lines and lines starting with "#".
+// FILE ([EnvFile]) before it starts the process and before every signal:
+// mode 0600, replaced atomically (rename), a first line "# " and a comment,
+// then one line per variable in the order above, NAME="value", the value a
+// Go double-quoted string as strconv.Quote writes it (\" and \\ for a
+// quote and a backslash, Go escapes such as \n and \x00 for characters
+// that are not printable). A reader ([ParseEnvFile], [EnvFileSource])
+// skips blank lines and lines starting with "#".
 //
 // # Key ids
 //

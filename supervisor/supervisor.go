@@ -6,11 +6,11 @@
 // In restart mode a new key set stops the child gracefully (SIGTERM, then
 // SIGKILL after StopTimeout) and starts it again with the new environment.
 // In signal mode the child keeps running: the supervisor rewrites the env
-// file (dotenv format, 0600) and sends the configured signal, and the
-// application re-reads the file. Signal mode is for applications that can
-// reload without a restart; with the previous key still valid during the
-// grace period, neither mode drops a request that falls back to the
-// secondary key.
+// file (0600, in the keyring SDK's format: keyring.EnvFile) and sends the
+// configured signal, and the application re-reads the file. Signal mode is
+// for applications that can reload without a restart; with the previous
+// key still valid during the grace period, neither mode drops a request
+// that falls back to the secondary key.
 //
 // # Processes
 //
@@ -30,10 +30,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rotor-dev/rotor/keyring"
 )
 
 // Mode says how a new key set reaches the child.
@@ -210,14 +211,10 @@ func mergeEnv(base, vars []string) []string {
 	return append(out, vars...)
 }
 
-// writeEnvFile writes vars as a dotenv file, atomically and 0600.
+// writeEnvFile writes vars as an env file in the keyring SDK's format
+// (keyring.EnvFile), atomically and 0600.
 func (s *Supervisor) writeEnvFile(vars []string) error {
-	var b strings.Builder
-	b.WriteString("# written by rotor run; re-read on " + signalName(s.cfg.Signal) + "\n")
-	for _, v := range vars {
-		name, value, _ := strings.Cut(v, "=")
-		b.WriteString(name + "=" + strconv.Quote(value) + "\n")
-	}
+	data := keyring.EnvFile("written by rotor run; re-read on "+signalName(s.cfg.Signal), vars)
 	dir := filepath.Dir(s.cfg.EnvFile)
 	f, err := os.CreateTemp(dir, ".rotor-env-*")
 	if err != nil {
@@ -228,7 +225,7 @@ func (s *Supervisor) writeEnvFile(vars []string) error {
 		f.Close()
 		return fmt.Errorf("write env file: %w", err)
 	}
-	if _, err := f.WriteString(b.String()); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return fmt.Errorf("write env file: %w", err)
 	}

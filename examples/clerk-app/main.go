@@ -1,12 +1,14 @@
 // Command clerk-app is a small web application that calls Clerk's Backend
 // API with a secret key rotor rotates, and keeps working while it does.
 //
-// It reads two keys, as `rotor run` provides them:
+// It reads two keys, as `rotor run` provides them, with the keyring SDK's
+// EnvSource (the SDK module depends on the standard library only):
 //
 //	CLERK_SECRET_KEY_PRIMARY    the current key
 //	CLERK_SECRET_KEY_SECONDARY  the previous key, still valid during the grace period
 //
-// (or only CLERK_SECRET_KEY), calls Clerk with the primary key, and retries a
+// (or only CLERK_SECRET_KEY), calls Clerk with the primary key through the
+// official clerk-sdk-go, and retries a
 // 401 with the secondary one: between the moment a key is deleted in the
 // Clerk Dashboard and the moment this process picks up the new pair, no
 // request fails. CLERK_API_URL overrides the Backend API's address (without
@@ -14,7 +16,8 @@
 // (default :8080).
 //
 // Under `rotor run --mode signal --env-file F`, set CLERK_ENV_FILE=F: on
-// SIGHUP the app re-reads its keys from that file without restarting.
+// SIGHUP the app re-reads its keys from that file (keyring.EnvFileSource)
+// without restarting.
 //
 // Endpoints: GET /users answers {"total_count": n} from Clerk's user list;
 // GET /healthz answers {"status":"ok","key_ids":{"current":…,"previous":…}}
@@ -33,7 +36,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -41,6 +43,8 @@ import (
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/user"
+
+	"github.com/rotor-dev/rotor/keyring"
 )
 
 func main() {
@@ -103,21 +107,26 @@ func ready(addr string) {
 	}
 }
 
-// keysFromEnv returns the Clerk secret keys to try, primary first, and the
-// key ids rotor run passes along (empty when unknown).
+// envName is the secret's variable name: rotor run also sets envName with
+// the suffixes _PRIMARY, _SECONDARY, _KEY_ID and _SECONDARY_KEY_ID.
+const envName = "CLERK_SECRET_KEY"
+
+// keysFromEnv returns the Clerk secret keys to try, primary first, and
+// their key ids, from the variables rotor run sets.
 func keysFromEnv(getenv func(string) string) (keys, ids []string, err error) {
-	if p := strings.TrimSpace(getenv("CLERK_SECRET_KEY_PRIMARY")); p != "" {
-		keys = append(keys, p)
-	} else if k := strings.TrimSpace(getenv("CLERK_SECRET_KEY")); k != "" {
-		keys = append(keys, k)
+	return keysFrom(keyring.EnvSource(envName, getenv))
+}
+
+// keysFrom loads the key set of src: the current key, then the previous one
+// if there is one.
+func keysFrom(src keyring.Source) (keys, ids []string, err error) {
+	set, err := src.Load(context.Background())
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(keys) == 0 {
-		return nil, nil, errors.New("no Clerk secret key: set CLERK_SECRET_KEY_PRIMARY (and _SECONDARY) or CLERK_SECRET_KEY")
-	}
-	ids = append(ids, getenv("CLERK_SECRET_KEY_KEY_ID"))
-	if s := strings.TrimSpace(getenv("CLERK_SECRET_KEY_SECONDARY")); s != "" && s != keys[0] {
-		keys = append(keys, s)
-		ids = append(ids, getenv("CLERK_SECRET_KEY_SECONDARY_KEY_ID"))
+	keys, ids = []string{set.Current.Value}, []string{set.Current.ID}
+	if p := set.Previous; p != nil {
+		keys, ids = append(keys, p.Value), append(ids, p.ID)
 	}
 	return keys, ids, nil
 }
@@ -156,42 +165,15 @@ func (a *app) setKeys(keys, ids []string) {
 	a.set.Store(ks)
 }
 
-// reload re-reads the keys from a dotenv file written by rotor run.
+// reload re-reads the keys from the env file rotor run rewrites.
 func (a *app) reload(path string) error {
-	vars, err := readEnvFile(path)
-	if err != nil {
-		return err
-	}
-	keys, ids, err := keysFromEnv(func(k string) string { return vars[k] })
+	keys, ids, err := keysFrom(keyring.EnvFileSource(path, envName))
 	if err != nil {
 		return err
 	}
 	a.setKeys(keys, ids)
 	a.log.Info("reloaded Clerk keys", "key_ids", ids)
 	return nil
-}
-
-// readEnvFile parses NAME="value" lines (values Go-quoted, as rotor run
-// writes them); comments and blank lines are skipped.
-func readEnvFile(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	vars := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, quoted, ok := strings.Cut(line, "=")
-		v, err := strconv.Unquote(quoted)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("%s:%d: want NAME=\"value\"", path, i+1)
-		}
-		vars[name] = v
-	}
-	return vars, nil
 }
 
 func (a *app) routes() http.Handler {
