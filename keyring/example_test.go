@@ -180,3 +180,34 @@ func ExampleKeyring_Update() {
 	// key set changed: current k1 -> k2
 	// <nil>
 }
+
+// The variables rotor run gives a process during a grace period, and the
+// same set read back.
+func ExampleEnvVars() {
+	set := keyring.Set{
+		Current:  keyring.Key{Value: "sk_test_new", ID: "6ea95d6bde2ace20"},
+		Previous: &keyring.Key{Value: "sk_test_old", ID: "a5c56e05f09bd9f3"},
+	}
+	vars := keyring.EnvVars("CLERK_SECRET_KEY", set)
+	for _, v := range vars {
+		fmt.Println(v)
+	}
+	env := map[string]string{}
+	for _, v := range vars {
+		name, value, _ := strings.Cut(v, "=")
+		env[name] = value
+	}
+	back, err := keyring.EnvSource("CLERK_SECRET_KEY", func(name string) string { return env[name] }).Load(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	fmt.Println("read back:", back.Current, back.Previous)
+	// Output:
+	// CLERK_SECRET_KEY=sk_test_new
+	// CLERK_SECRET_KEY_PRIMARY=sk_test_new
+	// CLERK_SECRET_KEY_SECONDARY=sk_test_old
+	// CLERK_SECRET_KEY_KEY_ID=6ea95d6bde2ace20
+	// CLERK_SECRET_KEY_SECONDARY_KEY_ID=a5c56e05f09bd9f3
+	// read back: 6ea95d6bde2ace20 a5c56e05f09bd9f3
+}
