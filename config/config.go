@@ -5,6 +5,17 @@
 // (secrets[1].grace, line 14), and [Load] returns either a fully valid
 // [Config] or an error; nothing is half-applied. Relative paths are resolved
 // against the directory of the config file.
+//
+// # Backends own their options
+//
+// config owns the shape of rotor.yaml and nothing else. The blocks of a
+// store (store.vault), a provider (secrets[i].clerk) or a Kubernetes hook
+// are decoded into the backend package's own Options type; the backend
+// defines their defaults and checks them in its Validate, reporting
+// problems by field path ([field.List]), which config turns into the YAML
+// path and line (line 7: secrets[1].clerk.timeout: …). A block's keys are
+// the Options fields' names in snake_case (see decodeOptions). The
+// providers a secret can name are one table, in providers.go.
 package config
 
 import (
@@ -12,16 +23,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/schedule"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/store/awssm"
+	"github.com/rotor-dev/rotor/store/vault"
+	"github.com/rotor-dev/rotor/trigger/kubernetes"
 )
 
 // Default values applied where the config is silent.
@@ -46,10 +64,15 @@ type Config struct {
 
 // StoreConfig selects and configures the secret store.
 type StoreConfig struct {
-	Type  string      `yaml:"type"` // file (default), vault, awssm
-	File  *FileStore  `yaml:"file"`
-	Vault *VaultStore `yaml:"vault"`
-	AWSSM *AWSSMStore `yaml:"awssm"`
+	Type string     `yaml:"type"` // file (default), vault, awssm
+	File *FileStore `yaml:"file"`
+	// Vault and AWSSM are the vault and awssm blocks, with the store's
+	// defaults applied; set for the store Type names.
+	Vault *vault.Options `yaml:"-"`
+	AWSSM *awssm.Options `yaml:"-"`
+	// Blocks catches the vault and awssm blocks as written; Parse decodes
+	// them and reports any other key as unknown.
+	Blocks map[string]yaml.Node `yaml:",inline"`
 }
 
 // FileStore configures the embedded age-encrypted file store.
@@ -91,10 +114,14 @@ type Secret struct {
 	Name     string `yaml:"name"`
 	Provider string `yaml:"provider"` // random, clerk, clerk-machine, exec
 
-	Random       *RandomProvider       `yaml:"random"`
-	Clerk        *ClerkProvider        `yaml:"clerk"`
-	ClerkMachine *ClerkMachineProvider `yaml:"clerk_machine"`
-	Exec         *ExecProvider         `yaml:"exec"`
+	// ProviderOptions are the provider's options: its block (named like
+	// the provider with '-' as '_': clerk_machine) decoded into the
+	// provider package's Options (random.Options, clerk.Options…), with
+	// defaults applied. [Secret.NewProvider] builds the provider from them.
+	ProviderOptions any `yaml:"-"`
+	// Blocks catches the provider's block as written; Parse decodes it
+	// and reports any other key as unknown.
+	Blocks map[string]yaml.Node `yaml:",inline"`
 
 	// Every, Grace and Lease override Defaults; zero means "use default".
 	Every Duration `yaml:"every"`
@@ -133,11 +160,17 @@ type Secret struct {
 type Hook struct {
 	// Command is run without a shell. Its environment carries
 	// ROTOR_SECRET, ROTOR_STEP and ROTOR_KEY_ID, never a value.
-	Command    []string        `yaml:"command"`
-	HTTP       *HTTPHook       `yaml:"http"`
-	Signal     *SignalHook     `yaml:"signal"`
-	Kubernetes *KubernetesHook `yaml:"kubernetes"`
-	Timeout    Duration        `yaml:"timeout"` // default 30s (http verify: 60s)
+	Command []string    `yaml:"command"`
+	HTTP    *HTTPHook   `yaml:"http"`
+	Signal  *SignalHook `yaml:"signal"`
+	// Kubernetes restarts a Deployment the way `kubectl rollout restart`
+	// does and waits for the rollout (reload only): the kubernetes block,
+	// with the trigger's defaults applied.
+	Kubernetes *kubernetes.Options `yaml:"-"`
+	Timeout    Duration            `yaml:"timeout"` // default 30s (http verify: 60s)
+	// Blocks catches the kubernetes block as written; Parse decodes it and
+	// reports any other key as unknown.
+	Blocks map[string]yaml.Node `yaml:",inline"`
 }
 
 // HTTPHook is a POST (reload) or a health check polled until it passes
@@ -157,21 +190,6 @@ type HTTPHook struct {
 type SignalHook struct {
 	PIDFile string `yaml:"pid_file"`
 	Signal  string `yaml:"signal"` // HUP (default), USR1, USR2
-}
-
-// KubernetesHook restarts a Deployment the way `kubectl rollout restart`
-// does and waits for the rollout (reload only).
-type KubernetesHook struct {
-	Namespace  string `yaml:"namespace"` // default "default"
-	Deployment string `yaml:"deployment"`
-	Kubeconfig string `yaml:"kubeconfig"` // default: in-cluster, else $KUBECONFIG / ~/.kube/config
-}
-
-// RandomProvider configures app-owned random keys.
-type RandomProvider struct {
-	Bytes    int    `yaml:"bytes"`    // default 32
-	Encoding string `yaml:"encoding"` // hex, base64, base64url (default)
-	Prefix   string `yaml:"prefix"`
 }
 
 // Duration is a time.Duration written as "720h", "90m" or "30d".
@@ -316,6 +334,10 @@ func Parse(b []byte, dir string) (*Config, error) {
 		return nil, err
 	}
 	v := &validator{root: &root}
+	if unknown := c.unknownKeys(v); len(unknown) > 0 {
+		// Reported like the decoder's own unknown fields.
+		return nil, fmt.Errorf("unmarshal errors:\n  %s", strings.Join(unknown, "\n  "))
+	}
 	c.Dir = dir
 	c.validate(v)
 	if err := v.err(); err != nil {
@@ -325,192 +347,214 @@ func Parse(b []byte, dir string) (*Config, error) {
 	return &c, nil
 }
 
+// storeBlocks are the store types whose options are a backend's Options.
+var storeBlocks = []string{"vault", "awssm"}
+
+// unknownKeys reports the keys the inline Blocks maps caught that are no
+// backend's block, as the decoder reports unknown fields.
+func (c *Config) unknownKeys(v *validator) []string {
+	var msgs []string
+	check := func(p field.Path, blocks map[string]yaml.Node, typ string, known func(string) bool) {
+		for _, key := range slices.Sorted(maps.Keys(blocks)) {
+			if !known(key) {
+				msgs = append(msgs, fmt.Sprintf("line %d: field %s not found in type %s", v.line(p.Child(key)), key, typ))
+			}
+		}
+	}
+	check(field.NewPath("store"), c.Store.Blocks, "config.StoreConfig", func(k string) bool { return slices.Contains(storeBlocks, k) })
+	for i := range c.Secrets {
+		s := &c.Secrets[i]
+		p := field.NewPath("secrets", i)
+		check(p, s.Blocks, "config.Secret", func(k string) bool { _, ok := providerBlock(k); return ok })
+		for _, hs := range []struct {
+			kind  string
+			hooks []Hook
+		}{{"reload", s.Reload}, {"verify", s.Verify}} {
+			for j := range hs.hooks {
+				check(p.Child(hs.kind, j), hs.hooks[j].Blocks, "config.Hook", func(k string) bool { return k == "kubernetes" })
+			}
+		}
+	}
+	return msgs
+}
+
 func (c *Config) validate(v *validator) {
-	switch c.Store.Type {
+	st := &c.Store
+	p := field.NewPath("store")
+	vaultBlock, hasVault := st.Blocks["vault"]
+	awssmBlock, hasAWSSM := st.Blocks["awssm"]
+	var errs field.List
+	switch st.Type {
 	case "", "file":
-		if c.Store.Vault != nil || c.Store.AWSSM != nil {
-			v.addf(path{"store"}, "store type is file but a vault or awssm block is set")
+		if hasVault || hasAWSSM {
+			v.addf(p, "store type is file but a vault or awssm block is set")
 		}
 	case "vault":
-		if c.Store.Vault == nil {
-			c.Store.Vault = &VaultStore{}
+		if o, ok := decodeBlock[vault.Options](nodeOrNil(vaultBlock, hasVault), p.Child("vault"), c.Dir, &errs); ok {
+			st.Vault = &o
 		}
-		c.Store.Vault.validate(v, path{"store", "vault"})
 	case "awssm":
-		if c.Store.AWSSM == nil {
-			c.Store.AWSSM = &AWSSMStore{}
+		if o, ok := decodeBlock[awssm.Options](nodeOrNil(awssmBlock, hasAWSSM), p.Child("awssm"), c.Dir, &errs); ok {
+			st.AWSSM = &o
 		}
-		c.Store.AWSSM.validate(v, path{"store", "awssm"})
 	default:
-		v.addf(path{"store", "type"}, "unknown store type %q (want file, vault or awssm)", c.Store.Type)
+		v.addf(p.Child("type"), "unknown store type %q (want file, vault or awssm)", st.Type)
 	}
+	v.addList(errs)
 	for _, d := range []struct {
 		name string
 		val  Duration
 	}{{"every", c.Defaults.Every}, {"grace", c.Defaults.Grace}, {"lease", c.Defaults.Lease}} {
 		if d.val < 0 {
-			v.addf(path{"defaults", d.name}, "must not be negative")
+			v.addf(field.NewPath("defaults", d.name), "must not be negative")
 		}
 	}
 	if len(c.Secrets) == 0 {
-		v.addf(path{"secrets"}, "no secrets configured")
+		v.addf(field.NewPath("secrets"), "no secrets configured")
 	}
-	c.Server.validate(v, path{"server"})
+	c.Server.validate(v, field.NewPath("server"))
 	seen := map[string]int{}
 	for i := range c.Secrets {
 		s := &c.Secrets[i]
-		p := path{"secrets", i}
+		p := field.NewPath("secrets", i)
 		if err := store.ValidateName(s.Name); err != nil {
-			v.addf(p.with("name"), "%v", err)
+			v.addf(p.Child("name"), "%v", err)
 		} else if j, dup := seen[s.Name]; dup {
-			v.addf(p.with("name"), "secret %q is already defined at secrets[%d]", s.Name, j)
+			v.addf(p.Child("name"), "secret %q is already defined at secrets[%d]", s.Name, j)
 		}
 		seen[s.Name] = i
-		s.validate(v, p)
+		s.validate(v, p, c.Dir)
 		pol := c.Policy(s)
 		if s.Cron == "" && pol.Grace >= pol.Every {
-			v.addf(p.with("grace"), "grace (%s) must be shorter than every (%s), or two rotations would overlap", pol.Grace, pol.Every)
+			v.addf(p.Child("grace"), "grace (%s) must be shorter than every (%s), or two rotations would overlap", pol.Grace, pol.Every)
 		}
 		if s.Cron != "" && s.Every != 0 {
-			v.addf(p.with("cron"), "set either every or cron, not both")
+			v.addf(p.Child("cron"), "set either every or cron, not both")
 		}
 		if _, err := c.buildSchedule(s); err != nil {
 			switch {
 			case s.Cron != "":
 				if _, cerr := schedule.ParseCron(s.Cron); cerr != nil {
-					v.addf(p.with("cron"), "%v", cerr)
+					v.addf(p.Child("cron"), "%v", cerr)
 					break
 				}
 				fallthrough
 			default:
-				v.addf(p.with("windows"), "%v", err)
+				v.addf(p.Child("windows"), "%v", err)
 			}
 		}
 		if s.Jitter < 0 {
-			v.addf(p.with("jitter"), "must not be negative")
+			v.addf(p.Child("jitter"), "must not be negative")
 		}
 		if pol.Lease < time.Second {
-			v.addf(p.with("lease"), "lease (%s) must be at least 1s", pol.Lease)
+			v.addf(p.Child("lease"), "lease (%s) must be at least 1s", pol.Lease)
 		}
 	}
 }
 
-func (s *Secret) validate(v *validator, p path) {
-	blocks := map[string]bool{
-		"random":        s.Random != nil,
-		"clerk":         s.Clerk != nil,
-		"clerk-machine": s.ClerkMachine != nil,
-		"exec":          s.Exec != nil,
+// nodeOrNil returns &n when ok, else nil.
+func nodeOrNil(n yaml.Node, ok bool) *yaml.Node {
+	if !ok {
+		return nil
 	}
-	for name, set := range blocks {
-		if set && name != s.Provider {
-			v.addf(p.with(strings.ReplaceAll(name, "-", "_")), "block %s does not match provider %q", strings.ReplaceAll(name, "-", "_"), s.Provider)
+	return &n
+}
+
+func (s *Secret) validate(v *validator, p field.Path, dir string) {
+	kind, known := providerNamed(s.Provider)
+	for _, key := range slices.Sorted(maps.Keys(s.Blocks)) {
+		if k, ok := providerBlock(key); ok && (!known || k.name != kind.name) {
+			v.addf(p.Child(key), "block %s does not match provider %q", key, s.Provider)
 		}
 	}
-	switch s.Provider {
-	case "random":
-		if s.Random == nil {
-			s.Random = &RandomProvider{}
+	switch {
+	case known:
+		block, ok := s.Blocks[kind.block()]
+		var errs field.List
+		if o, ok := kind.options(nodeOrNil(block, ok), p.Child(kind.block()), dir, &errs); ok {
+			s.ProviderOptions = o
 		}
-		s.Random.validate(v, p.with("random"))
-	case "clerk":
-		if s.Clerk == nil {
-			s.Clerk = &ClerkProvider{}
-		}
-		s.Clerk.validate(v, p.with("clerk"))
-	case "clerk-machine":
-		if s.ClerkMachine == nil {
-			v.addf(p.with("provider"), "provider clerk-machine needs a clerk_machine block")
-			break
-		}
-		s.ClerkMachine.validate(v, p.with("clerk_machine"))
-	case "exec":
-		if s.Exec == nil {
-			v.addf(p.with("provider"), "provider exec needs an exec block")
-			break
-		}
-		s.Exec.validate(v, p.with("exec"))
-	case "":
-		v.addf(p, "secret %q has no provider (want random, clerk, clerk-machine or exec)", s.Name)
+		v.addList(errs)
+	case s.Provider == "":
+		v.addf(p, "secret %q has no provider (want %s)", s.Name, providerNames())
 	default:
-		v.addf(p.with("provider"), "unknown provider %q (want random, clerk, clerk-machine or exec)", s.Provider)
+		v.addf(p.Child("provider"), "unknown provider %q (want %s)", s.Provider, providerNames())
 	}
 	for _, d := range []struct {
 		name string
 		val  Duration
 	}{{"every", s.Every}, {"grace", s.Grace}, {"lease", s.Lease}} {
 		if d.val < 0 {
-			v.addf(p.with(d.name), "must not be negative")
+			v.addf(p.Child(d.name), "must not be negative")
 		}
 	}
 	if s.Env != "" && !envName.MatchString(s.Env) {
-		v.addf(p.with("env"), "%q is not an environment variable name", s.Env)
+		v.addf(p.Child("env"), "%q is not an environment variable name", s.Env)
 	} else if s.Env == "" && s.Name != "" && !envName.MatchString(s.EnvName()) {
-		v.addf(p.with("name"), "%q does not make an environment variable name; set env", s.Name)
+		v.addf(p.Child("name"), "%q does not make an environment variable name; set env", s.Name)
 	}
 	for kind, hooks := range map[string][]Hook{"reload": s.Reload, "verify": s.Verify} {
 		for i := range hooks {
-			hooks[i].validate(v, p.with(kind, i), kind)
+			hooks[i].validate(v, p.Child(kind, i), kind, dir)
 		}
 	}
 	for i, u := range s.Consumers {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			v.addf(p.with("consumers", i), "consumer %q is not an http(s) URL", u)
+			v.addf(p.Child("consumers", i), "consumer %q is not an http(s) URL", u)
 		}
 	}
 	if s.ConsumerTimeout < 0 {
-		v.addf(p.with("consumer_timeout"), "must not be negative")
+		v.addf(p.Child("consumer_timeout"), "must not be negative")
 	}
 }
 
-func (h *Hook) validate(v *validator, p path, kind string) {
+func (h *Hook) validate(v *validator, p field.Path, kind, dir string) {
 	n := 0
 	if len(h.Command) > 0 {
 		n++
 		if h.Command[0] == "" {
-			v.addf(p.with("command"), "empty program name")
+			v.addf(p.Child("command"), "empty program name")
 		}
 	}
 	if h.HTTP != nil {
 		n++
 		if !strings.HasPrefix(h.HTTP.URL, "http://") && !strings.HasPrefix(h.HTTP.URL, "https://") {
-			v.addf(p.with("http", "url"), "want an http(s) URL")
+			v.addf(p.Child("http", "url"), "want an http(s) URL")
 		}
 		if h.HTTP.TokenEnv != "" && !envName.MatchString(h.HTTP.TokenEnv) {
-			v.addf(p.with("http", "token_env"), "%q is not an environment variable name", h.HTTP.TokenEnv)
+			v.addf(p.Child("http", "token_env"), "%q is not an environment variable name", h.HTTP.TokenEnv)
 		}
 	}
 	if h.Signal != nil {
 		n++
 		if kind != "reload" {
-			v.addf(p.with("signal"), "a signal hook can only reload")
+			v.addf(p.Child("signal"), "a signal hook can only reload")
 		}
 		if h.Signal.PIDFile == "" {
-			v.addf(p.with("signal", "pid_file"), "pid_file is required")
+			v.addf(p.Child("signal", "pid_file"), "pid_file is required")
 		}
 		switch strings.TrimPrefix(strings.ToUpper(h.Signal.Signal), "SIG") {
 		case "", "HUP", "USR1", "USR2":
 		default:
-			v.addf(p.with("signal", "signal"), "unsupported signal %q (want HUP, USR1 or USR2)", h.Signal.Signal)
+			v.addf(p.Child("signal", "signal"), "unsupported signal %q (want HUP, USR1 or USR2)", h.Signal.Signal)
 		}
 	}
-	if h.Kubernetes != nil {
+	if block, ok := h.Blocks["kubernetes"]; ok {
 		n++
 		if kind != "reload" {
-			v.addf(p.with("kubernetes"), "a kubernetes hook can only reload")
+			v.addf(p.Child("kubernetes"), "a kubernetes hook can only reload")
 		}
-		if h.Kubernetes.Deployment == "" {
-			v.addf(p.with("kubernetes", "deployment"), "deployment is required")
+		var errs field.List
+		if o, ok := decodeBlock[kubernetes.Options](&block, p.Child("kubernetes"), dir, &errs); ok {
+			h.Kubernetes = &o
 		}
-		if h.Kubernetes.Namespace == "" {
-			h.Kubernetes.Namespace = "default"
-		}
+		v.addList(errs)
 	}
 	if n != 1 {
 		v.addf(p, "hook needs exactly one of command, http, signal or kubernetes")
 	}
 	if h.Timeout < 0 {
-		v.addf(p.with("timeout"), "must not be negative")
+		v.addf(p.Child("timeout"), "must not be negative")
 	}
 }
 
@@ -522,22 +566,12 @@ func (s *Secret) EnvName() string {
 	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(s.Name))
 }
 
-func (r *RandomProvider) validate(v *validator, p path) {
-	if r.Bytes == 0 {
-		r.Bytes = 32
-	}
-	if r.Bytes < 16 || r.Bytes > 1024 {
-		v.addf(p.with("bytes"), "bytes must be between 16 and 1024, got %d", r.Bytes)
-	}
-	switch r.Encoding {
-	case "":
-		r.Encoding = "base64url"
-	case "hex", "base64", "base64url":
-	default:
-		v.addf(p.with("encoding"), "unknown encoding %q (want hex, base64 or base64url)", r.Encoding)
-	}
-}
+// envName matches environment variable names.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// resolvePaths makes the paths config owns absolute, relative to the
+// config file's directory; backends' blocks were resolved as they were
+// decoded.
 func (c *Config) resolvePaths() {
 	abs := func(p *string, def string) {
 		if *p == "" {
@@ -557,9 +591,6 @@ func (c *Config) resolvePaths() {
 		abs(&c.Store.File.Dir, ".rotor/store")
 		abs(&c.Store.File.Identity, ".rotor/identity.txt")
 	}
-	if c.Store.Type == "vault" && c.Store.Vault != nil {
-		c.Store.Vault.resolvePaths(c.Dir)
-	}
 	if c.Server.TLS.CertFile != "" {
 		abs(&c.Server.TLS.CertFile, "")
 		abs(&c.Server.TLS.KeyFile, "")
@@ -573,40 +604,12 @@ func (c *Config) resolvePaths() {
 	}
 	abs(&c.Audit.Anchor, anchor)
 	for i := range c.Secrets {
-		c.Secrets[i].resolvePaths(c.Dir)
-	}
-}
-
-func (s *Secret) resolvePaths(dir string) {
-	if s.Exec != nil {
-		s.Exec.resolvePaths(dir)
-	}
-	if s.Clerk != nil {
-		for _, h := range []*Hook{s.Clerk.Mint, s.Clerk.Revoke} {
-			if h != nil {
-				resolveCommand(dir, h.Command)
+		for _, hs := range [][]Hook{c.Secrets[i].Reload, c.Secrets[i].Verify} {
+			for j := range hs {
+				if sg := hs[j].Signal; sg != nil && !filepath.IsAbs(sg.PIDFile) {
+					sg.PIDFile = filepath.Join(c.Dir, sg.PIDFile)
+				}
 			}
 		}
-	}
-	for _, hs := range [][]Hook{s.Reload, s.Verify} {
-		for i := range hs {
-			if sg := hs[i].Signal; sg != nil && !filepath.IsAbs(sg.PIDFile) {
-				sg.PIDFile = filepath.Join(dir, sg.PIDFile)
-			}
-			if k := hs[i].Kubernetes; k != nil && k.Kubeconfig != "" && !filepath.IsAbs(k.Kubeconfig) {
-				k.Kubeconfig = filepath.Join(dir, k.Kubeconfig)
-			}
-		}
-	}
-}
-
-// resolveCommand makes a relative program path with a directory part
-// (./bin/mint) relative to dir; bare names are looked up in PATH.
-func resolveCommand(dir string, argv []string) {
-	if len(argv) == 0 {
-		return
-	}
-	if prog := argv[0]; !filepath.IsAbs(prog) && strings.ContainsRune(prog, filepath.Separator) {
-		argv[0] = filepath.Join(dir, prog)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotor-dev/rotor/provider/random"
 )
 
 func TestParseDefaults(t *testing.T) {
@@ -23,8 +25,8 @@ func TestParseDefaults(t *testing.T) {
 	if c.Audit.Path != "/srv/rotor/.rotor/audit.log" || c.Audit.Anchor != "/srv/rotor/.rotor/store/audit.head" {
 		t.Fatalf("audit = %+v", c.Audit)
 	}
-	if s.Random.Bytes != 32 || s.Random.Encoding != "base64url" {
-		t.Fatalf("random defaults = %+v", s.Random)
+	if r := s.ProviderOptions.(random.Options); r.Bytes != 32 || r.Encoding != "base64url" {
+		t.Fatalf("random defaults = %+v", r)
 	}
 }
 

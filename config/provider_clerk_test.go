@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/provider/clerk"
+	"github.com/rotor-dev/rotor/provider/clerkmachine"
+	"github.com/rotor-dev/rotor/provider/exec"
 )
 
 func parseSecret(t *testing.T, block string) (*config.Secret, error) {
@@ -29,7 +32,7 @@ func TestClerkProviderConfig(t *testing.T) {
 		"defaults": {
 			block: "    provider: clerk\n",
 			check: func(t *testing.T, s *config.Secret) {
-				c := s.Clerk
+				c := s.ProviderOptions.(clerk.Options)
 				if c.APIURL != "https://api.clerk.com" || time.Duration(c.Timeout) != 10*time.Second || c.DashboardName != "rotor-{date}" || c.Mint != nil {
 					t.Errorf("defaults = %+v", c)
 				}
@@ -46,7 +49,7 @@ func TestClerkProviderConfig(t *testing.T) {
       revoke: {command: [./revoke.sh]}
 `,
 			check: func(t *testing.T, s *config.Secret) {
-				c := s.Clerk
+				c := s.ProviderOptions.(clerk.Options)
 				if c.APIURL != "http://127.0.0.1:8080" || c.Environment != "live" || !strings.HasSuffix(c.Mint.Command[0], "/mint.sh") || !filepath.IsAbs(c.Mint.Command[0]) || c.Revoke == nil {
 					t.Errorf("block = %+v", c)
 				}
@@ -110,7 +113,7 @@ func TestClerkMachineProviderConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c := s.ClerkMachine; c.InstanceKeyEnv != "CLERK_SECRET_KEY" || c.APIURL != "https://api.clerk.com" {
+			if c := s.ProviderOptions.(clerkmachine.Options); c.InstanceKeyEnv != "CLERK_SECRET_KEY" || c.APIURL != "https://api.clerk.com" {
 				t.Errorf("defaults = %+v", c)
 			}
 		})
@@ -123,14 +126,14 @@ func TestExecProviderConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Exec.Command[0]; got != filepath.Join("/etc/rotor", "bin/rotate") {
+	if got := s.ProviderOptions.(exec.Options).Command[0]; got != filepath.Join("/etc/rotor", "bin/rotate") {
 		t.Errorf("command = %q, want it resolved against the config directory", got)
 	}
-	if time.Duration(s.Exec.Timeout) != 30*time.Second {
-		t.Errorf("timeout = %s, want 30s", time.Duration(s.Exec.Timeout))
+	if time.Duration(s.ProviderOptions.(exec.Options).Timeout) != 30*time.Second {
+		t.Errorf("timeout = %s, want 30s", time.Duration(s.ProviderOptions.(exec.Options).Timeout))
 	}
 	s, err = parseSecret(t, "    provider: exec\n    exec: {command: [rotate-db]}\n")
-	if err != nil || s.Exec.Command[0] != "rotate-db" {
+	if err != nil || s.ProviderOptions.(exec.Options).Command[0] != "rotate-db" {
 		t.Errorf("a bare program name must stay for PATH lookup: %v %v", s, err)
 	}
 	if _, err := parseSecret(t, "    provider: exec\n    exec: {command: []}\n"); err == nil || !strings.Contains(err.Error(), "command is required") {

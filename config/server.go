@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/rotor-dev/rotor/authz"
+	"github.com/rotor-dev/rotor/field"
 )
 
 // DefaultListen is the API's default address: loopback only, so a fresh
@@ -40,26 +41,26 @@ type OIDCIssuer struct {
 	Rules     []authz.OIDCRule `yaml:"rules"`
 }
 
-func (c *ServerConfig) validate(v *validator, p path) {
+func (c *ServerConfig) validate(v *validator, p field.Path) {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		v.addf(p.with("listen"), "invalid listen address %q: want host:port", c.Listen)
+		v.addf(p.Child("listen"), "invalid listen address %q: want host:port", c.Listen)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		v.addf(p.with("tls"), "set both cert_file and key_file, or neither")
+		v.addf(p.Child("tls"), "set both cert_file and key_file, or neither")
 	}
 	if c.WatchInterval < 0 {
-		v.addf(p.with("watch_interval"), "must not be negative")
+		v.addf(p.Child("watch_interval"), "must not be negative")
 	}
 	names := map[string]bool{}
 	for i, t := range c.Tokens {
 		if err := t.Validate(); err != nil {
-			v.addf(p.with("tokens", i), "%v", err)
+			v.addf(p.Child("tokens", i), "%v", err)
 		}
 		if names[t.Name] {
-			v.addf(p.with("tokens", i, "name"), "token %q is defined twice", t.Name)
+			v.addf(p.Child("tokens", i, "name"), "token %q is defined twice", t.Name)
 		}
 		names[t.Name] = true
 	}
@@ -69,14 +70,14 @@ func (c *ServerConfig) validate(v *validator, p path) {
 			o.Issuer = authz.GitHubIssuer
 		}
 		if o.Audience == "" {
-			v.addf(p.with("oidc", i, "audience"), "audience is required (the value your workflow requests the ID token for)")
+			v.addf(p.Child("oidc", i, "audience"), "audience is required (the value your workflow requests the ID token for)")
 		}
 		if len(o.Rules) == 0 {
-			v.addf(p.with("oidc", i, "rules"), "at least one rule mapping claims to a role is required")
+			v.addf(p.Child("oidc", i, "rules"), "at least one rule mapping claims to a role is required")
 		}
 		for j, r := range o.Rules {
 			if err := r.Validate(); err != nil {
-				v.addf(p.with("oidc", i, "rules", j), "%v", err)
+				v.addf(p.Child("oidc", i, "rules", j), "%v", err)
 			}
 		}
 	}

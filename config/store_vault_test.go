@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/rotor-dev/rotor/store/vault"
 )
 
 // parseVaultBlock parses a config whose store.vault block is block
@@ -28,12 +30,12 @@ func TestVaultStoreAuthMethods(t *testing.T) {
 	tests := []struct {
 		name  string
 		block string
-		check func(t *testing.T, a VaultAuth)
+		check func(t *testing.T, a vault.AuthOptions)
 	}{
 		{
 			name:  "approle defaults its mount",
 			block: "    auth:\n      method: approle\n      role_id: r-1\n      secret_id_file: /run/secret-id\n",
-			check: func(t *testing.T, a VaultAuth) {
+			check: func(t *testing.T, a vault.AuthOptions) {
 				if a.Mount != "approle" {
 					t.Errorf("mount = %q, want approle", a.Mount)
 				}
@@ -42,7 +44,7 @@ func TestVaultStoreAuthMethods(t *testing.T) {
 		{
 			name:  "jwt from GitHub Actions",
 			block: "    auth:\n      method: jwt\n      mount: /github/\n      role: ci\n      audience: https://vault.example.com\n",
-			check: func(t *testing.T, a VaultAuth) {
+			check: func(t *testing.T, a vault.AuthOptions) {
 				if a.Mount != "github" {
 					t.Errorf("mount = %q, want slashes trimmed: github", a.Mount)
 				}
@@ -51,16 +53,16 @@ func TestVaultStoreAuthMethods(t *testing.T) {
 		{
 			name:  "kubernetes defaults the service-account token",
 			block: "    auth:\n      method: kubernetes\n      role: rotor\n",
-			check: func(t *testing.T, a VaultAuth) {
-				if a.JWTFile != DefaultKubernetesJWTFile {
-					t.Errorf("jwt_file = %q, want %q", a.JWTFile, DefaultKubernetesJWTFile)
+			check: func(t *testing.T, a vault.AuthOptions) {
+				if a.JWTFile != vault.DefaultKubernetesJWTFile {
+					t.Errorf("jwt_file = %q, want %q", a.JWTFile, vault.DefaultKubernetesJWTFile)
 				}
 			},
 		},
 		{
 			name:  "token file",
 			block: "    auth:\n      token_file: /run/vault-token\n",
-			check: func(t *testing.T, a VaultAuth) {
+			check: func(t *testing.T, a vault.AuthOptions) {
 				if a.Method != "token" {
 					t.Errorf("method = %q, want token", a.Method)
 				}
@@ -122,9 +124,15 @@ func TestVaultStoreValidation(t *testing.T) {
 }
 
 func TestVaultStoreResolvePaths(t *testing.T) {
-	v := &VaultStore{Auth: VaultAuth{TokenFile: "tok", SecretIDFile: "/abs/sid", JWTFile: "sub/jwt"}}
-	v.resolvePaths("/etc/rotor")
+	v := vault.Options{Auth: vault.AuthOptions{TokenFile: "tok", SecretIDFile: "/abs/sid", JWTFile: "sub/jwt"}}.ResolvePaths("/etc/rotor")
 	if v.Auth.TokenFile != "/etc/rotor/tok" || v.Auth.SecretIDFile != "/abs/sid" || v.Auth.JWTFile != "/etc/rotor/sub/jwt" {
 		t.Errorf("resolved paths: %+v", v.Auth)
+	}
+	c, err := parseVaultBlock(t, "    auth:\n      token_file: tok\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Store.Vault.Auth.TokenFile; got != "/etc/rotor/tok" {
+		t.Errorf("token_file = %q, want it resolved against the config directory", got)
 	}
 }

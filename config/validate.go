@@ -2,36 +2,12 @@ package config
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rotor-dev/rotor/field"
 )
-
-// path locates a value in the document: map keys (string) and list
-// indexes (int).
-type path []any
-
-func (p path) with(elems ...any) path {
-	q := make(path, 0, len(p)+len(elems))
-	return append(append(q, p...), elems...)
-}
-
-func (p path) String() string {
-	var b strings.Builder
-	for _, e := range p {
-		switch e := e.(type) {
-		case int:
-			b.WriteString("[" + strconv.Itoa(e) + "]")
-		default:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			fmt.Fprint(&b, e)
-		}
-	}
-	return b.String()
-}
 
 // validator collects validation problems with their location.
 type validator struct {
@@ -39,13 +15,20 @@ type validator struct {
 	errs []error
 }
 
-func (v *validator) addf(p path, format string, args ...any) {
+func (v *validator) addf(p field.Path, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if line := v.line(p); line > 0 {
 		v.errs = append(v.errs, fmt.Errorf("line %d: %s: %s", line, p, msg))
 		return
 	}
 	v.errs = append(v.errs, fmt.Errorf("%s: %s", p, msg))
+}
+
+// addList adds problems whose paths are locations in the document.
+func (v *validator) addList(l field.List) {
+	for _, e := range l {
+		v.addf(e.Path, "%s", e.Detail)
+	}
 }
 
 func (v *validator) err() error {
@@ -56,7 +39,7 @@ func (v *validator) err() error {
 }
 
 // line returns the line of the deepest node of p present in the document.
-func (v *validator) line(p path) int {
+func (v *validator) line(p field.Path) int {
 	n := v.root
 	if n == nil {
 		return 0

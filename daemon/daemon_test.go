@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/internal/memstore"
 	"github.com/rotor-dev/rotor/internal/vaulttest"
 	"github.com/rotor-dev/rotor/rotation"
@@ -37,8 +36,8 @@ func vaultStore(t *testing.T, prefix string) store.Store {
 	if err := os.WriteFile(tok, []byte(srv.Token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := vault.New(t.Context(), &config.VaultStore{Address: srv.Addr, Mount: "secret", Prefix: prefix,
-		Auth: config.VaultAuth{Method: config.VaultAuthToken, TokenFile: tok}})
+	st, err := vault.New(t.Context(), vault.Options{Address: srv.Addr, Mount: "secret", Prefix: prefix,
+		Auth: vault.AuthOptions{Method: vault.AuthToken, TokenFile: tok}})
 	if err != nil {
 		t.Fatal(err)
 	}

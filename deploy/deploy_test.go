@@ -38,6 +38,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/store/vault"
 )
 
 // Files under test, relative to this package's directory (deploy/).
@@ -442,7 +443,7 @@ func checkCIConfig(cfgSrc, workflowSrc []byte) []string {
 		p.addf("store.type is %q, want vault", cfg.Store.Type)
 	} else {
 		a := cfg.Store.Vault.Auth
-		if a.Method != config.VaultAuthJWT || a.Role != "rotor-ci" || a.JWTFile != "" {
+		if a.Method != vault.AuthJWT || a.Role != "rotor-ci" || a.JWTFile != "" {
 			p.addf("vault auth is %s role %q jwt_file %q; want jwt, role rotor-ci, and the GitHub ID token (no jwt_file)", a.Method, a.Role, a.JWTFile)
 		}
 		if a.Audience == "" {
@@ -776,7 +777,7 @@ func checkRotorPod(where, ns string, spec *corev1.PodSpec, m *manifests) (*confi
 		cfg.Audit.Anchor:   true,
 		cfg.Audit.SaltFile: false,
 	}
-	if v := cfg.Store.Vault; v != nil && v.Auth.JWTFile != "" && v.Auth.JWTFile != config.DefaultKubernetesJWTFile {
+	if v := cfg.Store.Vault; v != nil && v.Auth.JWTFile != "" && v.Auth.JWTFile != vault.DefaultKubernetesJWTFile {
 		files[v.Auth.JWTFile] = false
 	}
 	for f, writable := range files {

@@ -6,6 +6,37 @@
 // before anything is accepted or promoted, and Revoke once a key's grace
 // period is over. Capabilities that only some providers have are optional
 // interfaces ([PromoteChecker]) the engine type-asserts.
+//
+// # Writing a provider
+//
+// A provider is a package under provider/ that owns its options and
+// knows nothing of rotor.yaml (it must not import package config; a test
+// there enforces it). It defines:
+//
+//   - Options: exported, documented fields, no struct tags, durations as
+//     time.Duration, never a secret value (name the environment variable or
+//     file that holds one instead). rotor.yaml's keys are the field names in
+//     snake_case (APIURL → api_url).
+//   - Default… constants, and Options.WithDefaults, which returns the
+//     options with empty fields set to them: the one place defaults live.
+//   - Options.Validate, which reports every problem as a
+//     [github.com/rotor-dev/rotor/field.List] whose
+//     paths name fields in snake_case (field.NewPath("machine_id")); config
+//     adds the YAML path and line. It must never quote a secret.
+//   - Options.ResolvePaths(dir), only if some field is a file or program
+//     path, making relative ones relative to dir (the config's directory).
+//   - New(secret string, o Options, …) (*Provider, error), which applies
+//     WithDefaults and Validate itself, so that Go callers get the same
+//     defaults and checks as rotor.yaml.
+//
+// Then one line in config/providers.go names it and says how to build it:
+//
+//	providerOf("postgres", func(name string, o postgres.Options) (provider.Provider, error) { return postgres.New(name, o) }),
+//
+// which makes `provider: postgres` and its `postgres:` block valid in
+// rotor.yaml (a name with '-' has a block with '_': clerk-machine,
+// clerk_machine) and wires it into every command. Document the block in the
+// README's configuration section.
 package provider
 
 import (

@@ -12,11 +12,6 @@ import (
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/metrics"
-	"github.com/rotor-dev/rotor/provider"
-	"github.com/rotor-dev/rotor/provider/clerk"
-	"github.com/rotor-dev/rotor/provider/clerkmachine"
-	"github.com/rotor-dev/rotor/provider/exec"
-	"github.com/rotor-dev/rotor/provider/random"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/awssm"
@@ -76,13 +71,8 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 		return nil, err
 	}
 	a := &app{g: g, cfg: cfg, store: st, audit: log, salt: salt, now: now}
-	for i := range cfg.Secrets {
-		sc := &cfg.Secrets[i]
-		if sc.Provider == "clerk-machine" {
-			if w := clerkmachine.GraceWarning(cfg.Policy(sc).Grace); w != "" {
-				fmt.Fprintf(g.env.stderr, "rotor: warning: %s: %s\n", sc.Name, w)
-			}
-		}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(g.env.stderr, "rotor: warning: %s\n", w)
 	}
 	a.engine = &rotation.Engine{
 		Store:     st,
@@ -99,9 +89,9 @@ func openStore(ctx context.Context, cfg *config.Config, initiator string) (store
 	case "file":
 		return file.New(cfg.Store.File.Dir, cfg.Store.File.Identity)
 	case "vault":
-		return vault.New(ctx, cfg.Store.Vault, vault.WithWriter(initiator))
+		return vault.New(ctx, *cfg.Store.Vault, vault.WithWriter(initiator))
 	case "awssm":
-		return awssm.New(ctx, cfg.Store.AWSSM)
+		return awssm.New(ctx, *cfg.Store.AWSSM)
 	}
 	return nil, fmt.Errorf("unknown store type %q", cfg.Store.Type)
 }
@@ -112,7 +102,7 @@ func (a *app) secret(name string) (rotation.Secret, error) {
 	if err != nil {
 		return rotation.Secret{}, err
 	}
-	p, err := newProvider(sc)
+	p, err := sc.NewProvider()
 	if err != nil {
 		return rotation.Secret{}, fmt.Errorf("secret %s: %w", name, err)
 	}
@@ -166,7 +156,7 @@ func (a *app) reloader(h config.Hook) (rotation.Reloader, error) {
 		}
 		return &trigger.Signal{PIDFile: h.Signal.PIDFile, Sig: sig}, nil
 	case h.Kubernetes != nil:
-		return newKubernetesReloader(h.Kubernetes, time.Duration(h.Timeout))
+		return kubernetes.New(*h.Kubernetes, time.Duration(h.Timeout))
 	}
 	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir}, nil
 }
@@ -176,24 +166,6 @@ func (a *app) verifier(h config.Hook) rotation.Verifier {
 		return &trigger.HTTPCheck{URL: h.HTTP.URL, RequireKeyID: h.HTTP.RequireKeyID, Timeout: time.Duration(h.Timeout), Interval: time.Duration(h.HTTP.Interval)}
 	}
 	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir}
-}
-
-func newKubernetesReloader(c *config.KubernetesHook, timeout time.Duration) (rotation.Reloader, error) {
-	return kubernetes.New(c, timeout)
-}
-
-func newProvider(sc *config.Secret) (provider.Provider, error) {
-	switch sc.Provider {
-	case "random":
-		return random.New(sc.Random)
-	case "clerk":
-		return clerk.New(sc.Name, sc.Clerk)
-	case "clerk-machine":
-		return clerkmachine.New(sc.Name, sc.ClerkMachine)
-	case "exec":
-		return exec.New(sc.Name, sc.Exec)
-	}
-	return nil, fmt.Errorf("provider %q is not supported by this build", sc.Provider)
 }
 
 // names returns the configured secret names, in config order.

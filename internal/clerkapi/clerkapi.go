@@ -40,6 +40,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rotor-dev/rotor/internal/serviceurl"
 )
 
 // DefaultURL is Clerk's Backend API, without the version path.
@@ -51,6 +53,36 @@ const (
 	DefaultMaxAttempts   = 4
 	DefaultMaxRetryAfter = time.Minute
 )
+
+// MaxTimeout is the longest per-attempt timeout the providers accept: a
+// longer one would hold a rotation's lease on a Backend API that is not
+// answering.
+const MaxTimeout = 5 * time.Minute
+
+// NormalizeURL returns an api_url without trailing slashes or /v1, the
+// form [Config.URL] takes; "" stays "".
+func NormalizeURL(raw string) string {
+	return strings.TrimSuffix(strings.TrimRight(raw, "/"), "/v1")
+}
+
+// CheckURL returns why raw cannot be the Backend API's URL, or nil: the
+// secret key travels in a header, so plain http is accepted only to a
+// loopback address (an emulator).
+func CheckURL(raw string) error {
+	return serviceurl.Check(raw, DefaultURL, "the secret key")
+}
+
+// CheckTimeout returns why d cannot be a per-attempt timeout, or nil; zero
+// means the default.
+func CheckTimeout(d time.Duration) error {
+	switch {
+	case d < 0:
+		return errors.New("must not be negative")
+	case d > MaxTimeout:
+		return fmt.Errorf("%s is longer than 5m", d)
+	}
+	return nil
+}
 
 // apiVersion pins the response shapes rotor decodes (the version the SDK in
 // go.mod sends).

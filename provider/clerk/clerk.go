@@ -49,7 +49,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/internal/clerkapi"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/exec"
@@ -74,6 +74,119 @@ const (
 	EnvTest = "test"
 )
 
+// Defaults of [Options].
+const (
+	DefaultAPIURL        = clerkapi.DefaultURL
+	DefaultTimeout       = clerkapi.DefaultTimeout
+	DefaultDashboardName = "rotor-{date}"
+)
+
+// maxDashboardName is the longest Dashboard name rotor asks for.
+const maxDashboardName = 64
+
+// Options configures the provider of one Clerk instance secret key. Clerk
+// has no API to create or delete one, so by default rotor asks the
+// operator to do it in the Dashboard; the Mint and Revoke hooks automate
+// it where an organisation has a way.
+type Options struct {
+	// APIURL is the Backend API without /v1; default [DefaultAPIURL].
+	// Plain http is accepted for loopback addresses only.
+	APIURL string
+	// Timeout bounds each request attempt, at most 5m; default
+	// [DefaultTimeout].
+	Timeout time.Duration
+	// Environment, when set, pins the Clerk instance: EnvLive (sk_live_
+	// keys) or EnvTest (sk_test_ keys). Without it the first key's
+	// environment is kept: a key of the other one is never promoted over it.
+	Environment string
+	// DashboardName is the name rotor asks for a new key to be given in
+	// the Dashboard, so the operator can find it again at revoke time.
+	// {secret} and {date} (YYYY-MM-DD) are replaced; at most 64
+	// characters; default [DefaultDashboardName].
+	DashboardName string
+	// Mint, when set, is run instead of asking the operator (see the
+	// package documentation for its protocol).
+	Mint *Hook
+	// Revoke, when set, is run instead of asking the operator.
+	Revoke *Hook
+}
+
+// Hook is a command run for a mint or a revoke, without a shell.
+type Hook struct {
+	// Command is the program and its arguments.
+	Command []string
+	// Timeout bounds one run; default [exec.DefaultTimeout].
+	Timeout time.Duration
+}
+
+// dashboardNameVar matches the placeholders of a dashboard name.
+var dashboardNameVar = regexp.MustCompile(`\{[^}]*\}`)
+
+// WithDefaults returns o with its empty fields set to their defaults and
+// APIURL normalised (no trailing / or /v1).
+func (o Options) WithDefaults() Options {
+	if o.APIURL == "" {
+		o.APIURL = DefaultAPIURL
+	}
+	o.APIURL = clerkapi.NormalizeURL(o.APIURL)
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.DashboardName == "" {
+		o.DashboardName = DefaultDashboardName
+	}
+	return o
+}
+
+// Validate reports every problem of o (after defaults) as a [field.List].
+func (o Options) Validate() error {
+	o = o.WithDefaults()
+	var errs field.List
+	errs.Add(field.NewPath("api_url"), clerkapi.CheckURL(o.APIURL))
+	errs.Add(field.NewPath("timeout"), clerkapi.CheckTimeout(o.Timeout))
+	switch o.Environment {
+	case "", EnvLive, EnvTest:
+	default:
+		errs.Addf(field.NewPath("environment"), "unknown environment %q (want live or test)", o.Environment)
+	}
+	for _, m := range dashboardNameVar.FindAllString(o.DashboardName, -1) {
+		if m != "{secret}" && m != "{date}" {
+			errs.Addf(field.NewPath("dashboard_name"), "unknown placeholder %s (want {secret} or {date})", m)
+		}
+	}
+	if len(o.DashboardName) > maxDashboardName {
+		errs.Addf(field.NewPath("dashboard_name"), "must be at most %d characters", maxDashboardName)
+	}
+	for _, h := range []struct {
+		name string
+		hook *Hook
+	}{{"mint", o.Mint}, {"revoke", o.Revoke}} {
+		if h.hook == nil {
+			continue
+		}
+		if len(h.hook.Command) == 0 || h.hook.Command[0] == "" {
+			errs.Addf(field.NewPath(h.name, "command"), "hook needs a command")
+		}
+		if h.hook.Timeout < 0 {
+			errs.Addf(field.NewPath(h.name, "timeout"), "must not be negative")
+		}
+	}
+	return errs.Err()
+}
+
+// ResolvePaths returns o with the hooks' programs resolved against dir
+// (see [exec.ResolveProgram]).
+func (o Options) ResolvePaths(dir string) Options {
+	for _, h := range []**Hook{&o.Mint, &o.Revoke} {
+		if *h != nil {
+			c := **h
+			c.Command = exec.ResolveProgram(dir, c.Command)
+			*h = &c
+		}
+	}
+	return o
+}
+
 // Provider is the Clerk instance secret key provider.
 type Provider struct {
 	secret        string
@@ -94,7 +207,8 @@ type options struct {
 	now func() time.Time
 }
 
-// Option adjusts a Provider; the defaults suit production.
+// Option adjusts how a Provider talks to Clerk; the defaults suit
+// production. What the operator configures is in [Options].
 type Option func(*options)
 
 // WithHTTPClient sets the HTTP client for Backend API calls.
@@ -111,9 +225,14 @@ func WithMaxAttempts(n int) Option { return func(o *options) { o.api.MaxAttempts
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // New returns the provider of the secret called secret (its name appears
-// in the instructions for the operator) for a validated config block.
-func New(secret string, cfg *config.ClerkProvider, opts ...Option) (*Provider, error) {
-	o := options{api: clerkapi.Config{URL: cfg.APIURL, Timeout: time.Duration(cfg.Timeout)}, now: time.Now}
+// in the instructions for the operator). Empty fields of cfg take their
+// defaults.
+func New(secret string, cfg Options, opts ...Option) (*Provider, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("clerk: %w", err)
+	}
+	o := options{api: clerkapi.Config{URL: cfg.APIURL, Timeout: cfg.Timeout}, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -122,21 +241,13 @@ func New(secret string, cfg *config.ClerkProvider, opts ...Option) (*Provider, e
 		return nil, fmt.Errorf("clerk: %w", err)
 	}
 	p := &Provider{secret: secret, api: api, env: cfg.Environment, dashboardName: cfg.DashboardName, now: o.now}
-	if p.dashboardName == "" {
-		p.dashboardName = config.DefaultClerkDashboardName
-	}
-	switch p.env {
-	case "", EnvLive, EnvTest:
-	default:
-		return nil, fmt.Errorf("clerk: unknown environment %q (want live or test)", p.env)
-	}
 	// A hook's stderr is quoted in errors; a key it prints there (the new
 	// one, which rotor does not know yet) is scrubbed by its shape.
 	if h := cfg.Mint; h != nil {
-		p.mint = &exec.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Redact: keyPattern}
+		p.mint = &exec.Command{Argv: h.Command, Timeout: h.Timeout, Redact: keyPattern}
 	}
 	if h := cfg.Revoke; h != nil {
-		p.revoke = &exec.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Redact: keyPattern}
+		p.revoke = &exec.Command{Argv: h.Command, Timeout: h.Timeout, Redact: keyPattern}
 	}
 	return p, nil
 }

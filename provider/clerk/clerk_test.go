@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/internal/clerkfake"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/clerk"
@@ -85,14 +84,14 @@ func (w *waits) all() []time.Duration {
 
 var fixedNow = time.Date(2025, 6, 1, 9, 30, 0, 0, time.UTC)
 
-func newProvider(t *testing.T, fake *clerkfake.Server, cfg *config.ClerkProvider) (*clerk.Provider, *waits) {
+func newProvider(t *testing.T, fake *clerkfake.Server, cfg *clerk.Options) (*clerk.Provider, *waits) {
 	t.Helper()
 	if cfg == nil {
-		cfg = &config.ClerkProvider{}
+		cfg = &clerk.Options{}
 	}
 	cfg.APIURL = fake.URL()
 	w := &waits{}
-	p, err := clerk.New("clerk-secret-key", cfg,
+	p, err := clerk.New("clerk-secret-key", *cfg,
 		clerk.WithHTTPClient(fake.Client()),
 		clerk.WithRetryWait(w.wait),
 		clerk.WithClock(func() time.Time { return fixedNow }))
@@ -242,7 +241,7 @@ func TestTestTimesOut(t *testing.T) {
 	ln := listen(t)
 	go srv.Serve(ln)
 	t.Cleanup(func() { close(block); srv.Close() })
-	p, err := clerk.New("clerk-secret-key", &config.ClerkProvider{APIURL: "http://" + ln.Addr().String(), Timeout: config.Duration(50 * time.Millisecond)},
+	p, err := clerk.New("clerk-secret-key", clerk.Options{APIURL: "http://" + ln.Addr().String(), Timeout: 50 * time.Millisecond},
 		clerk.WithRetryWait((&waits{}).wait), clerk.WithMaxAttempts(2))
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +312,7 @@ func TestCheckPromote(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			p, _ := newProvider(t, dev, &config.ClerkProvider{Environment: tt.env})
+			p, _ := newProvider(t, dev, &clerk.Options{Environment: tt.env})
 			err := p.CheckPromote(tt.current.Clone(), tt.candidate)
 			noLeak(t, err, liveKey, testKey, tt.candidate)
 			if tt.want == "" {
@@ -363,7 +362,7 @@ func TestMintWithoutHookAsksTheOperator(t *testing.T) {
 func TestDashboardNameTemplate(t *testing.T) {
 	t.Parallel()
 	fake := clerkfake.New(t)
-	p, _ := newProvider(t, fake, &config.ClerkProvider{DashboardName: "{secret}-{date}"})
+	p, _ := newProvider(t, fake, &clerk.Options{DashboardName: "{secret}-{date}"})
 	_, err := p.Mint(t.Context(), provider.MintRequest{Secret: "clerk-secret-key"})
 	if !strings.Contains(errText(err), `"clerk-secret-key-2025-06-01"`) {
 		t.Fatalf("instructions do not use the template: %s", errText(err))
@@ -410,8 +409,8 @@ func TestMintHook(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			hook := &config.Hook{Command: []string{writeScript(t, tt.script)}, Timeout: config.Duration(10 * time.Second)}
-			p, _ := newProvider(t, fake, &config.ClerkProvider{Mint: hook})
+			hook := &clerk.Hook{Command: []string{writeScript(t, tt.script)}, Timeout: 10 * time.Second}
+			p, _ := newProvider(t, fake, &clerk.Options{Mint: hook})
 			cred, err := p.Mint(t.Context(), provider.MintRequest{Secret: "clerk-secret-key"})
 			noLeak(t, err, newKey, fake.Key())
 			if tt.wantErr != "" {
@@ -521,8 +520,8 @@ func TestRevokeHook(t *testing.T) {
 			t.Parallel()
 			value := fake.AddKey()
 			key := store.Key{Value: value, ID: "kid-" + name}
-			hook := &config.Hook{Command: tt.argv, Timeout: config.Duration(20 * time.Second)}
-			p, _ := newProvider(t, fake, &config.ClerkProvider{Revoke: hook})
+			hook := &clerk.Hook{Command: tt.argv, Timeout: 20 * time.Second}
+			p, _ := newProvider(t, fake, &clerk.Options{Revoke: hook})
 			err := p.Revoke(t.Context(), key)
 			noLeak(t, err, value, fake.Key())
 			if tt.wantErr != "" {

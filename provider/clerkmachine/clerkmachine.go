@@ -2,8 +2,8 @@
 // Backend API, with no operator involved.
 //
 // Mint calls POST /v1/machines/{machine_id}/secret_key/rotate, authorised by
-// the instance secret key (read from the environment variable the config
-// names), with previous_token_ttl set to the secret's grace period. Clerk
+// the instance secret key (read from the environment variable
+// [Options].InstanceKeyEnv names), with previous_token_ttl set to the secret's grace period. Clerk
 // caps previous_token_ttl at 8 hours: a longer grace is cut to 8 hours, and
 // [GraceWarning] says so at config time. Clerk keeps one previous key, so a
 // second rotation ends the first one's grace at once; Mint therefore never
@@ -23,11 +23,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/internal/clerkapi"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/store"
@@ -71,6 +72,71 @@ func previousTokenTTL(grace time.Duration) int {
 	return int((grace + time.Second - 1) / time.Second)
 }
 
+// Defaults of [Options].
+const (
+	DefaultAPIURL         = clerkapi.DefaultURL
+	DefaultTimeout        = clerkapi.DefaultTimeout
+	DefaultInstanceKeyEnv = "CLERK_SECRET_KEY"
+)
+
+// Options configures the provider of one machine's secret key.
+type Options struct {
+	// APIURL is the Backend API without /v1; default [DefaultAPIURL].
+	// Plain http is accepted for loopback addresses only.
+	APIURL string
+	// MachineID is the machine whose key is rotated (mch_…).
+	MachineID string
+	// InstanceKeyEnv names the environment variable holding the instance
+	// secret key that authorises the rotate call; default
+	// [DefaultInstanceKeyEnv]. The key itself is never an option.
+	InstanceKeyEnv string
+	// Timeout bounds each request attempt, at most 5m; default
+	// [DefaultTimeout].
+	Timeout time.Duration
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// WithDefaults returns o with its empty fields set to their defaults and
+// APIURL normalised (no trailing / or /v1).
+func (o Options) WithDefaults() Options {
+	if o.APIURL == "" {
+		o.APIURL = DefaultAPIURL
+	}
+	o.APIURL = clerkapi.NormalizeURL(o.APIURL)
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.InstanceKeyEnv == "" {
+		o.InstanceKeyEnv = DefaultInstanceKeyEnv
+	}
+	return o
+}
+
+// Validate reports every problem of o (after defaults) as a [field.List].
+// It never quotes a key pasted where a variable name belongs.
+func (o Options) Validate() error {
+	o = o.WithDefaults()
+	var errs field.List
+	errs.Add(field.NewPath("api_url"), clerkapi.CheckURL(o.APIURL))
+	errs.Add(field.NewPath("timeout"), clerkapi.CheckTimeout(o.Timeout))
+	switch {
+	case o.MachineID == "":
+		errs.Addf(field.NewPath("machine_id"), "machine_id is required")
+	case !strings.HasPrefix(o.MachineID, "mch_") || strings.ContainsAny(o.MachineID, "/?#% "):
+		errs.Addf(field.NewPath("machine_id"), "%q is not a Clerk machine id (want mch_…)", o.MachineID)
+	}
+	switch {
+	case strings.HasPrefix(o.InstanceKeyEnv, "sk_"):
+		// Do not echo it: it looks like a key pasted where its variable's
+		// name belongs.
+		errs.Addf(field.NewPath("instance_key_env"), "must name an environment variable (e.g. CLERK_SECRET_KEY), not hold the key itself; remove the key from this file and rotate it")
+	case !envName.MatchString(o.InstanceKeyEnv):
+		errs.Addf(field.NewPath("instance_key_env"), "%q is not an environment variable name", o.InstanceKeyEnv)
+	}
+	return errs.Err()
+}
+
 // Provider rotates one machine's secret key.
 type Provider struct {
 	secret    string
@@ -87,7 +153,8 @@ type options struct {
 	lookupEnv func(string) (string, bool)
 }
 
-// Option adjusts a Provider; the defaults suit production.
+// Option adjusts how a Provider talks to Clerk; the defaults suit
+// production. What the operator configures is in [Options].
 type Option func(*options)
 
 // WithHTTPClient sets the HTTP client for Backend API calls.
@@ -105,26 +172,23 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 	return func(o *options) { o.lookupEnv = f }
 }
 
-// New returns the provider of the secret called secret for a validated
-// config block. The instance key is read when Mint needs it, not here, so
-// commands that never rotate do not need it.
-func New(secret string, cfg *config.ClerkMachineProvider, opts ...Option) (*Provider, error) {
-	o := options{api: clerkapi.Config{URL: cfg.APIURL, Timeout: time.Duration(cfg.Timeout)}, lookupEnv: os.LookupEnv}
+// New returns the provider of the secret called secret. Empty fields of
+// cfg take their defaults. The instance key is read when Mint needs it,
+// not here, so commands that never rotate do not need it.
+func New(secret string, cfg Options, opts ...Option) (*Provider, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("clerk-machine: %w", err)
+	}
+	o := options{api: clerkapi.Config{URL: cfg.APIURL, Timeout: cfg.Timeout}, lookupEnv: os.LookupEnv}
 	for _, opt := range opts {
 		opt(&o)
-	}
-	if !strings.HasPrefix(cfg.MachineID, "mch_") {
-		return nil, fmt.Errorf("clerk-machine: %q is not a machine id (want mch_…)", cfg.MachineID)
 	}
 	api, err := clerkapi.New(o.api)
 	if err != nil {
 		return nil, fmt.Errorf("clerk-machine: %w", err)
 	}
-	keyEnv := cfg.InstanceKeyEnv
-	if keyEnv == "" {
-		keyEnv = config.DefaultClerkInstanceKey
-	}
-	return &Provider{secret: secret, machineID: cfg.MachineID, keyEnv: keyEnv, lookupEnv: o.lookupEnv, api: api}, nil
+	return &Provider{secret: secret, machineID: cfg.MachineID, keyEnv: cfg.InstanceKeyEnv, lookupEnv: o.lookupEnv, api: api}, nil
 }
 
 func (p *Provider) instanceKey() (string, error) {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/internal/clerkfake"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/clerkmachine"
@@ -30,7 +29,7 @@ func setup(t *testing.T, env map[string]string) *fixture {
 	if env == nil {
 		env = map[string]string{"CLERK_SECRET_KEY": fake.Key()}
 	}
-	p, err := clerkmachine.New("billing-m2m", &config.ClerkMachineProvider{APIURL: fake.URL(), MachineID: id},
+	p, err := clerkmachine.New("billing-m2m", clerkmachine.Options{APIURL: fake.URL(), MachineID: id},
 		clerkmachine.WithHTTPClient(fake.Client()),
 		clerkmachine.WithRetryWait(func(context.Context, time.Duration) error { return nil }),
 		clerkmachine.WithLookupEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }))

@@ -25,7 +25,7 @@
 //
 // Decoding is strict: unknown fields, a version other than 1, trailing data,
 // a value in a test or revoke answer, or a secret inside meta are protocol
-// errors. A non-zero exit, a timeout (config timeout, default 30s) or bad
+// errors. A non-zero exit, a timeout ([Options] Timeout, default 30s) or bad
 // JSON is an error naming the command and the action; it quotes the start of
 // stderr with known values redacted and never quotes stdout.
 //
@@ -40,11 +40,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/store"
 )
@@ -79,6 +80,59 @@ type Response struct {
 	Rejected bool              `json:"rejected,omitempty"`
 }
 
+// Options says which command implements the provider.
+type Options struct {
+	// Command is the program and its arguments, run without a shell. See
+	// [Options.ResolvePaths] for relative program paths.
+	Command []string
+	// Timeout bounds one run; default [DefaultTimeout].
+	Timeout time.Duration
+}
+
+// WithDefaults returns o with its empty fields set to their defaults.
+func (o Options) WithDefaults() Options {
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return o
+}
+
+// Validate reports every problem of o as a [field.List].
+func (o Options) Validate() error {
+	var errs field.List
+	if len(o.Command) == 0 || o.Command[0] == "" {
+		errs.Addf(field.NewPath("command"), "command is required")
+	}
+	if o.Timeout < 0 {
+		errs.Addf(field.NewPath("timeout"), "must not be negative")
+	}
+	return errs.Err()
+}
+
+// ResolvePaths returns o with its program resolved against dir (see
+// [ResolveProgram]).
+func (o Options) ResolvePaths(dir string) Options {
+	o.Command = ResolveProgram(dir, o.Command)
+	return o
+}
+
+// ResolveProgram returns argv with a program given as a relative path with
+// a directory part (./bin/rotate) made relative to dir, the directory of
+// the configuration that names it. A bare name is left alone: it is looked
+// up in PATH when the command runs. argv itself is not modified.
+func ResolveProgram(dir string, argv []string) []string {
+	if len(argv) == 0 {
+		return argv
+	}
+	prog := argv[0]
+	if filepath.IsAbs(prog) || !strings.ContainsRune(prog, filepath.Separator) {
+		return argv
+	}
+	out := append([]string(nil), argv...)
+	out[0] = filepath.Join(dir, prog)
+	return out
+}
+
 // Provider runs a command for every mint, test and revoke.
 type Provider struct {
 	secret string
@@ -87,15 +141,16 @@ type Provider struct {
 
 var _ provider.Provider = (*Provider)(nil)
 
-// New returns the provider of the secret called secret for a validated
-// config block.
-func New(secret string, cfg *config.ExecProvider) (*Provider, error) {
-	if len(cfg.Command) == 0 || cfg.Command[0] == "" {
-		return nil, errors.New("exec: no command configured")
+// New returns the provider of the secret called secret, running the
+// command o names.
+func New(secret string, o Options) (*Provider, error) {
+	o = o.WithDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
 	}
 	return &Provider{
 		secret: secret,
-		cmd:    Command{Argv: cfg.Command, Timeout: time.Duration(cfg.Timeout)},
+		cmd:    Command{Argv: o.Command, Timeout: o.Timeout},
 	}, nil
 }
 

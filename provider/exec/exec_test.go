@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/exec"
 	"github.com/rotor-dev/rotor/store"
@@ -33,7 +33,7 @@ func noLeak(t *testing.T, err error, secrets ...string) {
 
 func newProvider(t *testing.T, timeout time.Duration, argv ...string) *exec.Provider {
 	t.Helper()
-	p, err := exec.New("db-password", &config.ExecProvider{Command: argv, Timeout: config.Duration(timeout)})
+	p, err := exec.New("db-password", exec.Options{Command: argv, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,26 @@ func TestMissingCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("Test = %v, want an error naming the command", err)
 	}
-	if _, err := exec.New("x", &config.ExecProvider{}); err == nil {
+	if _, err := exec.New("x", exec.Options{}); err == nil {
 		t.Error("New accepted an empty command")
+	}
+}
+
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	if got := (exec.Options{}).WithDefaults().Timeout; got != exec.DefaultTimeout {
+		t.Errorf("default timeout = %s, want %s", got, exec.DefaultTimeout)
+	}
+	err := exec.Options{Command: []string{""}, Timeout: -time.Second}.Validate()
+	var list field.List
+	if !errors.As(err, &list) || len(list) != 2 || list[0].Path.String() != "command" || list[1].Path.String() != "timeout" {
+		t.Fatalf("Validate = %v, want problems at command and timeout", err)
+	}
+	resolved := exec.Options{Command: []string{"./bin/rotate", "./arg"}}.ResolvePaths("/etc/rotor")
+	if got := resolved.Command; got[0] != "/etc/rotor/bin/rotate" || got[1] != "./arg" {
+		t.Errorf("ResolvePaths = %q, want the program resolved against the directory and the arguments untouched", got)
+	}
+	if got := (exec.Options{Command: []string{"rotate-db"}}).ResolvePaths("/etc/rotor").Command[0]; got != "rotate-db" {
+		t.Errorf("ResolvePaths(bare name) = %q, want it left for PATH", got)
 	}
 }

@@ -13,10 +13,63 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/store"
 )
+
+// Defaults and limits of [Options].
+const (
+	DefaultBytes    = 32
+	DefaultEncoding = EncodingBase64URL
+	MinBytes        = 16
+	MaxBytes        = 1024
+)
+
+// The encodings of a minted value.
+const (
+	EncodingHex       = "hex"
+	EncodingBase64    = "base64"    // standard alphabet, padded
+	EncodingBase64URL = "base64url" // URL alphabet, unpadded
+)
+
+// Options says what keys look like.
+type Options struct {
+	// Bytes is the number of random bytes, MinBytes to MaxBytes; default
+	// DefaultBytes.
+	Bytes int
+	// Encoding is EncodingHex, EncodingBase64 or EncodingBase64URL
+	// (default).
+	Encoding string
+	// Prefix is prepended to every value, e.g. whsec_.
+	Prefix string
+}
+
+// WithDefaults returns o with its empty fields set to their defaults.
+func (o Options) WithDefaults() Options {
+	if o.Bytes == 0 {
+		o.Bytes = DefaultBytes
+	}
+	if o.Encoding == "" {
+		o.Encoding = DefaultEncoding
+	}
+	return o
+}
+
+// Validate reports every problem of o (after defaults) as a [field.List].
+func (o Options) Validate() error {
+	o = o.WithDefaults()
+	var errs field.List
+	if o.Bytes < MinBytes || o.Bytes > MaxBytes {
+		errs.Addf(field.NewPath("bytes"), "bytes must be between %d and %d, got %d", MinBytes, MaxBytes, o.Bytes)
+	}
+	switch o.Encoding {
+	case EncodingHex, EncodingBase64, EncodingBase64URL:
+	default:
+		errs.Addf(field.NewPath("encoding"), "unknown encoding %q (want hex, base64 or base64url)", o.Encoding)
+	}
+	return errs.Err()
+}
 
 // Provider mints random keys of a fixed size, encoding and prefix.
 type Provider struct {
@@ -27,17 +80,14 @@ type Provider struct {
 
 var _ provider.Provider = (*Provider)(nil)
 
-// New returns a provider for a validated config block.
-func New(c *config.RandomProvider) (*Provider, error) {
-	switch c.Encoding {
-	case "hex", "base64", "base64url":
-	default:
-		return nil, fmt.Errorf("random: unknown encoding %q", c.Encoding)
+// New returns a provider minting keys as o says; empty fields take their
+// defaults.
+func New(o Options) (*Provider, error) {
+	o = o.WithDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("random: %w", err)
 	}
-	if c.Bytes < 16 {
-		return nil, fmt.Errorf("random: %d bytes is too short (minimum 16)", c.Bytes)
-	}
-	return &Provider{bytes: c.Bytes, encoding: c.Encoding, prefix: c.Prefix}, nil
+	return &Provider{bytes: o.Bytes, encoding: o.Encoding, prefix: o.Prefix}, nil
 }
 
 // Mint returns a fresh random value.
@@ -51,9 +101,9 @@ func (p *Provider) Mint(context.Context, provider.MintRequest) (provider.Credent
 
 func (p *Provider) encode(b []byte) string {
 	switch p.encoding {
-	case "hex":
+	case EncodingHex:
 		return hex.EncodeToString(b)
-	case "base64":
+	case EncodingBase64:
 		return base64.StdEncoding.EncodeToString(b)
 	default:
 		return base64.RawURLEncoding.EncodeToString(b)
@@ -62,9 +112,9 @@ func (p *Provider) encode(b []byte) string {
 
 func (p *Provider) decode(s string) ([]byte, error) {
 	switch p.encoding {
-	case "hex":
+	case EncodingHex:
 		return hex.DecodeString(s)
-	case "base64":
+	case EncodingBase64:
 		return base64.StdEncoding.DecodeString(s)
 	default:
 		return base64.RawURLEncoding.DecodeString(s)

@@ -5,23 +5,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/provider"
 )
 
 func TestMintThenTest(t *testing.T) {
 	tests := []struct {
 		name   string
-		cfg    config.RandomProvider
+		cfg    Options
 		length int
 	}{
-		{"hex", config.RandomProvider{Bytes: 32, Encoding: "hex"}, 64},
-		{"base64", config.RandomProvider{Bytes: 32, Encoding: "base64"}, 44},
-		{"base64url with prefix", config.RandomProvider{Bytes: 16, Encoding: "base64url", Prefix: "whsec_"}, 6 + 22},
+		{"hex", Options{Bytes: 32, Encoding: "hex"}, 64},
+		{"base64", Options{Bytes: 32, Encoding: "base64"}, 44},
+		{"base64url with prefix", Options{Bytes: 16, Encoding: "base64url", Prefix: "whsec_"}, 6 + 22},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := New(&tt.cfg)
+			p, err := New(tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +44,7 @@ func TestMintThenTest(t *testing.T) {
 }
 
 func TestTestRejectsMalformed(t *testing.T) {
-	p, err := New(&config.RandomProvider{Bytes: 16, Encoding: "hex", Prefix: "k_"})
+	p, err := New(Options{Bytes: 16, Encoding: "hex", Prefix: "k_"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +62,45 @@ func TestTestRejectsMalformed(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), v) {
 				t.Fatalf("error %q contains the value", err)
+			}
+		})
+	}
+}
+
+func TestOptions(t *testing.T) {
+	if got := (Options{}).WithDefaults(); got.Bytes != DefaultBytes || got.Encoding != EncodingBase64URL {
+		t.Errorf("defaults = %+v, want %d bytes, base64url", got, DefaultBytes)
+	}
+	tests := []struct {
+		name   string
+		o      Options
+		path   string // of the one problem; "" for none
+		detail string
+	}{
+		{"zero value takes the defaults", Options{}, "", ""},
+		{"shortest", Options{Bytes: MinBytes}, "", ""},
+		{"too short", Options{Bytes: 8}, "bytes", "bytes must be between 16 and 1024, got 8"},
+		{"too long", Options{Bytes: 2048}, "bytes", "got 2048"},
+		{"unknown encoding", Options{Encoding: "rot13"}, "encoding", `unknown encoding "rot13"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.o.Validate()
+			if tt.path == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			var list field.List
+			if !errors.As(err, &list) || len(list) != 1 {
+				t.Fatalf("Validate = %v, want one field problem", err)
+			}
+			if list[0].Path.String() != tt.path || !strings.Contains(list[0].Detail, tt.detail) {
+				t.Errorf("problem = %q at %q, want %q at %q", list[0].Detail, list[0].Path, tt.detail, tt.path)
+			}
+			if _, err := New(tt.o); err == nil {
+				t.Error("New accepted options Validate rejects")
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,13 +18,14 @@ import (
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
+	"github.com/rotor-dev/rotor/internal/serviceurl"
 	"github.com/rotor-dev/rotor/store"
 )
 
-// DefaultPrefix is prepended to every secret name unless configured
+// DefaultPrefix is prepended to every secret name unless [Options] says
 // otherwise.
-const DefaultPrefix = config.DefaultAWSSMPrefix
+const DefaultPrefix = "rotor/"
 
 // StateSuffix is appended to a secret's name to name its state secret.
 const StateSuffix = "/rotor-state"
@@ -76,21 +78,75 @@ var (
 	_ store.Lister = (*Store)(nil)
 )
 
-// Options configures a [Store] made by [NewFromClient].
+// Options says where the store keeps its secrets. Credentials always come
+// from the AWS SDK's default chain (environment, shared files, SSO, web
+// identity, container or instance role), never from Options.
 type Options struct {
-	// Prefix is prepended to secret names; default [DefaultPrefix].
+	// Region overrides the region of the SDK's chain (AWS_REGION,
+	// ~/.aws/config), e.g. eu-west-1.
+	Region string
+	// Endpoint overrides the Secrets Manager endpoint, for LocalStack and
+	// tests (http://localhost:4566). Plain http is accepted for loopback
+	// addresses only: secret values travel in request bodies.
+	Endpoint string
+	// Prefix is prepended to every secret name; default [DefaultPrefix]. A
+	// secret NAME lives in <prefix>NAME, its rotor state in
+	// <prefix>NAME/rotor-state.
 	Prefix string
-	// KMSKeyID encrypts the secrets the store creates; default the AWS
-	// managed key aws/secretsmanager.
+	// KMSKeyID is the KMS key (id, ARN or alias) that encrypts the secrets
+	// the store creates; default the AWS managed key aws/secretsmanager.
 	KMSKeyID string
 }
 
-// New returns a store configured by cfg, with credentials and, unless cfg
-// sets one, the region from the SDK's default chain.
-func New(ctx context.Context, cfg *config.AWSSMStore) (*Store, error) {
+var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// maxPrefix leaves room in Secrets Manager's 512-character names for a
+// 128-character secret name and the state suffix.
+const maxPrefix = maxName - 128 - len(StateSuffix)
+
+// WithDefaults returns o with its empty fields set to their defaults and
+// trailing slashes dropped from Endpoint.
+func (o Options) WithDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	o.Endpoint = strings.TrimRight(o.Endpoint, "/")
+	return o
+}
+
+// Validate reports every problem of o (after defaults) as a [field.List].
+func (o Options) Validate() error {
+	o = o.WithDefaults()
+	var errs field.List
+	if o.Region != "" && !awsRegion.MatchString(o.Region) {
+		errs.Addf(field.NewPath("region"), "invalid region %q (want e.g. us-east-1)", o.Region)
+	}
+	if o.Endpoint != "" {
+		errs.Add(field.NewPath("endpoint"), serviceurl.Check(o.Endpoint, "https://secretsmanager.us-east-1.amazonaws.com or http://localhost:4566", "secret values"))
+	}
+	switch {
+	case len(o.Prefix) > maxPrefix:
+		errs.Addf(field.NewPath("prefix"), "prefix is %d characters long, at most %d", len(o.Prefix), maxPrefix)
+	case strings.Trim(o.Prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+=.@-") != "":
+		errs.Addf(field.NewPath("prefix"), "invalid prefix %q: Secrets Manager names allow only letters, digits and /_+=.@-", o.Prefix)
+	}
+	if strings.ContainsAny(o.KMSKeyID, " \t\n") {
+		errs.Addf(field.NewPath("kms_key_id"), "invalid KMS key %q: want a key id, key ARN or alias/NAME", o.KMSKeyID)
+	}
+	return errs.Err()
+}
+
+// New returns a store as o says, with credentials and, unless o sets one,
+// the region from the SDK's default chain. Empty fields of o take their
+// defaults.
+func New(ctx context.Context, o Options) (*Store, error) {
+	o = o.WithDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("awssm: %w", err)
+	}
 	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	if o.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(o.Region))
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -99,16 +155,17 @@ func New(ctx context.Context, cfg *config.AWSSMStore) (*Store, error) {
 	if awsCfg.Region == "" {
 		return nil, errors.New("awssm: no AWS region: set store.awssm.region, AWS_REGION or a region in ~/.aws/config")
 	}
-	client := sm.NewFromConfig(awsCfg, func(o *sm.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
+	client := sm.NewFromConfig(awsCfg, func(so *sm.Options) {
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
 	})
-	return newStore(client, Options{Prefix: cfg.Prefix, KMSKeyID: cfg.KMSKeyID}), nil
+	return newStore(client, o), nil
 }
 
 // NewFromClient returns a store using client, for tests and for callers
-// that build their own SDK client.
+// that build their own SDK client. The client's own configuration wins:
+// o's Region and Endpoint are not used.
 func NewFromClient(client *sm.Client, o Options) *Store {
 	return newStore(client, o)
 }

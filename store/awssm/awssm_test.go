@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/internal/awsfake"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/rotation/rotationtest"
@@ -699,7 +700,7 @@ func TestLoadLabels(t *testing.T) {
 	if got.Current.Value != s.Current.Value || got.Previous.Value != s.Previous.Value || got.Next != nil || got.Pending != nil {
 		t.Fatalf("LoadLabels = %v, want current and previous values", slotView(got))
 	}
-	app := parsePolicy(t, RoleApp, PolicyOptions{})
+	app := parsePolicy(t, authz.RoleApp, PolicyOptions{})
 	for _, c := range srv.Calls() {
 		if c.Secret != st.SecretName("k") || !slices.Contains(app.Statement[0].Action, "secretsmanager:"+c.Operation) {
 			t.Errorf("LoadLabels called %s on %s, which the app policy does not allow", c.Operation, c.Secret)

@@ -1,11 +1,12 @@
 package awssm
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/internal/awsfake"
 	"github.com/rotor-dev/rotor/store"
 )
@@ -30,14 +31,14 @@ func isolateAWS(t *testing.T) {
 	}
 }
 
-// TestNew builds a store from its config block with the SDK's default
+// TestNew builds a store from its Options with the SDK's default
 // credential chain, against the emulator as a custom endpoint.
 func TestNew(t *testing.T) {
 	isolateAWS(t)
 	srv := awsfake.Start(t, awsfake.Options{})
 	ctx := t.Context()
 
-	st, err := New(ctx, &config.AWSSMStore{Region: "us-east-1", Endpoint: srv.URL(), Prefix: "svc/"})
+	st, err := New(ctx, Options{Region: "us-east-1", Endpoint: srv.URL(), Prefix: "svc/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,53 +52,50 @@ func TestNew(t *testing.T) {
 
 	t.Run("region from the environment", func(t *testing.T) {
 		t.Setenv("AWS_REGION", "us-east-1")
-		st, err := New(ctx, &config.AWSSMStore{Endpoint: srv.URL(), Prefix: "svc/"})
+		st, err := New(ctx, Options{Endpoint: srv.URL(), Prefix: "svc/"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustLoad(t, st, "k")
 	})
 	t.Run("no region", func(t *testing.T) {
-		_, err := New(ctx, &config.AWSSMStore{Endpoint: srv.URL()})
+		_, err := New(ctx, Options{Endpoint: srv.URL()})
 		if err == nil || !strings.Contains(err.Error(), "region") {
 			t.Fatalf("New without a region = %v, want an error naming the region", err)
 		}
 	})
 }
 
-func parseStore(t *testing.T, block string) (*config.Config, error) {
-	t.Helper()
-	doc := "store:\n  type: awssm\n  awssm:\n" + block + "secrets:\n  - name: app\n    provider: random\n"
-	return config.Parse([]byte(doc), t.TempDir())
-}
-
-// TestConfigBlock checks the defaults and validation of store.awssm.
-func TestConfigBlock(t *testing.T) {
-	c, err := parseStore(t, "    region: eu-west-1\n    endpoint: http://localhost:4566/\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := c.Store.AWSSM
+// TestOptions checks the defaults and validation of Options; config's
+// tests check the same through rotor.yaml, with paths and lines.
+func TestOptions(t *testing.T) {
+	got := Options{Region: "eu-west-1", Endpoint: "http://localhost:4566/"}.WithDefaults()
 	if got.Prefix != DefaultPrefix || got.Endpoint != "http://localhost:4566" || got.Region != "eu-west-1" {
-		t.Fatalf("parsed %+v, want the default prefix and the endpoint without a trailing /", got)
+		t.Fatalf("WithDefaults = %+v, want the default prefix and the endpoint without a trailing /", got)
 	}
-
 	tests := []struct {
-		name, block, want string
+		name       string
+		o          Options
+		path, want string
 	}{
-		{"bad region", "    region: Europe\n", "line 4: store.awssm.region: invalid region"},
-		{"http to a remote endpoint", "    endpoint: http://sm.example.com\n", "store.awssm.endpoint: plain http is only allowed to a loopback address"},
-		{"not a URL", "    endpoint: localhost:4566\n", "store.awssm.endpoint: invalid URL"},
-		{"wildcard in prefix", "    prefix: rotor/*\n", "store.awssm.prefix: invalid prefix"},
-		{"long prefix", "    prefix: " + strings.Repeat("p", 400) + "\n", "store.awssm.prefix: prefix is 400 characters long"},
-		{"space in KMS key", "    kms_key_id: alias/my key\n", "store.awssm.kms_key_id: invalid KMS key"},
-		{"unknown field", "    profile: prod\n", "field profile not found"},
+		{"bad region", Options{Region: "Europe"}, "region", "invalid region"},
+		{"http to a remote endpoint", Options{Endpoint: "http://sm.example.com"}, "endpoint", "plain http is only allowed to a loopback address"},
+		{"not a URL", Options{Endpoint: "localhost:4566"}, "endpoint", "invalid URL"},
+		{"wildcard in prefix", Options{Prefix: "rotor/*"}, "prefix", "invalid prefix"},
+		{"long prefix", Options{Prefix: strings.Repeat("p", 400)}, "prefix", "prefix is 400 characters long"},
+		{"space in KMS key", Options{KMSKeyID: "alias/my key"}, "kms_key_id", "invalid KMS key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseStore(t, tc.block)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			var list field.List
+			if err := tc.o.Validate(); !errors.As(err, &list) || len(list) != 1 {
+				t.Fatalf("Validate = %v, want one problem", err)
+			}
+			if list[0].Path.String() != tc.path || !strings.Contains(list[0].Detail, tc.want) {
+				t.Fatalf("problem %q at %q, want %q at %q", list[0].Detail, list[0].Path, tc.want, tc.path)
+			}
+			if _, err := New(t.Context(), tc.o); err == nil {
+				t.Fatal("New accepted options Validate rejects")
 			}
 		})
 	}

@@ -137,8 +137,8 @@
 //
 // [New] uses the SDK's default chain for credentials and region (the
 // environment, shared config and credentials files, SSO, web identity,
-// container and instance roles), with the region and endpoint of the
-// config block overriding it. Retries and throttling are left to the
+// container and instance roles), with the Region and Endpoint of
+// [Options] overriding it. Retries and throttling are left to the
 // SDK's standard retryer; every write is safe to retry because of its
 // ClientRequestToken or its RemoveFromVersionId condition.
 package awssm

@@ -3,12 +3,13 @@ package awssm_test
 import (
 	"fmt"
 
+	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/store/awssm"
 )
 
 // The IAM policy for applications: read values, never rotor's records.
 func ExamplePolicy() {
-	p, err := awssm.Policy(awssm.RoleApp, awssm.PolicyOptions{Region: "eu-west-1", Account: "111122223333"})
+	p, err := awssm.Policy(authz.RoleApp, awssm.PolicyOptions{Region: "eu-west-1", Account: "111122223333"})
 	if err != nil {
 		panic(err)
 	}

@@ -5,18 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-)
 
-// Roles of rotor's access model, for which [Policy] prints IAM policies.
-const (
-	RoleAdmin  = "admin"
-	RoleCI     = "ci"
-	RoleApp    = "app"
-	RoleViewer = "viewer"
+	"github.com/rotor-dev/rotor/authz"
 )
-
-// Roles returns the roles [Policy] knows, most privileged first.
-func Roles() []string { return []string{RoleAdmin, RoleCI, RoleApp, RoleViewer} }
 
 // PolicyOptions says which secrets a policy covers.
 type PolicyOptions struct {
@@ -64,8 +55,8 @@ type statement struct {
 	Condition map[string]map[string]string `json:"Condition,omitempty"`
 }
 
-// Policy returns a least-privilege IAM policy (JSON) for role over the
-// secrets under the prefix:
+// Policy returns a least-privilege IAM policy (JSON) for one of rotor's
+// roles ([authz.Roles]) over the secrets under the prefix:
 //
 //   - app reads secret values and nothing else: GetSecretValue, plus
 //     DescribeSecret, which the AWS caching clients call to notice a new
@@ -79,7 +70,7 @@ type statement struct {
 //     limited to a prefix, so it is granted on "*"). It cannot delete a
 //     secret or change its tags.
 //   - admin can also delete and restore secrets and manage their tags.
-func Policy(role string, o PolicyOptions) (string, error) {
+func Policy(role authz.Role, o PolicyOptions) (string, error) {
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
@@ -99,16 +90,16 @@ func Policy(role string, o PolicyOptions) (string, error) {
 	var sts []statement
 	writer := false
 	switch role {
-	case RoleApp:
+	case authz.RoleApp:
 		sts = []statement{
 			{Sid: "ReadSecretValues", Effect: "Allow", Action: appActions, Resource: []string{secrets}},
 			{Sid: "DenyRotorState", Effect: "Deny", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{states}},
 		}
-	case RoleViewer:
+	case authz.RoleViewer:
 		sts = []statement{{Sid: "ReadLabels", Effect: "Allow", Action: viewerActions, Resource: []string{secrets}}}
-	case RoleCI, RoleAdmin:
+	case authz.RoleCI, authz.RoleAdmin:
 		actions := ciActions
-		if role == RoleAdmin {
+		if role == authz.RoleAdmin {
 			actions = adminActions
 		}
 		sts = []statement{
@@ -117,9 +108,10 @@ func Policy(role string, o PolicyOptions) (string, error) {
 		}
 		writer = true
 	default:
-		return "", fmt.Errorf("policy: unknown role %q (want %s)", role, strings.Join(Roles(), ", "))
+		_, err := authz.ParseRole(string(role))
+		return "", fmt.Errorf("policy: %w", err)
 	}
-	if o.KMSKeyARN != "" && role != RoleViewer {
+	if o.KMSKeyARN != "" && role != authz.RoleViewer {
 		kms := []string{"kms:Decrypt"}
 		if writer {
 			kms = append(kms, "kms:GenerateDataKey")

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -38,7 +39,7 @@ func globMatch(pattern, s string) bool {
 	return regexp.MustCompile(re).MatchString(s)
 }
 
-func parsePolicy(t *testing.T, role string, o PolicyOptions) policyDocument {
+func parsePolicy(t *testing.T, role authz.Role, o PolicyOptions) policyDocument {
 	t.Helper()
 	s, err := Policy(role, o)
 	if err != nil {
@@ -84,36 +85,36 @@ func TestPolicy(t *testing.T) {
 	}
 
 	tests := []struct {
-		role string
+		role authz.Role
 		// action → resource → allowed
 		want map[string]map[string]bool
 	}{
-		{RoleApp, map[string]map[string]bool{
+		{authz.RoleApp, map[string]map[string]bool{
 			"secretsmanager:GetSecretValue": {secret: true, state: false, other: false},
 			"secretsmanager:DescribeSecret": {secret: true},
 			"secretsmanager:PutSecretValue": {secret: false},
 			"secretsmanager:ListSecrets":    {"*": false},
 		}},
-		{RoleViewer, map[string]map[string]bool{
+		{authz.RoleViewer, map[string]map[string]bool{
 			"secretsmanager:GetSecretValue":           {secret: false, state: false},
 			"secretsmanager:DescribeSecret":           {secret: true, state: true},
 			"secretsmanager:ListSecretVersionIds":     {secret: true},
 			"secretsmanager:UpdateSecretVersionStage": {secret: false},
 		}},
-		{RoleCI, map[string]map[string]bool{
+		{authz.RoleCI, map[string]map[string]bool{
 			"secretsmanager:GetSecretValue": {secret: true, state: true, other: false},
 			"secretsmanager:PutSecretValue": {secret: true, state: true},
 			"secretsmanager:DeleteSecret":   {secret: false},
 			"secretsmanager:TagResource":    {secret: false},
 		}},
-		{RoleAdmin, map[string]map[string]bool{
+		{authz.RoleAdmin, map[string]map[string]bool{
 			"secretsmanager:DeleteSecret":  {secret: true, state: true, other: false},
 			"secretsmanager:RestoreSecret": {secret: true},
 			"secretsmanager:TagResource":   {secret: true},
 		}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.role, func(t *testing.T) {
+		t.Run(string(tc.role), func(t *testing.T) {
 			doc := parsePolicy(t, tc.role, PolicyOptions{})
 			for action, byResource := range tc.want {
 				for res, want := range byResource {
@@ -122,7 +123,7 @@ func TestPolicy(t *testing.T) {
 					}
 				}
 			}
-			if tc.role == RoleCI || tc.role == RoleAdmin {
+			if tc.role == authz.RoleCI || tc.role == authz.RoleAdmin {
 				// Every call the store makes, on both of its secrets.
 				for _, a := range storeActions() {
 					res := []string{secret, state}
@@ -142,7 +143,7 @@ func TestPolicy(t *testing.T) {
 
 func TestPolicyOptions(t *testing.T) {
 	const key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-	doc := parsePolicy(t, RoleCI, PolicyOptions{Prefix: "team/", Region: "eu-west-1", Account: "111122223333", KMSKeyARN: key})
+	doc := parsePolicy(t, authz.RoleCI, PolicyOptions{Prefix: "team/", Region: "eu-west-1", Account: "111122223333", KMSKeyARN: key})
 	if !allowed(t, doc, "secretsmanager:PutSecretValue", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:team/k-AbCdEf") {
 		t.Error("ci cannot write its secrets under the prefix")
 	}
@@ -152,15 +153,15 @@ func TestPolicyOptions(t *testing.T) {
 	if !allowed(t, doc, "kms:GenerateDataKey", key) || !allowed(t, doc, "kms:Decrypt", key) {
 		t.Error("ci cannot use the KMS key")
 	}
-	app := parsePolicy(t, RoleApp, PolicyOptions{KMSKeyARN: key})
+	app := parsePolicy(t, authz.RoleApp, PolicyOptions{KMSKeyARN: key})
 	if !allowed(t, app, "kms:Decrypt", key) || allowed(t, app, "kms:GenerateDataKey", key) {
 		t.Error("app must decrypt with the KMS key and nothing more")
 	}
 
 	for name, call := range map[string]func() (string, error){
 		"unknown role":        func() (string, error) { return Policy("root", PolicyOptions{}) },
-		"wildcard in prefix":  func() (string, error) { return Policy(RoleApp, PolicyOptions{Prefix: "*"}) },
-		"quote in the prefix": func() (string, error) { return Policy(RoleApp, PolicyOptions{Prefix: `a"b`}) },
+		"wildcard in prefix":  func() (string, error) { return Policy(authz.RoleApp, PolicyOptions{Prefix: "*"}) },
+		"quote in the prefix": func() (string, error) { return Policy(authz.RoleApp, PolicyOptions{Prefix: `a"b`}) },
 	} {
 		if _, err := call(); err == nil {
 			t.Errorf("%s: no error", name)

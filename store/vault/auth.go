@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
-
-	"github.com/rotor-dev/rotor/config"
 )
 
 // Environment variables rotor reads for credentials.
@@ -30,34 +28,24 @@ const (
 // credential files each time, since Kubernetes and secret-id files rotate.
 type authenticator struct {
 	method string
-	cfg    config.VaultAuth
+	cfg    AuthOptions
 	getenv func(string) string
 	http   *http.Client
 }
 
-func newAuthenticator(cfg config.VaultAuth, getenv func(string) string, hc *http.Client) (*authenticator, error) {
-	a := &authenticator{method: orDefault(cfg.Method, config.VaultAuthToken), cfg: cfg, getenv: getenv, http: hc}
-	switch a.method {
-	case config.VaultAuthToken:
-		return a, nil
-	case config.VaultAuthAppRole, config.VaultAuthJWT, config.VaultAuthKubernetes:
-	default:
-		return nil, fmt.Errorf("unknown vault auth method %q (want token, approle, jwt or kubernetes)", a.method)
+// newAuthenticator returns the authenticator for cfg, with its defaults.
+func newAuthenticator(cfg AuthOptions, getenv func(string) string, hc *http.Client) (*authenticator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("vault auth: %w", err)
 	}
-	a.cfg.Mount = orDefault(strings.Trim(a.cfg.Mount, "/"), a.method)
-	if err := checkPathPart(a.cfg.Mount); err != nil {
-		return nil, fmt.Errorf("vault auth mount %q: %w", a.cfg.Mount, err)
-	}
-	if a.method == config.VaultAuthKubernetes {
-		a.cfg.JWTFile = orDefault(a.cfg.JWTFile, config.DefaultKubernetesJWTFile)
-	}
-	return a, nil
+	cfg = cfg.WithDefaults()
+	return &authenticator{method: cfg.Method, cfg: cfg, getenv: getenv, http: hc}, nil
 }
 
 // login authenticates client: it sets the client's token and returns the
 // token's auth information for renewal.
 func (a *authenticator) login(ctx context.Context, client *api.Client) (*api.Secret, error) {
-	if a.method == config.VaultAuthToken {
+	if a.method == AuthToken {
 		return a.useToken(ctx, client)
 	}
 	path, body, err := a.loginRequest(ctx)
@@ -87,13 +75,13 @@ func (a *authenticator) login(ctx context.Context, client *api.Client) (*api.Sec
 func (a *authenticator) loginRequest(ctx context.Context) (string, map[string]any, error) {
 	path := "auth/" + a.cfg.Mount + "/login"
 	switch a.method {
-	case config.VaultAuthAppRole:
+	case AuthAppRole:
 		secretID, err := a.secretFromFileOrEnv("secret id", a.cfg.SecretIDFile, envSecretID)
 		if err != nil {
 			return "", nil, err
 		}
 		return path, map[string]any{"role_id": a.cfg.RoleID, "secret_id": secretID}, nil
-	case config.VaultAuthJWT:
+	case AuthJWT:
 		var jwt string
 		var err error
 		if a.cfg.JWTFile != "" {
@@ -105,7 +93,7 @@ func (a *authenticator) loginRequest(ctx context.Context) (string, map[string]an
 			return "", nil, err
 		}
 		return path, map[string]any{"role": a.cfg.Role, "jwt": jwt}, nil
-	case config.VaultAuthKubernetes:
+	case AuthKubernetes:
 		jwt, err := readCredential("service-account token", a.cfg.JWTFile)
 		if err != nil {
 			return "", nil, err
@@ -230,7 +218,7 @@ func (s *Store) keepAlive(ctx context.Context, a *authenticator, secret *api.Sec
 		if ctx.Err() != nil {
 			return
 		}
-		if a.method == config.VaultAuthToken {
+		if a.method == AuthToken {
 			s.log.Error("vault token can no longer be renewed; it will expire", "vault", s.addr, "err", err)
 			return
 		}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -69,7 +69,7 @@ func roundTrip(t *testing.T, st *Store) {
 // ciPolicy returns a prefix and the name of a ci policy for it.
 func ciPolicy(t *testing.T) (prefix, policy string) {
 	prefix = uniqueName("rotortest/")
-	return prefix, putPolicy(t, RoleCI, prefix)
+	return prefix, putPolicy(t, authz.RoleCI, prefix)
 }
 
 func TestTokenAuth(t *testing.T) {
@@ -87,12 +87,12 @@ func TestTokenAuth(t *testing.T) {
 		}
 	})
 	t.Run("environment", func(t *testing.T) {
-		cfg := &config.VaultStore{Address: srv.Addr, Prefix: prefix}
+		cfg := Options{Address: srv.Addr, Prefix: prefix}
 		st := newStore(t, cfg, WithGetenv(env{"VAULT_TOKEN": token}.get))
 		roundTrip(t, st)
 	})
 	t.Run("missing", func(t *testing.T) {
-		cfg := &config.VaultStore{Address: srv.Addr, Prefix: prefix}
+		cfg := Options{Address: srv.Addr, Prefix: prefix}
 		_, err := New(t.Context(), cfg, WithGetenv(env{}.get))
 		if err == nil || !strings.Contains(err.Error(), "VAULT_TOKEN") {
 			t.Fatalf("New without a token: err = %v, want one naming VAULT_TOKEN", err)
@@ -155,9 +155,9 @@ func TestAppRoleAuth(t *testing.T) {
 	newSecretID := func() string {
 		return rootWrite(t, "auth/"+mount+"/role/rotor/secret-id", nil).Data["secret_id"].(string)
 	}
-	cfg := func(secretIDFile string) *config.VaultStore {
-		return &config.VaultStore{Address: srv.Addr, Prefix: prefix, Auth: config.VaultAuth{
-			Method: config.VaultAuthAppRole, Mount: mount,
+	cfg := func(secretIDFile string) Options {
+		return Options{Address: srv.Addr, Prefix: prefix, Auth: AuthOptions{
+			Method: AuthAppRole, Mount: mount,
 			RoleID: roleID.Data["role_id"].(string), SecretIDFile: secretIDFile,
 		}}
 	}
@@ -277,9 +277,9 @@ func TestJWTAuthFromFile(t *testing.T) {
 	t.Parallel()
 	signer := newJWTSigner(t)
 	mount, prefix := setUpJWT(t, signer, "rotor-test")
-	cfg := func(jwt string) *config.VaultStore {
-		return &config.VaultStore{Address: srv.Addr, Prefix: prefix, Auth: config.VaultAuth{
-			Method: config.VaultAuthJWT, Mount: mount, Role: "ci", JWTFile: writeFile(t, "jwt", jwt),
+	cfg := func(jwt string) Options {
+		return Options{Address: srv.Addr, Prefix: prefix, Auth: AuthOptions{
+			Method: AuthJWT, Mount: mount, Role: "ci", JWTFile: writeFile(t, "jwt", jwt),
 		}}
 	}
 	t.Run("valid", func(t *testing.T) {
@@ -327,8 +327,8 @@ func TestJWTAuthFromGitHubActions(t *testing.T) {
 		}
 	}))
 	t.Cleanup(gh.Close)
-	cfg := &config.VaultStore{Address: srv.Addr, Prefix: prefix, Auth: config.VaultAuth{
-		Method: config.VaultAuthJWT, Mount: mount, Role: "ci", Audience: "https://vault.example.com",
+	cfg := Options{Address: srv.Addr, Prefix: prefix, Auth: AuthOptions{
+		Method: AuthJWT, Mount: mount, Role: "ci", Audience: "https://vault.example.com",
 	}}
 	actions := env{
 		"ACTIONS_ID_TOKEN_REQUEST_URL":   gh.URL + "/idtoken?api-version=2.0",
@@ -345,9 +345,9 @@ func TestJWTAuthFromGitHubActions(t *testing.T) {
 	t.Run("audience is requested", func(t *testing.T) {
 		// The fake issues tokens for whatever audience is asked for, so a
 		// wrong audience must be refused by Vault's bound_audiences.
-		wrong := *cfg
+		wrong := cfg
 		wrong.Auth.Audience = "https://other.example.com"
-		if _, err := New(t.Context(), &wrong, WithGetenv(actions.get)); err == nil {
+		if _, err := New(t.Context(), wrong, WithGetenv(actions.get)); err == nil {
 			t.Fatal("Vault accepted a token for another audience: audience not passed through")
 		}
 	})
@@ -372,7 +372,7 @@ func TestJWTAuthFromGitHubActions(t *testing.T) {
 func TestKubernetesLoginRequest(t *testing.T) {
 	t.Parallel()
 	file := writeFile(t, "token", "k8s-sa-jwt\n")
-	a, err := newAuthenticator(config.VaultAuth{Method: config.VaultAuthKubernetes, Role: "rotor", JWTFile: file}, env{}.get, nil)
+	a, err := newAuthenticator(AuthOptions{Method: AuthKubernetes, Role: "rotor", JWTFile: file}, env{}.get, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,12 +387,12 @@ func TestKubernetesLoginRequest(t *testing.T) {
 		t.Errorf("body has keys %v with role %v; want exactly role=rotor and the trimmed file content as jwt", keys(body), body["role"])
 	}
 
-	d, err := newAuthenticator(config.VaultAuth{Method: config.VaultAuthKubernetes, Role: "rotor"}, env{}.get, nil)
+	d, err := newAuthenticator(AuthOptions{Method: AuthKubernetes, Role: "rotor"}, env{}.get, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.cfg.JWTFile != config.DefaultKubernetesJWTFile {
-		t.Errorf("default jwt file = %q, want %q", d.cfg.JWTFile, config.DefaultKubernetesJWTFile)
+	if d.cfg.JWTFile != DefaultKubernetesJWTFile {
+		t.Errorf("default jwt file = %q, want %q", d.cfg.JWTFile, DefaultKubernetesJWTFile)
 	}
 }
 
@@ -455,8 +455,8 @@ func TestKubernetesAuthWithFakeTokenReview(t *testing.T) {
 		"token_policies":                   pol,
 		"token_ttl":                        "10m",
 	})
-	cfg := &config.VaultStore{Address: srv.Addr, Prefix: prefix, Auth: config.VaultAuth{
-		Method: config.VaultAuthKubernetes, Mount: mount, Role: "rotor", JWTFile: writeFile(t, "token", saJWT),
+	cfg := Options{Address: srv.Addr, Prefix: prefix, Auth: AuthOptions{
+		Method: AuthKubernetes, Mount: mount, Role: "rotor", JWTFile: writeFile(t, "token", saJWT),
 	}}
 	st := newStore(t, cfg)
 	roundTrip(t, st)
@@ -469,13 +469,13 @@ func TestKubernetesAuthWithFakeTokenReview(t *testing.T) {
 		t.Error("Vault logged rotor in without a TokenReview: the fake was not consulted")
 	}
 
-	wrong := *cfg
+	wrong := cfg
 	wrong.Auth.JWTFile = writeFile(t, "other", signer.sign(t, map[string]any{
 		"kubernetes.io/serviceaccount/namespace":            "apps",
 		"kubernetes.io/serviceaccount/service-account.name": "rotor",
 		"kubernetes.io/serviceaccount/service-account.uid":  "uid-1",
 	}))
-	if _, err := New(t.Context(), &wrong); err == nil {
+	if _, err := New(t.Context(), wrong); err == nil {
 		t.Error("Vault accepted a token the fake TokenReview did not approve")
 	}
 }
@@ -495,8 +495,8 @@ func TestTokenRenewalAndRelogin(t *testing.T) {
 	}
 	// The secret id has no use limit, so it serves both logins.
 	secretIDFile := writeFile(t, "secret-id", rootWrite(t, "auth/"+mount+"/role/short/secret-id", nil).Data["secret_id"].(string))
-	st := newStore(t, &config.VaultStore{Address: srv.Addr, Prefix: prefix, Auth: config.VaultAuth{
-		Method: config.VaultAuthAppRole, Mount: mount, RoleID: roleID.Data["role_id"].(string), SecretIDFile: secretIDFile,
+	st := newStore(t, Options{Address: srv.Addr, Prefix: prefix, Auth: AuthOptions{
+		Method: AuthAppRole, Mount: mount, RoleID: roleID.Data["role_id"].(string), SecretIDFile: secretIDFile,
 	}})
 	first := st.client.Token()
 

@@ -48,7 +48,7 @@
 //
 // # Authentication
 //
-// [New] logs in with the method configured in [config.VaultAuth]: a token
+// [New] logs in with the method configured in [AuthOptions]: a token
 // (token file or $VAULT_TOKEN), AppRole, JWT (a JWT file, or a GitHub
 // Actions OIDC ID token) or Kubernetes (the pod's service-account token).
 // It keeps the resulting token alive in the background, renewing it and

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/storesource"
@@ -26,7 +27,7 @@ func TestKeyringPollsVault(t *testing.T) {
 		t.Fatal("Version of a missing secret succeeded")
 	}
 
-	appCfg := tokenConfig(t, createToken(t, &api.TokenCreateRequest{Policies: []string{putPolicy(t, RoleApp, writer.prefix)}}))
+	appCfg := tokenConfig(t, createToken(t, &api.TokenCreateRequest{Policies: []string{putPolicy(t, authz.RoleApp, writer.prefix)}}))
 	appCfg.Prefix = writer.prefix
 	app := newStore(t, appCfg)
 	for name, st := range map[string]*Store{"metadata reader": writer, "app policy": app} {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/internal/vaulttest"
 	"github.com/rotor-dev/rotor/store"
 )
@@ -51,18 +50,18 @@ func writeFile(t *testing.T, name, content string) string {
 
 // tokenConfig is a store config for srv with its own prefix, logging in
 // with token through a token file.
-func tokenConfig(t *testing.T, token string) *config.VaultStore {
+func tokenConfig(t *testing.T, token string) Options {
 	t.Helper()
-	return &config.VaultStore{
+	return Options{
 		Address: srv.Addr,
 		Mount:   "secret",
 		Prefix:  uniqueName("rotortest/"),
-		Auth:    config.VaultAuth{Method: config.VaultAuthToken, TokenFile: writeFile(t, "token", token+"\n")},
+		Auth:    AuthOptions{Method: AuthToken, TokenFile: writeFile(t, "token", token+"\n")},
 	}
 }
 
 // newStore opens cfg and closes the store when t ends.
-func newStore(t *testing.T, cfg *config.VaultStore, opts ...Option) *Store {
+func newStore(t *testing.T, cfg Options, opts ...Option) *Store {
 	t.Helper()
 	s, err := New(t.Context(), cfg, opts...)
 	if err != nil {

@@ -3,18 +3,9 @@ package vault
 import (
 	"fmt"
 	"strings"
-)
 
-// Roles of rotor's access model, for which [Policy] prints Vault policies.
-const (
-	RoleAdmin  = "admin"
-	RoleCI     = "ci"
-	RoleApp    = "app"
-	RoleViewer = "viewer"
+	"github.com/rotor-dev/rotor/authz"
 )
-
-// Roles returns the roles [Policy] knows, most privileged first.
-func Roles() []string { return []string{RoleAdmin, RoleCI, RoleApp, RoleViewer} }
 
 // rule grants capabilities on one path pattern, relative to the mount.
 type rule struct {
@@ -22,8 +13,8 @@ type rule struct {
 	caps          []string
 }
 
-// Policy returns a least-privilege Vault ACL policy (HCL) for role over the
-// secrets under prefix in the KV v2 mount:
+// Policy returns a least-privilege Vault ACL policy (HCL) for one of rotor's
+// roles ([authz.Roles]) over the secrets under prefix in the KV v2 mount:
 //
 //   - app reads secret values (data) and nothing else;
 //   - viewer lists secrets and reads their metadata, never a value;
@@ -36,7 +27,7 @@ type rule struct {
 // values reads every slot and the older versions Vault keeps. Tokens also
 // need Vault's default policy, which rotor uses to look up and renew its
 // own token.
-func Policy(role, mount, prefix string) (string, error) {
+func Policy(role authz.Role, mount, prefix string) (string, error) {
 	mount, prefix = strings.Trim(mount, "/"), strings.Trim(prefix, "/")
 	if err := checkPathPart(mount); err != nil {
 		return "", fmt.Errorf("policy: mount %q: %w", mount, err)
@@ -56,16 +47,17 @@ func Policy(role, mount, prefix string) (string, error) {
 	)
 	var rules []rule
 	switch role {
-	case RoleApp:
+	case authz.RoleApp:
 		rules = []rule{readData}
-	case RoleViewer:
+	case authz.RoleViewer:
 		rules = []rule{readMeta}
-	case RoleCI:
+	case authz.RoleCI:
 		rules = []rule{writeData, readMeta}
-	case RoleAdmin:
+	case authz.RoleAdmin:
 		rules = []rule{adminData, adminMeta, deleteVers, undelete, destroy}
 	default:
-		return "", fmt.Errorf("policy: unknown role %q (want %s)", role, strings.Join(Roles(), ", "))
+		_, err := authz.ParseRole(string(role))
+		return "", fmt.Errorf("policy: %w", err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# rotor %s policy for the secrets under %s/%s (KV v2).\n", role, mount, prefix)

@@ -9,18 +9,19 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/store"
 )
 
 // putPolicy loads Policy(role) for prefix into srv under a unique name and
 // returns the name.
-func putPolicy(t *testing.T, role, prefix string) string {
+func putPolicy(t *testing.T, role authz.Role, prefix string) string {
 	t.Helper()
 	hcl, err := Policy(role, "secret", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := uniqueName("rotor-" + role + "-")
+	name := uniqueName("rotor-" + string(role) + "-")
 	if err := srv.Client.Sys().PutPolicyWithContext(t.Context(), name, hcl); err != nil {
 		t.Fatalf("Vault refused the %s policy: %v\n%s", role, err, hcl)
 	}
@@ -105,22 +106,22 @@ var actions = []action{
 func TestPolicyMatrix(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		role    string
+		role    authz.Role
 		allowed []string
 		reason  string
 	}{
-		{RoleApp, []string{"read value", "read old version"},
+		{authz.RoleApp, []string{"read value", "read old version"},
 			"apps read values, nothing else"},
-		{RoleViewer, []string{"list secrets", "read metadata"},
+		{authz.RoleViewer, []string{"list secrets", "read metadata"},
 			"viewers see which secrets and versions exist, never a value"},
-		{RoleCI, []string{"read value", "read old version", "update value", "create secret", "list secrets", "read metadata"},
+		{authz.RoleCI, []string{"read value", "read old version", "update value", "create secret", "list secrets", "read metadata"},
 			"CI rotates, rolls back, stages and revokes: all writes of new versions"},
-		{RoleAdmin, []string{"read value", "read old version", "update value", "create secret", "list secrets", "read metadata",
+		{authz.RoleAdmin, []string{"read value", "read old version", "update value", "create secret", "list secrets", "read metadata",
 			"change metadata settings", "soft-delete latest", "delete versions", "undelete versions", "destroy versions", "delete metadata and all versions"},
 			"admins also delete, destroy and change settings"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.role, func(t *testing.T) {
+		t.Run(string(tc.role), func(t *testing.T) {
 			t.Parallel()
 			for _, a := range tc.allowed {
 				if !slices.ContainsFunc(actions, func(x action) bool { return x.name == a }) {
@@ -184,16 +185,16 @@ func TestPolicyCoversStore(t *testing.T) {
 	}
 	type can struct{ load, save, list, history bool }
 	tests := []struct {
-		role string
+		role authz.Role
 		want can
 	}{
-		{RoleAdmin, can{true, true, true, true}},
-		{RoleCI, can{true, true, true, true}},
-		{RoleApp, can{true, false, false, false}},
-		{RoleViewer, can{false, false, true, false}},
+		{authz.RoleAdmin, can{true, true, true, true}},
+		{authz.RoleCI, can{true, true, true, true}},
+		{authz.RoleApp, can{true, false, false, false}},
+		{authz.RoleViewer, can{false, false, true, false}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.role, func(t *testing.T) {
+		t.Run(string(tc.role), func(t *testing.T) {
 			cfg := tokenConfig(t, createToken(t, &api.TokenCreateRequest{Policies: []string{putPolicy(t, tc.role, seed.prefix)}}))
 			cfg.Prefix = seed.prefix
 			st := newStore(t, cfg)
@@ -227,20 +228,24 @@ func TestPolicyCoversStore(t *testing.T) {
 
 func TestPolicyRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ name, role, mount, prefix string }{
+	tests := []struct {
+		name          string
+		role          authz.Role
+		mount, prefix string
+	}{
 		{"unknown role", "root", "secret", "rotor"},
-		{"glob in prefix", RoleApp, "secret", "rotor/*"},
-		{"plus in mount", RoleApp, "sec+ret", "rotor"},
-		{"quote breaks out of HCL string", RoleApp, "secret", `rotor" {} path "x`},
-		{"dot-dot segment", RoleApp, "secret", "rotor/../other"},
-		{"empty prefix", RoleApp, "secret", ""},
+		{"glob in prefix", authz.RoleApp, "secret", "rotor/*"},
+		{"plus in mount", authz.RoleApp, "sec+ret", "rotor"},
+		{"quote breaks out of HCL string", authz.RoleApp, "secret", `rotor" {} path "x`},
+		{"dot-dot segment", authz.RoleApp, "secret", "rotor/../other"},
+		{"empty prefix", authz.RoleApp, "secret", ""},
 	}
 	for _, tc := range tests {
 		if hcl, err := Policy(tc.role, tc.mount, tc.prefix); err == nil {
 			t.Errorf("%s: Policy returned no error and\n%s", tc.name, hcl)
 		}
 	}
-	if _, err := Policy(RoleApp, "/secret/", "/rotor/"); err != nil {
+	if _, err := Policy(authz.RoleApp, "/secret/", "/rotor/"); err != nil {
 		t.Errorf("surrounding slashes should be trimmed: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/storetest"
 )
@@ -29,7 +30,7 @@ func TestLayoutReadableByApps(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	appToken := createToken(t, &api.TokenCreateRequest{Policies: []string{putPolicy(t, RoleApp, st.prefix)}})
+	appToken := createToken(t, &api.TokenCreateRequest{Policies: []string{putPolicy(t, authz.RoleApp, st.prefix)}})
 	app, err := srv.NewClient(appToken)
 	if err != nil {
 		t.Fatal(err)

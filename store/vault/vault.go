@@ -16,7 +16,6 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -57,7 +56,8 @@ type Store struct {
 	revoke    bool // revoke the token on Close: rotor obtained it by logging in
 }
 
-// Option configures [New].
+// Option adjusts how [New] wires the store into a program (logging,
+// identity, test doubles). What the operator configures is in [Options].
 type Option func(*options)
 
 type options struct {
@@ -88,13 +88,13 @@ func WithGetenv(getenv func(string) string) Option { return func(o *options) { o
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.http = c } }
 
 // WithAPIConfig lets the caller adjust the Vault client configuration
-// (TLS, timeouts, retries) after rotor has applied its config block.
+// (TLS, timeouts, retries) after rotor has applied its [Options].
 func WithAPIConfig(f func(*api.Config)) Option { return func(o *options) { o.apiConfig = f } }
 
-// New builds a Vault client from cfg, logs in and returns the store. The
-// token is renewed in the background until [Store.Close]. cfg is normally
-// a validated config block; empty fields take the config defaults.
-func New(ctx context.Context, cfg *config.VaultStore, opts ...Option) (*Store, error) {
+// New builds a Vault client as cfg says, logs in and returns the store.
+// Empty fields of cfg take their defaults. The token is renewed in the
+// background until [Store.Close].
+func New(ctx context.Context, cfg Options, opts ...Option) (*Store, error) {
 	o := options{
 		logger: slog.New(slog.DiscardHandler),
 		getenv: os.Getenv,
@@ -103,13 +103,9 @@ func New(ctx context.Context, cfg *config.VaultStore, opts ...Option) (*Store, e
 	for _, opt := range opts {
 		opt(&o)
 	}
-	mount := orDefault(strings.Trim(cfg.Mount, "/"), config.DefaultVaultMount)
-	prefix := orDefault(strings.Trim(cfg.Prefix, "/"), config.DefaultVaultPrefix)
-	if err := checkPathPart(mount); err != nil {
-		return nil, fmt.Errorf("vault mount %q: %w", mount, err)
-	}
-	if err := checkPathPart(prefix); err != nil {
-		return nil, fmt.Errorf("vault prefix %q: %w", prefix, err)
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
 	}
 
 	apiCfg := api.DefaultConfig()
@@ -138,12 +134,12 @@ func New(ctx context.Context, cfg *config.VaultStore, opts ...Option) (*Store, e
 	s := &Store{
 		client: client,
 		addr:   client.Address(),
-		mount:  mount,
-		prefix: prefix,
+		mount:  cfg.Mount,
+		prefix: cfg.Prefix,
 		writer: o.writer,
 		log:    o.logger,
 		done:   make(chan struct{}),
-		revoke: a.method != config.VaultAuthToken,
+		revoke: a.method != AuthToken,
 	}
 	secret, err := a.login(ctx, client)
 	if err != nil {
@@ -517,20 +513,6 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// checkPathPart rejects mounts and prefixes that would escape their place
-// in an API path or an ACL policy.
-func checkPathPart(s string) error {
-	if strings.ContainsAny(s, "*+\"\\ \t\n{}") {
-		return errors.New(`must not contain spaces, quotes, braces, '\', '*' or '+'`)
-	}
-	for seg := range strings.SplitSeq(s, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return errors.New("must not contain empty, '.' or '..' path segments")
-		}
-	}
-	return nil
 }
 
 // Version returns the version Load would return, from the secret's KV

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,7 +30,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 )
@@ -49,11 +50,56 @@ type Rollout struct {
 
 var _ rotation.Reloader = (*Rollout)(nil)
 
-// New builds a Rollout from a config block: the kubeconfig it names, else
-// the in-cluster service account, else the default kubeconfig rules
-// ($KUBECONFIG, ~/.kube/config).
-func New(c *config.KubernetesHook, timeout time.Duration) (*Rollout, error) {
-	rc, err := restConfig(c.Kubeconfig)
+// DefaultNamespace is the namespace of a Deployment when [Options] names
+// none.
+const DefaultNamespace = "default"
+
+// Options names the Deployment to restart and how to reach its cluster.
+type Options struct {
+	// Namespace is the Deployment's namespace; default [DefaultNamespace].
+	Namespace string
+	// Deployment is the name of the Deployment; required.
+	Deployment string
+	// Kubeconfig is a kubeconfig file; default the in-cluster service
+	// account, else $KUBECONFIG / ~/.kube/config.
+	Kubeconfig string
+}
+
+// WithDefaults returns o with its empty fields set to their defaults.
+func (o Options) WithDefaults() Options {
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	return o
+}
+
+// Validate reports every problem of o as a [field.List].
+func (o Options) Validate() error {
+	var errs field.List
+	if o.Deployment == "" {
+		errs.Addf(field.NewPath("deployment"), "deployment is required")
+	}
+	return errs.Err()
+}
+
+// ResolvePaths returns o with a relative Kubeconfig made relative to dir.
+func (o Options) ResolvePaths(dir string) Options {
+	if o.Kubeconfig != "" && !filepath.IsAbs(o.Kubeconfig) {
+		o.Kubeconfig = filepath.Join(dir, o.Kubeconfig)
+	}
+	return o
+}
+
+// New builds a Rollout for the Deployment o names, waiting up to timeout
+// (zero: 5m) for its rollout. It reaches the cluster through the
+// kubeconfig o names, else the in-cluster service account, else the
+// default kubeconfig rules ($KUBECONFIG, ~/.kube/config).
+func New(o Options, timeout time.Duration) (*Rollout, error) {
+	o = o.WithDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("kubernetes: %w", err)
+	}
+	rc, err := restConfig(o.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
@@ -61,7 +107,7 @@ func New(c *config.KubernetesHook, timeout time.Duration) (*Rollout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	return &Rollout{Client: cs, Namespace: c.Namespace, Deployment: c.Deployment, Timeout: timeout}, nil
+	return &Rollout{Client: cs, Namespace: o.Namespace, Deployment: o.Deployment, Timeout: timeout}, nil
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

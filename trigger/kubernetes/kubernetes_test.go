@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +131,35 @@ func TestRolloutMissingDeployment(t *testing.T) {
 	r := &Rollout{Client: cs, Namespace: "prod", Deployment: "web"}
 	if err := r.Reload(context.Background(), &store.Secret{}); err == nil || !strings.Contains(err.Error(), "restart deployment prod/web") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestNew builds a Rollout from Options and a kubeconfig file; building a
+// client does not contact the cluster.
+func TestNew(t *testing.T) {
+	dir := t.TempDir()
+	kubeconfig := `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`
+	if err := os.WriteFile(filepath.Join(dir, "kubeconfig"), []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Deployment: "web", Kubeconfig: "kubeconfig"}.ResolvePaths(dir)
+	if o.Kubeconfig != filepath.Join(dir, "kubeconfig") {
+		t.Fatalf("ResolvePaths: kubeconfig %q, want it under %s", o.Kubeconfig, dir)
+	}
+	r, err := New(o, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Namespace != DefaultNamespace || r.Deployment != "web" || r.Timeout != time.Minute {
+		t.Errorf("rollout of %s/%s within %s, want default/web within 1m", r.Namespace, r.Deployment, r.Timeout)
+	}
+	if _, err := New(Options{Kubeconfig: o.Kubeconfig}, 0); err == nil || !strings.Contains(err.Error(), "deployment: deployment is required") {
+		t.Errorf("New without a deployment = %v, want the deployment reported", err)
 	}
 }
