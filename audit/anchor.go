@@ -11,9 +11,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
+
+	"github.com/rotor-dev/rotor/internal/atomicfile"
 )
 
 // anchor is the chain head as last recorded apart from the log.
@@ -71,58 +71,19 @@ func (l *Log) readAnchor() (*anchor, error) {
 	return &anchor{Seq: *a.Seq, Hash: *a.Hash, MAC: *a.MAC}, nil
 }
 
-// writeAnchor replaces the anchor file atomically: write a temporary file
-// in the same directory, fsync it, rename it over the anchor, fsync the
-// directory.
-func (l *Log) writeAnchor(seq uint64, hash string) (err error) {
+// writeAnchor replaces the anchor file atomically (see package
+// atomicfile).
+func (l *Log) writeAnchor(seq uint64, hash string) error {
 	data, err := json.Marshal(anchor{Seq: seq, Hash: hash, MAC: anchorMAC(l.salt, seq, hash)})
 	if err != nil {
 		return fmt.Errorf("write audit anchor: %w", err)
 	}
-	dir := filepath.Dir(l.anchorPath)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(l.anchorPath)+".tmp-*")
+	err = atomicfile.WriteFile(l.anchorPath, "", 0o600, func(w io.Writer) error {
+		_, err := w.Write(append(data, '\n'))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("write audit anchor: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	// CreateTemp creates 0600 files; say so anyway, the anchor's
-	// protection should not rest on a library default.
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("write audit anchor: %w", err)
-	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		return fmt.Errorf("write audit anchor: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write audit anchor: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write audit anchor: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), l.anchorPath); err != nil {
-		return fmt.Errorf("write audit anchor: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("write audit anchor: %w", err)
 	}
 	return nil
-}
-
-// syncDir makes a rename or a file creation in dir durable. Windows cannot
-// open directories for syncing, and does not need to.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/rotor-dev/rotor/internal/atomicfile"
 )
 
 // ActionRecover is the action of the record [Log.Append] writes, as
@@ -122,7 +124,7 @@ func Open(path, anchorPath string, salt []byte, opts ...Option) (*Log, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("open audit log: %s is not a regular file", path)
 	}
-	if err := syncDir(filepath.Dir(absLog)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(absLog)); err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	return l, nil

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/rotor-dev/rotor/internal/atomicfile"
 )
 
 // SaltSize is the size in bytes of the salts [LoadOrCreateSalt] makes.
@@ -43,7 +45,7 @@ func LoadOrCreateSalt(path string) ([]byte, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = atomicfile.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		// Leave no half-written salt behind for LoadSalt to reject.

@@ -24,16 +24,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/rotor-dev/rotor/internal/atomicfile"
 	"github.com/rotor-dev/rotor/keyring"
 )
 
@@ -215,28 +216,11 @@ func mergeEnv(base, vars []string) []string {
 // (keyring.EnvFile), atomically and 0600.
 func (s *Supervisor) writeEnvFile(vars []string) error {
 	data := keyring.EnvFile("written by rotor run; re-read on "+signalName(s.cfg.Signal), vars)
-	dir := filepath.Dir(s.cfg.EnvFile)
-	f, err := os.CreateTemp(dir, ".rotor-env-*")
+	err := atomicfile.WriteFile(s.cfg.EnvFile, ".rotor-env-*", 0o600, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("write env file: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("write env file: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write env file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write env file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write env file: %w", err)
-	}
-	if err := os.Rename(f.Name(), s.cfg.EnvFile); err != nil {
 		return fmt.Errorf("write env file: %w", err)
 	}
 	return nil

@@ -51,7 +51,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -59,6 +58,7 @@ import (
 	"filippo.io/age"
 	"github.com/gofrs/flock"
 
+	"github.com/rotor-dev/rotor/internal/atomicfile"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -301,31 +301,12 @@ func (s *Store) write(doc *document) error {
 	defer clear(plain)
 
 	name := doc.Secret.Name
-	tmp, err := os.CreateTemp(s.dir, tempPattern(name)) // mode 0600
-	if err != nil {
-		return err
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return atomicfile.WriteFile(filepath.Join(s.dir, secretFile(name)), tempPattern(name), 0o600, func(w io.Writer) error {
+		if err := s.encrypt(w, plain); err != nil {
+			return fmt.Errorf("encrypt: %w", err)
 		}
-	}()
-	if err := s.encrypt(tmp, plain); err != nil {
-		return fmt.Errorf("encrypt: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, secretFile(name))); err != nil {
-		return err
-	}
-	renamed = true
-	return syncDir(s.dir)
+		return nil
+	})
 }
 
 func (s *Store) encrypt(dst io.Writer, plain []byte) error {
@@ -369,21 +350,4 @@ func (s *Store) removeTemps(name string) {
 			os.Remove(filepath.Join(s.dir, e.Name()))
 		}
 	}
-}
-
-// syncDir flushes the directory entry changes in dir (a create or rename)
-// to disk. Windows cannot fsync a directory and does not need to.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

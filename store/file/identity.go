@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/rotor-dev/rotor/internal/atomicfile"
 )
 
 // identityPerm is the widest mode an identity file may have.
@@ -36,7 +38,7 @@ func GenerateIdentity(path string) error {
 		os.Remove(path) // created above, so it is ours to remove
 		return fmt.Errorf("generate age identity %s: %w", path, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("generate age identity %s: %w", path, err)
 	}
 	return nil
