@@ -28,13 +28,13 @@ func (e *Engine) Rollback(ctx context.Context, sec Secret) (Result, error) {
 		return res, err
 	}
 	if err := e.canRollBack(s); err != nil {
-		return res, e.recordAll(ctx, err, Event{Action: "rollback", Secret: sec.Name, KeyID: keyIDOf(s.Current), Status: StatusFailed, Detail: err.Error()})
+		return res, e.recordAll(ctx, err, Event{Action: "rollback", Secret: sec.Name, KeyID: store.KeyID(s.Current), Status: StatusFailed, Detail: err.Error()})
 	}
 	if err := e.record(ctx, Event{Action: "rollback", Secret: sec.Name, KeyID: s.Previous.ID, Status: StatusStarted, Detail: "restore previous as current"}); err != nil {
 		return res, err
 	}
 	_, err = e.rollbackLocked(ctx, sec, s, ver, "requested")
-	res.Current, res.Previous = keyIDOf(s.Current), keyIDOf(s.Previous)
+	res.Current, res.Previous = store.KeyID(s.Current), store.KeyID(s.Previous)
 	return res, err
 }
 
@@ -58,7 +58,7 @@ func (e *Engine) rollbackLocked(ctx context.Context, sec Secret, s *store.Secret
 		if _, serr := e.Store.Save(ctx, s, ver); serr != nil {
 			err = errors.Join(err, fmt.Errorf("save %s: %w", s.Name, serr))
 		}
-		return false, e.recordAll(ctx, err, Event{Action: "rollback", Secret: s.Name, KeyID: keyIDOf(s.Current), Status: StatusFailed, Detail: reason + ": " + err.Error()})
+		return false, e.recordAll(ctx, err, Event{Action: "rollback", Secret: s.Name, KeyID: store.KeyID(s.Current), Status: StatusFailed, Detail: reason + ": " + err.Error()})
 	}
 	now := e.now()
 	failed := s.Current.Clone()

@@ -89,7 +89,7 @@ func (e *Engine) acquire(ctx context.Context, sec Secret) (*run, bool, error) {
 			return nil, false, fmt.Errorf("start rotation of %s: %w", sec.Name, err)
 		}
 		r := &run{e: e, sec: sec, s: s, ver: nv}
-		if err := e.record(ctx, Event{Action: action, Secret: sec.Name, KeyID: keyIDOf(s.Current), Status: StatusStarted, Detail: detail}); err != nil {
+		if err := e.record(ctx, Event{Action: action, Secret: sec.Name, KeyID: store.KeyID(s.Current), Status: StatusStarted, Detail: detail}); err != nil {
 			return nil, false, errors.Join(err, r.release(ctx))
 		}
 		e.log().Info("rotation acquired", "secret", sec.Name, "rotation", s.Rotation.ID, "resumed", resumed)
@@ -106,13 +106,6 @@ func stepName(s store.Step) string {
 		return "start"
 	}
 	return string(s)
-}
-
-func keyIDOf(k *store.Key) string {
-	if k == nil {
-		return ""
-	}
-	return k.ID
 }
 
 // save writes r.s with compare-and-swap, renewing the lease.
@@ -287,7 +280,7 @@ func (r *run) test(ctx context.Context) error {
 // is not retired: its issuer does not accept it, so there is nothing to
 // revoke.
 func (r *run) reject(ctx context.Context, step store.Step, cause error) error {
-	id := keyIDOf(r.s.Pending)
+	id := store.KeyID(r.s.Pending)
 	r.s.Pending = nil
 	r.s.Rotation = nil
 	err := r.save(context.WithoutCancel(ctx))
@@ -360,13 +353,13 @@ func (e *Engine) Abort(ctx context.Context, sec Secret) (Result, error) {
 		return Result{Secret: sec.Name}, fmt.Errorf("%s: %w", sec.Name, ErrNoRotation)
 	}
 	res := Result{Secret: sec.Name, Rotation: s.Rotation.ID}
-	if err := e.record(ctx, Event{Action: "rotate.abort", Secret: sec.Name, KeyID: keyIDOf(s.Pending), Status: StatusStarted, Detail: "rotation " + s.Rotation.ID + " at step " + stepName(s.Rotation.Step)}); err != nil {
+	if err := e.record(ctx, Event{Action: "rotate.abort", Secret: sec.Name, KeyID: store.KeyID(s.Pending), Status: StatusStarted, Detail: "rotation " + s.Rotation.ID + " at step " + stepName(s.Rotation.Step)}); err != nil {
 		return res, err
 	}
 	promoted := slices.Index(store.Steps, s.Rotation.Step) >= slices.Index(store.Steps, store.StepPromote)
 	if promoted {
 		_, err := e.rollbackLocked(ctx, sec, s, ver, "abort of rotation "+s.Rotation.ID)
-		res.Current = keyIDOf(s.Current)
+		res.Current = store.KeyID(s.Current)
 		return res, err
 	}
 	if p := s.Pending; p != nil {
@@ -384,6 +377,6 @@ func (e *Engine) Abort(ctx context.Context, sec Secret) (Result, error) {
 		err = fmt.Errorf("abort rotation of %s: %w", sec.Name, err)
 		return res, e.recordAll(ctx, err, Event{Action: "rotate.abort", Secret: sec.Name, Status: StatusFailed, Detail: err.Error()})
 	}
-	res.Current = keyIDOf(s.Current)
+	res.Current = store.KeyID(s.Current)
 	return res, e.record(ctx, Event{Action: "rotate.abort", Secret: sec.Name, KeyID: res.Current, Status: StatusSucceeded, Detail: "pending key discarded; nothing was promoted"})
 }

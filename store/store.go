@@ -124,6 +124,15 @@ func (k Key) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("key_id", k.ID), slog.Time("created_at", k.CreatedAt))
 }
 
+// KeyID returns the id of k, or "" when there is no key: for the
+// optional slots, in messages, audit records and hook environments.
+func KeyID(k *Key) string {
+	if k == nil {
+		return ""
+	}
+	return k.ID
+}
+
 // Expired reports whether the key has an expiry that is not after now.
 func (k *Key) Expired(now time.Time) bool {
 	return k != nil && !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)

@@ -64,8 +64,8 @@ func (c *Command) run(ctx context.Context, step string, s *store.Secret) error {
 	cmd.Env = append(os.Environ(),
 		"ROTOR_SECRET="+s.Name,
 		"ROTOR_STEP="+step,
-		"ROTOR_KEY_ID="+keyID(s.Current),
-		"ROTOR_PREVIOUS_KEY_ID="+keyID(s.Previous),
+		"ROTOR_KEY_ID="+store.KeyID(s.Current),
+		"ROTOR_PREVIOUS_KEY_ID="+store.KeyID(s.Previous),
 	)
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -105,13 +105,6 @@ func tail(out string, s *store.Secret) string {
 		out = out[len(out)-500:]
 	}
 	return ": " + out
-}
-
-func keyID(k *store.Key) string {
-	if k == nil {
-		return ""
-	}
-	return k.ID
 }
 
 // Reloaders runs several reloaders in order, stopping at the first failure.

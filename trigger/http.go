@@ -35,7 +35,7 @@ func (h *HTTPReload) Reload(ctx context.Context, s *store.Secret) error {
 	ctx, cancel := context.WithTimeout(ctx, orDefault(h.Timeout, DefaultTimeout))
 	defer cancel()
 	body, _ := json.Marshal(map[string]string{
-		"secret": s.Name, "step": "reload", "key_id": keyID(s.Current), "previous_key_id": keyID(s.Previous),
+		"secret": s.Name, "step": "reload", "key_id": store.KeyID(s.Current), "previous_key_id": store.KeyID(s.Previous),
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
 	if err != nil {
@@ -74,7 +74,7 @@ var _ rotation.Verifier = (*HTTPCheck)(nil)
 func (h *HTTPCheck) Verify(ctx context.Context, s *store.Secret) error {
 	want := ""
 	if h.RequireKeyID {
-		want = keyID(s.Current)
+		want = store.KeyID(s.Current)
 	}
 	return poll(ctx, orDefault(h.Timeout, time.Minute), orDefault(h.Interval, time.Second), func(ctx context.Context) error {
 		return checkHealth(ctx, client(h.Client), h.URL, want)
@@ -157,7 +157,7 @@ var _ rotation.Verifier = (*Consumers)(nil)
 
 // Verify waits until every consumer reports the current key id.
 func (c *Consumers) Verify(ctx context.Context, s *store.Secret) error {
-	want := keyID(s.Current)
+	want := store.KeyID(s.Current)
 	return poll(ctx, orDefault(c.Timeout, 2*time.Minute), orDefault(c.Interval, time.Second), func(ctx context.Context) error {
 		var errs []error
 		for _, u := range c.URLs {
