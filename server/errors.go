@@ -1,17 +1,14 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/internal/errclass"
 	"github.com/rotor-dev/rotor/provider"
-	"github.com/rotor-dev/rotor/rotation"
-	"github.com/rotor-dev/rotor/store"
 )
 
 // Error codes of the API. They are stable: clients may switch on them.
@@ -58,46 +55,42 @@ type ErrorDetail struct {
 // maxMessageLen bounds error messages in responses.
 const maxMessageLen = 2000
 
-// mapping lists, in order of precedence, which sentinel errors become which
-// status and code. An error wrapping several (errors.Join) gets the first.
-var mapping = []struct {
-	err    error
+// statuses maps each error class (package errclass, shared with the CLI's
+// exit codes) to a status and a code. An error wrapping several sentinels
+// (errors.Join) gets the class errclass gives precedence.
+var statuses = map[errclass.Class]struct {
 	status int
 	code   string
 }{
-	{store.ErrNotFound, http.StatusNotFound, CodeNotFound},
-	{keyring.ErrNoCurrentKey, http.StatusNotFound, CodeNotFound},
-	{rotation.ErrRotationInProgress, http.StatusConflict, CodeRotationInProgress},
-	{rotation.ErrNothingToRollBack, http.StatusConflict, CodeNothingToRollBack},
-	{rotation.ErrRolledBack, http.StatusBadGateway, CodeRolledBack},
-	{rotation.ErrTestFailed, http.StatusUnprocessableEntity, CodeKeyRejected},
-	{rotation.ErrPromoteRefused, http.StatusUnprocessableEntity, CodeKeyRejected},
-	{provider.ErrRejected, http.StatusUnprocessableEntity, CodeKeyRejected},
-	{rotation.ErrSameKey, http.StatusConflict, CodeSameKey},
-	{rotation.ErrNotExpired, http.StatusConflict, CodeNotExpired},
-	{rotation.ErrKeyInUse, http.StatusConflict, CodeKeyInUse},
-	{provider.ErrCannotMint, http.StatusConflict, CodeActionRequired},
-	{rotation.ErrLeaseLost, http.StatusConflict, CodeConflict},
-	{store.ErrConflict, http.StatusConflict, CodeConflict},
-	{rotation.ErrNoRotation, http.StatusConflict, CodeNoRotation},
-	{context.DeadlineExceeded, http.StatusGatewayTimeout, CodeTimeout},
+	errclass.NotFound:          {http.StatusNotFound, CodeNotFound},
+	errclass.InProgress:        {http.StatusConflict, CodeRotationInProgress},
+	errclass.NothingToRollBack: {http.StatusConflict, CodeNothingToRollBack},
+	errclass.RolledBack:        {http.StatusBadGateway, CodeRolledBack},
+	errclass.KeyRejected:       {http.StatusUnprocessableEntity, CodeKeyRejected},
+	errclass.SameKey:           {http.StatusConflict, CodeSameKey},
+	errclass.NotExpired:        {http.StatusConflict, CodeNotExpired},
+	errclass.KeyInUse:          {http.StatusConflict, CodeKeyInUse},
+	errclass.ActionRequired:    {http.StatusConflict, CodeActionRequired},
+	errclass.Conflict:          {http.StatusConflict, CodeConflict},
+	errclass.NoRotation:        {http.StatusConflict, CodeNoRotation},
+	errclass.Timeout:           {http.StatusGatewayTimeout, CodeTimeout},
 }
 
 // classify maps err to a status, a code and a message safe to show. An
-// error that matches no sentinel is internal: its message stays in the
-// server log and the caller gets a generic one.
+// error of no class the API reports (errclass.Other, and a broken audit
+// chain, which is the server's own failure) is internal: its message stays
+// in the server log and the caller gets a generic one.
 func classify(err error) (int, ErrorDetail) {
-	for _, m := range mapping {
-		if errors.Is(err, m.err) {
-			d := ErrorDetail{Code: m.code, Message: clip(err.Error())}
-			var ar *provider.ActionRequiredError
-			if errors.As(err, &ar) {
-				d.Steps = slices.Clone(ar.Steps)
-			}
-			return m.status, d
-		}
+	s, ok := statuses[errclass.Of(err)]
+	if !ok {
+		return http.StatusInternalServerError, ErrorDetail{Code: CodeInternal, Message: "internal error; the server log has the details"}
 	}
-	return http.StatusInternalServerError, ErrorDetail{Code: CodeInternal, Message: "internal error; the server log has the details"}
+	d := ErrorDetail{Code: s.code, Message: clip(err.Error())}
+	var ar *provider.ActionRequiredError
+	if errors.As(err, &ar) {
+		d.Steps = slices.Clone(ar.Steps)
+	}
+	return s.status, d
 }
 
 func clip(s string) string {

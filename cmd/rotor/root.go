@@ -16,6 +16,7 @@ import (
 
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/internal/errclass"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/rotation"
 )
@@ -156,23 +157,23 @@ func (g *globals) clock() (func() time.Time, error) {
 	return func() time.Time { return g.env.now().Add(d) }, nil
 }
 
+// exitCode maps err to the exit code of its class; the API maps the same
+// classes to HTTP statuses (package errclass).
 func exitCode(err error) int {
 	var ue usageError
-	switch {
-	case errors.As(err, &ue), isCobraUsage(err):
+	if errors.As(err, &ue) || isCobraUsage(err) {
 		return exitUsage
-	case errors.Is(err, rotation.ErrRolledBack):
+	}
+	switch c := errclass.Of(err); {
+	case c == errclass.RolledBack:
 		return exitRolledBack
-	case errors.Is(err, rotation.ErrRotationInProgress):
+	case c == errclass.InProgress:
 		return exitInProgress
-	case errors.Is(err, audit.ErrChainBroken):
+	case c == errclass.AuditBroken:
 		return exitAuditBroken
-	case errors.Is(err, provider.ErrCannotMint):
+	case c == errclass.ActionRequired:
 		return exitActionRequired
-	case errors.Is(err, rotation.ErrNothingToRollBack), errors.Is(err, rotation.ErrNotExpired),
-		errors.Is(err, rotation.ErrTestFailed), errors.Is(err, rotation.ErrSameKey),
-		errors.Is(err, rotation.ErrPromoteRefused), errors.Is(err, rotation.ErrKeyInUse),
-		errors.Is(err, provider.ErrRejected):
+	case c.Refused():
 		return exitRefused
 	}
 	return exitError
