@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/internal/clerkfake"
+	"github.com/rotor-dev/rotor/internal/exectest"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/clerk"
 	"github.com/rotor-dev/rotor/store"
@@ -369,13 +370,11 @@ func TestDashboardNameTemplate(t *testing.T) {
 	}
 }
 
+// writeScript writes a hook for the provider to execute (see
+// [exectest.Script] for why tests write scripts only through it).
 func writeScript(t *testing.T, body string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "hook.sh")
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return exectest.Script(t, "hook.sh", body)
 }
 
 func TestMintHook(t *testing.T) {

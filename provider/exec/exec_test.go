@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/field"
+	"github.com/rotor-dev/rotor/internal/exectest"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/exec"
 	"github.com/rotor-dev/rotor/store"
@@ -40,13 +41,11 @@ func newProvider(t *testing.T, timeout time.Duration, argv ...string) *exec.Prov
 	return p
 }
 
+// script writes a command for the provider to execute (see
+// [exectest.Script] for why tests write scripts only through it).
 func script(t *testing.T, body string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "cmd.sh")
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return exectest.Script(t, "cmd.sh", body)
 }
 
 func TestProtocolRoundTrip(t *testing.T) {
