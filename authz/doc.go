@@ -34,9 +34,20 @@
 // refused before anything else is looked at), by a key from the issuer's
 // JWKS, which is found through <issuer>/.well-known/openid-configuration,
 // cached, and fetched again when a token names a key it does not hold (at
-// most once per [OIDCConfig].MinRefreshInterval). The iss claim must equal
-// the configured issuer exactly, aud must contain the configured audience,
-// and exp (required), nbf and iat are checked with a clock-skew tolerance.
+// most once per [OIDCConfig].MinRefreshInterval) and when the cached keys
+// are older than [OIDCConfig].CacheTTL (the old keys stay in use while the
+// issuer cannot be reached). Only RSA keys of 2048 bits or more and P-256
+// keys are used. The iss claim must equal the configured issuer exactly,
+// aud must contain the configured audience, and exp (required), nbf and
+// iat are checked with a clock-skew tolerance.
+//
+// The protocol is maintained libraries' work: discovery and the remote key
+// set (cache, refetch on an unknown key, one fetch shared by concurrent
+// callers, signature verification) are github.com/coreos/go-oidc/v3's, and
+// the registered claims are checked by github.com/go-jose/go-jose/v4/jwt.
+// This package adds the rules above that go-oidc leaves out (a refetch
+// rate limit, a cache lifetime, the key filter, bounded documents) and the
+// mapping of GitHub's claims to roles.
 //
 // The audience does not restrict who can obtain a token: any workflow in
 // any repository on GitHub can ask for a token with any audience. What

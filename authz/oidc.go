@@ -2,24 +2,19 @@ package authz
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // GitHubIssuer is the issuer of GitHub Actions OIDC tokens.
@@ -40,14 +35,8 @@ const (
 	DefaultFetchTimeout = 10 * time.Second
 )
 
-// maxDocumentSize bounds the discovery document and the key set.
-const maxDocumentSize = 1 << 20
-
 // maxSubjectLen bounds the audit subject built from a token's claims.
 const maxSubjectLen = 512
-
-// minRSABits is the smallest RSA key accepted from a key set.
-const minRSABits = 2048
 
 // signatureAlgorithms are the only JWS algorithms accepted: "none" and the
 // HMAC algorithms, whose key would be public, are not among them.
@@ -156,7 +145,7 @@ type OIDCConfig struct {
 // for concurrent use.
 type OIDCVerifier struct {
 	cfg  OIDCConfig
-	keys jwksCache
+	keys *keySet
 }
 
 var _ Authenticator = (*OIDCVerifier)(nil)
@@ -204,7 +193,7 @@ func NewOIDCVerifier(cfg OIDCConfig) (*OIDCVerifier, error) {
 	}
 	cfg.Rules = append([]OIDCRule(nil), cfg.Rules...)
 	v := &OIDCVerifier{cfg: cfg}
-	v.keys.v = v
+	v.keys = newKeySet(&v.cfg)
 	return v, nil
 }
 
@@ -270,46 +259,11 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// audience is the aud claim: one string or an array of strings.
-type audience []string
-
-// UnmarshalJSON accepts a string or an array of strings.
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*a = audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("aud: want a string or an array of strings")
-	}
-	*a = many
-	return nil
-}
-
-// numericDate is a JWT time: seconds since the epoch, possibly fractional.
-type numericDate struct{ time.Time }
-
-// UnmarshalJSON accepts seconds since the epoch.
-func (d *numericDate) UnmarshalJSON(b []byte) error {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || f < 0 || f > 1e11 {
-		return errors.New("want a number of seconds since 1970")
-	}
-	sec := int64(f)
-	d.Time = time.Unix(sec, int64((f-float64(sec))*1e9)).UTC()
-	return nil
-}
-
-// oidcClaims are the claims rotor reads from a token.
+// oidcClaims are the claims rotor's rules and audit subject read from a
+// token; the registered claims (iss, aud, exp, nbf, iat) are go-jose's
+// [jwt.Claims], checked by [OIDCVerifier.validate].
 type oidcClaims struct {
-	Issuer    string       `json:"iss"`
-	Subject   string       `json:"sub"`
-	Audience  audience     `json:"aud"`
-	Expiry    *numericDate `json:"exp"`
-	NotBefore *numericDate `json:"nbf"`
-	IssuedAt  *numericDate `json:"iat"`
+	Subject string `json:"sub"`
 
 	Repository        flexString `json:"repository"`
 	RepositoryID      flexString `json:"repository_id"`
@@ -374,38 +328,30 @@ func (v *OIDCVerifier) Authenticate(ctx context.Context, token string) (Principa
 	if len(token) > maxTokenLen || !looksLikeJWT(token) {
 		return Principal{}, &authError{reason: "oidc: not a JWT", noMatch: true}
 	}
-	jws, err := jose.ParseSignedCompact(token, signatureAlgorithms)
+	tok, err := jwt.ParseSigned(token, signatureAlgorithms)
 	if err != nil {
 		return Principal{}, failf("malformed token or algorithm other than RS256 and ES256")
 	}
 	var peek struct {
 		Issuer string `json:"iss"`
 	}
-	if json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &peek) != nil {
+	if tok.UnsafeClaimsWithoutVerification(&peek) != nil {
 		return Principal{}, failf("malformed claims")
 	}
 	if peek.Issuer != v.cfg.Issuer {
 		return Principal{}, &authError{reason: fmt.Sprintf("oidc: issuer %q is not trusted", truncate(peek.Issuer, 200)), noMatch: true}
 	}
-	hdr := jws.Signatures[0].Header
-	keys, err := v.keys.lookup(ctx, hdr.KeyID, hdr.Algorithm)
+	hdr := tok.Headers[0]
+	payload, err := v.keys.verify(ctx, token, hdr.KeyID, hdr.Algorithm)
 	if err != nil {
 		return Principal{}, err
 	}
-	var payload []byte
-	for _, k := range keys {
-		if payload, err = jws.Verify(k.Key); err == nil {
-			break
-		}
-	}
-	if payload == nil {
-		return Principal{}, failf("bad signature")
-	}
+	var std jwt.Claims
 	var c oidcClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
+	if json.Unmarshal(payload, &std) != nil || json.Unmarshal(payload, &c) != nil {
 		return Principal{}, failf("malformed claims")
 	}
-	if err := v.validate(&c); err != nil {
+	if err := v.validate(&std); err != nil {
 		return Principal{}, err
 	}
 	p := Principal{Subject: c.auditSubject()}
@@ -420,233 +366,31 @@ func (v *OIDCVerifier) Authenticate(ctx context.Context, token string) (Principa
 }
 
 // validate checks the registered claims of a token whose signature
-// verified.
-func (v *OIDCVerifier) validate(c *oidcClaims) error {
-	now := v.cfg.Now()
-	skew := v.cfg.ClockSkew
+// verified, with go-jose's validation, and requires an expiry, which
+// go-jose leaves optional.
+func (v *OIDCVerifier) validate(c *jwt.Claims) error {
+	want := jwt.Expected{Issuer: v.cfg.Issuer, AnyAudience: jwt.Audience{v.cfg.Audience}, Time: v.cfg.Now()}
+	err := c.ValidateWithLeeway(want, v.cfg.ClockSkew)
 	switch {
-	case c.Issuer != v.cfg.Issuer:
+	case errors.Is(err, jwt.ErrInvalidIssuer):
 		return failf("issuer %q is not trusted", truncate(c.Issuer, 200))
-	case !c.Audience.contains(v.cfg.Audience):
+	case errors.Is(err, jwt.ErrInvalidAudience):
 		return failf("audience is not %q", v.cfg.Audience)
+	case errors.Is(err, jwt.ErrExpired):
+		return failf("token expired at %s", rfc3339(c.Expiry))
+	case errors.Is(err, jwt.ErrNotValidYet):
+		return failf("token not valid before %s", rfc3339(c.NotBefore))
+	case errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return failf("token issued in the future (%s)", rfc3339(c.IssuedAt))
+	case err != nil:
+		return failf("claims: %v", err)
 	case c.Expiry == nil:
 		return failf("token has no expiry")
-	case now.After(c.Expiry.Add(skew)):
-		return failf("token expired at %s", c.Expiry.Format(time.RFC3339))
-	case c.NotBefore != nil && now.Add(skew).Before(c.NotBefore.Time):
-		return failf("token not valid before %s", c.NotBefore.Format(time.RFC3339))
-	case c.IssuedAt != nil && now.Add(skew).Before(c.IssuedAt.Time):
-		return failf("token issued in the future (%s)", c.IssuedAt.Format(time.RFC3339))
 	}
 	return nil
 }
 
-func (a audience) contains(s string) bool {
-	for _, x := range a {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// jwksCache holds the issuer's signing keys. Keys are fetched on first
-// use, again when they are older than CacheTTL, and when a token names a
-// key the cache does not hold; never more often than MinRefreshInterval.
-// Concurrent callers share one fetch.
-type jwksCache struct {
-	v *OIDCVerifier
-
-	mu          sync.Mutex
-	keys        []jose.JSONWebKey
-	fetchedAt   time.Time // of the keys held
-	lastAttempt time.Time // of the last fetch, successful or not
-	lastErr     error
-	inflight    chan struct{} // closed when the running fetch ends
-}
-
-// lookup returns the keys that may have signed a token with this kid and
-// alg, fetching the key set when needed.
-func (c *jwksCache) lookup(ctx context.Context, kid, alg string) ([]jose.JSONWebKey, error) {
-	now := c.v.cfg.Now()
-	c.mu.Lock()
-	stale := c.keys == nil || now.Sub(c.fetchedAt) >= c.v.cfg.CacheTTL
-	c.mu.Unlock()
-	if stale {
-		// A failed refresh of stale keys is not fatal while we hold
-		// some: the issuer being down must not lock CI out at once.
-		if err := c.refresh(ctx); err != nil && !c.hasKeys() {
-			return nil, failf("fetch signing keys: %v", err)
-		}
-	}
-	if ks := c.find(kid, alg); len(ks) > 0 {
-		return ks, nil
-	}
-	if err := c.refresh(ctx); err != nil && !errors.Is(err, errFetchedRecently) {
-		return nil, failf("unknown signing key %q (refreshing keys: %v)", truncate(kid, 100), err)
-	}
-	if ks := c.find(kid, alg); len(ks) > 0 {
-		return ks, nil
-	}
-	return nil, failf("unknown signing key %q", truncate(kid, 100))
-}
-
-func (c *jwksCache) hasKeys() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.keys) > 0
-}
-
-// find returns the held keys matching kid (every key when kid is empty)
-// that can verify alg.
-func (c *jwksCache) find(kid, alg string) []jose.JSONWebKey {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []jose.JSONWebKey
-	for _, k := range c.keys {
-		if (kid == "" || k.KeyID == kid) && keyFits(k, alg) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// keyFits reports whether k is a public key of the kind alg needs.
-func keyFits(k jose.JSONWebKey, alg string) bool {
-	if k.Algorithm != "" && k.Algorithm != alg {
-		return false
-	}
-	switch pub := k.Key.(type) {
-	case *rsa.PublicKey:
-		return alg == string(jose.RS256) && pub.N.BitLen() >= minRSABits
-	case *ecdsa.PublicKey:
-		return alg == string(jose.ES256) && pub.Curve == elliptic.P256()
-	}
-	return false
-}
-
-// errFetchedRecently is what refresh returns when it declines to fetch
-// again so soon after a successful fetch.
-var errFetchedRecently = errors.New("key set fetched recently")
-
-// refresh fetches the key set unless one was fetched less than
-// MinRefreshInterval ago, in which case it returns that fetch's error.
-// Callers arriving during a fetch wait for it.
-func (c *jwksCache) refresh(ctx context.Context) error {
-	c.mu.Lock()
-	if ch := c.inflight; ch != nil {
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.lastErr
-	}
-	now := c.v.cfg.Now()
-	if !c.lastAttempt.IsZero() && now.Sub(c.lastAttempt) < c.v.cfg.MinRefreshInterval {
-		err := c.lastErr
-		c.mu.Unlock()
-		if err == nil {
-			err = errFetchedRecently
-		}
-		return err
-	}
-	ch := make(chan struct{})
-	c.inflight = ch
-	c.lastAttempt = now
-	c.mu.Unlock()
-
-	// The fetch serves every waiting caller, so one caller giving up must
-	// not abort it.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultFetchTimeout)
-	keys, err := c.v.fetchKeys(fctx)
-	cancel()
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err == nil {
-		c.keys, c.fetchedAt = keys, now
-	}
-	c.lastErr = err
-	c.inflight = nil
-	close(ch)
-	return err
-}
-
-// fetchKeys discovers the key set URL (unless configured) and fetches the
-// usable signing keys from it.
-func (v *OIDCVerifier) fetchKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
-	jwksURL := v.cfg.JWKSURL
-	if jwksURL == "" {
-		var doc struct {
-			Issuer  string `json:"issuer"`
-			JWKSURI string `json:"jwks_uri"`
-		}
-		if err := v.getJSON(ctx, strings.TrimSuffix(v.cfg.Issuer, "/")+"/.well-known/openid-configuration", &doc); err != nil {
-			return nil, fmt.Errorf("discovery: %w", err)
-		}
-		if doc.Issuer != v.cfg.Issuer {
-			return nil, fmt.Errorf("discovery: document names issuer %q, not %q", truncate(doc.Issuer, 200), v.cfg.Issuer)
-		}
-		if err := checkURL("jwks_uri", doc.JWKSURI); err != nil {
-			return nil, fmt.Errorf("discovery: %w", err)
-		}
-		jwksURL = doc.JWKSURI
-	}
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := v.getJSON(ctx, jwksURL, &set); err != nil {
-		return nil, fmt.Errorf("key set: %w", err)
-	}
-	var keys []jose.JSONWebKey
-	for _, raw := range set.Keys {
-		var k jose.JSONWebKey
-		// Keys of kinds rotor cannot use are skipped, not fatal:
-		// issuers may publish others alongside.
-		if k.UnmarshalJSON(raw) != nil || !k.IsPublic() || k.Use != "" && k.Use != "sig" {
-			continue
-		}
-		if keyFits(k, string(jose.RS256)) || keyFits(k, string(jose.ES256)) {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("key set: no usable RS256 or ES256 signing keys")
-	}
-	return keys, nil
-}
-
-// getJSON fetches u and decodes its JSON body into dst.
-func (v *OIDCVerifier) getJSON(ctx context.Context, u string, dst any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := v.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", u, err)
-	}
-	if len(b) > maxDocumentSize {
-		return fmt.Errorf("GET %s: document larger than %d bytes", u, maxDocumentSize)
-	}
-	if err := json.Unmarshal(b, dst); err != nil {
-		return fmt.Errorf("GET %s: %w", u, err)
-	}
-	return nil
-}
+func rfc3339(d *jwt.NumericDate) string { return d.Time().UTC().Format(time.RFC3339) }
 
 // UnverifiedSubject returns the audit subject the claims of token name,
 // without verifying anything, or "" when token is not a JWT. It is for the

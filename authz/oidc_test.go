@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -441,4 +442,84 @@ func FuzzOIDCAuthenticate(f *testing.F) {
 			t.Fatalf("fuzzed token authenticated as %+v", p)
 		}
 	})
+}
+
+// jwksServer serves whatever key set set holds, and counts requests.
+func jwksServer(t *testing.T, set *atomic.Pointer[jose.JSONWebKeySet]) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(set.Load())
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestOIDCRefusesSmallRSAKeys(t *testing.T) {
+	clock := newFakeClock()
+	iss := newIssuer(t, clock)
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set atomic.Pointer[jose.JSONWebKeySet]
+	set.Store(&jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		iss.JWKS().Keys[0],
+		{Key: &small.PublicKey, KeyID: "small", Algorithm: string(jose.RS256), Use: "sig"},
+	}})
+	v := newVerifier(t, iss, clock, func(c *OIDCConfig) { c.JWKSURL = jwksServer(t, &set).URL })
+	tok := authztest.SignWith(t, jose.RS256, small, "small", iss.GitHubClaims("rotor", "org/app", "refs/heads/main"))
+	if _, err := v.Authenticate(t.Context(), tok); err == nil || !strings.Contains(err.Error(), "unknown signing key") {
+		t.Fatalf("token signed by a 1024-bit RSA key: %v, want unknown signing key", err)
+	}
+	// Without the kid, no published key may verify it either.
+	noKid := authztest.SignWith(t, jose.RS256, small, "", iss.GitHubClaims("rotor", "org/app", "refs/heads/main"))
+	if _, err := v.Authenticate(t.Context(), noKid); err == nil {
+		t.Fatal("token without kid signed by a 1024-bit RSA key accepted")
+	}
+}
+
+func TestOIDCWithdrawnKeyExpiresWithTTL(t *testing.T) {
+	clock := newFakeClock()
+	iss := newIssuer(t, clock)
+	keyA, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyB, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pubA := jose.JSONWebKey{Key: &keyA.PublicKey, KeyID: "a", Algorithm: string(jose.ES256), Use: "sig"}
+	pubB := jose.JSONWebKey{Key: &keyB.PublicKey, KeyID: "b", Algorithm: string(jose.ES256), Use: "sig"}
+	var set atomic.Pointer[jose.JSONWebKeySet]
+	set.Store(&jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pubA, pubB}})
+	v := newVerifier(t, iss, clock, func(c *OIDCConfig) { c.JWKSURL = jwksServer(t, &set).URL; c.CacheTTL = time.Hour })
+	sign := func(key *ecdsa.PrivateKey, kid string) string {
+		return authztest.SignWith(t, jose.ES256, key, kid, iss.GitHubClaims("rotor", "org/app", "refs/heads/main"))
+	}
+	if _, err := v.Authenticate(t.Context(), sign(keyA, "a")); err != nil {
+		t.Fatal(err)
+	}
+	// The issuer withdraws key a (say it leaked).
+	set.Store(&jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pubB}})
+	clock.Advance(59 * time.Minute)
+	if _, err := v.Authenticate(t.Context(), sign(keyA, "a")); err != nil {
+		t.Fatalf("within the TTL the cached key still verifies: %v", err)
+	}
+	clock.Advance(time.Minute)
+	if _, err := v.Authenticate(t.Context(), sign(keyA, "a")); err == nil || !strings.Contains(err.Error(), "unknown signing key") {
+		t.Fatalf("withdrawn key after the TTL: %v, want unknown signing key", err)
+	}
+	if _, err := v.Authenticate(t.Context(), sign(keyB, "b")); err != nil {
+		t.Fatalf("the remaining key: %v", err)
+	}
+}
+
+func TestOIDCDocumentSizeBound(t *testing.T) {
+	clock := newFakeClock()
+	iss := newIssuer(t, clock)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		good, _ := json.Marshal(iss.JWKS().Keys[0])
+		w.Write([]byte(`{"keys":[` + string(good) + `],"padding":"` + strings.Repeat("x", maxDocumentSize) + `"}`))
+	}))
+	t.Cleanup(srv.Close)
+	v := newVerifier(t, iss, clock, func(c *OIDCConfig) { c.JWKSURL = srv.URL })
+	_, err := v.Authenticate(t.Context(), iss.Sign(t, iss.GitHubClaims("rotor", "org/app", "refs/heads/main")))
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("key set over the size bound: %v, want an error saying so", err)
+	}
 }
