@@ -169,10 +169,10 @@ func TestFailures(t *testing.T) {
 			script: `echo '{"version":1,"error":"expired","rejected":true}'` + "\n", action: "test",
 			want: "expired", reject: true},
 		"timeout": {
-			script: "sleep 30\n", action: "test", timeout: 200 * time.Millisecond,
+			script: "echo $$ > PGIDFILE\nsleep 30\n", action: "test", timeout: 200 * time.Millisecond,
 			want: "timed out after 200ms"},
 		"timeout with a child holding stdout": {
-			script: "(sleep 30; echo late) &\nsleep 30\n", action: "mint", timeout: 200 * time.Millisecond,
+			script: "echo $$ > PGIDFILE\n(sleep 30; echo late) &\nsleep 30\n", action: "mint", timeout: 200 * time.Millisecond,
 			want: "timed out after 200ms"},
 		"huge stdout": {
 			script: "head -c 2000000 /dev/zero | tr '\\0' a\n", action: "test", want: "more than 1 MiB"},
@@ -184,8 +184,8 @@ func TestFailures(t *testing.T) {
 			if timeout == 0 {
 				timeout = 10 * time.Second
 			}
-			p := newProvider(t, timeout, script(t, tt.script))
-			start := time.Now()
+			pgidFile := filepath.Join(t.TempDir(), "pgid")
+			p := newProvider(t, timeout, script(t, strings.ReplaceAll(tt.script, "PGIDFILE", pgidFile)))
 			var err error
 			cur := &store.Key{Value: sent, ID: "kid-c"}
 			switch tt.action {
@@ -204,11 +204,63 @@ func TestFailures(t *testing.T) {
 				t.Errorf("error %q does not name the command and the action", err)
 			}
 			noLeak(t, err, sent, "new-value-abcdef", "98765432123456789")
-			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("took %s: the command was not stopped", d)
+			if tt.timeout != 0 {
+				// The provider runs the command in its own process group
+				// (the script's pid); a timeout must kill all of it.
+				waitGroupGone(t, pgidFile)
 			}
 		})
 	}
+}
+
+// waitGroupGone fails the test unless every process of the process group
+// whose id the script wrote to pgidFile has exited (zombies count as
+// exited). SIGKILL takes effect asynchronously, so it waits for that, up to
+// a deadline far shorter than the scripts' 30-second sleeps.
+func waitGroupGone(t *testing.T, pgidFile string) {
+	t.Helper()
+	b, err := os.ReadFile(pgidFile)
+	if err != nil {
+		t.Fatalf("the script did not record its process group: %v", err)
+	}
+	pgid := strings.TrimSpace(string(b))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		live := liveInGroup(t, pgid)
+		if len(live) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v of the command's group %s still run after the timeout: the command was not stopped", live, pgid)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
+	}
+}
+
+// liveInGroup lists the pids of non-zombie processes in process group pgid.
+func liveInGroup(t *testing.T, pgid string) []string {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live []string
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // exited while we looked
+		}
+		// pid (comm) state ppid pgrp …; comm may hold spaces, so split after ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(b[i+1:]))
+		if len(fields) >= 3 && fields[2] == pgid && fields[0] != "Z" && fields[0] != "X" {
+			live = append(live, filepath.Base(filepath.Dir(f)))
+		}
+	}
+	return live
 }
 
 func TestStderrIsQuotedRedacted(t *testing.T) {
