@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -104,14 +105,19 @@ func TestRolloutRestartPatchesAnnotationAndWaits(t *testing.T) {
 	}
 }
 
+// TestRolloutTimesOut runs in a synctest bubble, so its clock moves only
+// when every goroutine waits: the polls and the timeout happen in the same
+// order however busy the machine is.
 func TestRolloutTimesOut(t *testing.T) {
-	cs := fake.NewClientset(deployment(2))
-	controller(cs, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 1, AvailableReplicas: 2})
-	r := &Rollout{Client: cs, Namespace: "prod", Deployment: "web", Interval: time.Millisecond, Timeout: 30 * time.Millisecond}
-	err := r.Reload(context.Background(), &store.Secret{})
-	if err == nil || !strings.Contains(err.Error(), "not complete after 30ms") || !strings.Contains(err.Error(), "1 of 2 replicas updated") {
-		t.Fatalf("err = %v, want a timeout saying how far the rollout got", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		cs := fake.NewClientset(deployment(2))
+		controller(cs, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 1, AvailableReplicas: 2})
+		r := &Rollout{Client: cs, Namespace: "prod", Deployment: "web", Interval: time.Millisecond, Timeout: 30 * time.Millisecond}
+		err := r.Reload(context.Background(), &store.Secret{})
+		if err == nil || !strings.Contains(err.Error(), "not complete after 30ms") || !strings.Contains(err.Error(), "1 of 2 replicas updated") {
+			t.Fatalf("err = %v, want a timeout saying how far the rollout got", err)
+		}
+	})
 }
 
 func TestRolloutProgressDeadlineFails(t *testing.T) {
