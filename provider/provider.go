@@ -5,7 +5,7 @@
 // calls Mint to obtain a new credential when nothing is pre-staged, Test
 // before anything is accepted or promoted, and Revoke once a key's grace
 // period is over. Capabilities that only some providers have are optional
-// interfaces ([PromoteChecker]) the engine type-asserts.
+// interfaces ([PromoteChecker], [Preparer]) the engine type-asserts.
 //
 // # Writing a provider
 //
@@ -37,6 +37,15 @@
 // rotor.yaml (a name with '-' has a block with '_': clerk-machine,
 // clerk_machine) and wires it into every command. Document the block in the
 // README's configuration section.
+//
+// # Intent before side effect
+//
+// A provider whose mint changes the issuer in a way that cannot be looked
+// up afterwards (a database password is set, never read back) implements
+// [Preparer]: Prepare picks the new value with no side effect, the engine
+// saves it as the pending key, and only then does Apply make the issuer
+// accept it. A run that dies at any point leaves the value in the store, and
+// the next run applies the same value again instead of losing it.
 package provider
 
 import (
@@ -56,6 +65,11 @@ var (
 	// ErrCannotMint means the provider cannot create a credential by itself;
 	// the error is an *ActionRequiredError saying what the operator must do.
 	ErrCannotMint = errors.New("provider cannot mint a credential")
+	// ErrNotApplied means [Preparer.Apply] definitely did not change the
+	// issuer (permission denied, unknown account, no connection was made),
+	// so the prepared value can be dropped with nothing to undo. An Apply
+	// error that does not wrap it leaves the outcome unknown.
+	ErrNotApplied = errors.New("change not applied at the issuer")
 )
 
 // ActionRequiredError tells the operator what to do by hand, e.g. create a
@@ -82,6 +96,10 @@ type MintRequest struct {
 	Secret  string        // the managed secret's name
 	Current *store.Key    // the key being replaced; nil on first issue
 	Grace   time.Duration // how long the replaced key must stay valid
+	// Previous is the key current replaced, while it is still within its
+	// grace period; nil when there is none or it has expired. A provider
+	// that reuses issuer-side accounts must not take the one it serves.
+	Previous *store.Key
 }
 
 // Provider is the contract every credential provider implements.
@@ -105,4 +123,24 @@ type Provider interface {
 // calls it before a staged key is accepted and before pending is promoted.
 type PromoteChecker interface {
 	CheckPromote(current *store.Key, candidate string) error
+}
+
+// Preparer is implemented by providers that mint by changing the issuer
+// (setting a database password) and split that in two, so that the new
+// value is saved before the issuer ever sees it. The engine calls Prepare
+// instead of [Provider.Mint], saves the value as the pending key, then calls
+// Apply; only when Apply has returned nil is the create step recorded.
+//
+// Apply makes the issuer accept key. It must be idempotent: the engine calls
+// it again, with the same key, after a run died before recording it. The
+// engine also calls it for a key that becomes current again when a rotation
+// is aborted after Apply or rolled back, because an issuer that holds one
+// credential at a time (a single database role) must take the old one back.
+// Apply returns an error wrapping [ErrNotApplied] when the issuer definitely
+// did not change; the engine then drops a freshly prepared value and ends
+// the rotation with nothing changed. Any other error keeps the pending key
+// for the next run to apply.
+type Preparer interface {
+	Prepare(ctx context.Context, req MintRequest) (Credential, error)
+	Apply(ctx context.Context, key store.Key) error
 }

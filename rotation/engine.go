@@ -12,6 +12,16 @@
 // `rotor rotate NAME --abort` unwinds: before promote the pending key is
 // discarded, after promote the rotation is rolled back.
 //
+// # Providers that prepare
+//
+// For a provider that is a [provider.Preparer] (a database password is set,
+// never read back), create saves the prepared value as pending before the
+// issuer sees it and records the step only after Apply returned, so a run
+// that dies in between leaves the value in the store and the next run
+// applies that same value again. A key that becomes current again through
+// an abort or a rollback is applied again too, for issuers that hold one
+// credential at a time.
+//
 // # Leases
 //
 // An unfinished rotation holds a lease: the holder's identity and an expiry.
@@ -133,7 +143,8 @@ type Engine struct {
 	// hosts are assumed alive until their lease expires.
 	HolderAlive func(holder string) bool
 	// OnStep is called after each step is saved (progress output, fault
-	// injection in tests). It may not modify the secret.
+	// injection in tests), and at the points [StepPrepared] and
+	// [StepApplied] inside create. It may not modify the secret.
 	OnStep func(name string, step store.Step, s *store.Secret)
 	// Log receives operational logs (key ids only). Default: discard.
 	Log *slog.Logger
@@ -142,6 +153,25 @@ type Engine struct {
 	// resumes. A daemon shutting down uses it, so that shutdown never cuts
 	// a step (or a verification) short.
 	Stopping func() bool
+}
+
+// Points inside the create step of a provider that is a
+// [provider.Preparer], reported to [Engine.OnStep] like steps but never
+// recorded as one: the secret's rotation still says create is not done.
+const (
+	// StepPrepared: the prepared value was saved as pending; the issuer
+	// has not been asked to accept it yet.
+	StepPrepared store.Step = "prepare"
+	// StepApplied: the issuer accepted the pending value; create is not
+	// recorded yet.
+	StepApplied store.Step = "apply"
+)
+
+// point reports a point inside a step to OnStep.
+func (e *Engine) point(s *store.Secret, p store.Step) {
+	if e.OnStep != nil {
+		e.OnStep(s.Name, p, s)
+	}
 }
 
 func (e *Engine) now() time.Time {

@@ -60,6 +60,13 @@ func (e *Engine) rollbackLocked(ctx context.Context, sec Secret, s *store.Secret
 		}
 		return false, e.recordAll(ctx, err, Event{Action: "rollback", Secret: s.Name, KeyID: store.KeyID(s.Current), Status: StatusFailed, Detail: reason + ": " + err.Error()})
 	}
+	if prep, ok := sec.Provider.(provider.Preparer); ok {
+		// An issuer that holds one credential at a time takes previous back.
+		if err := prep.Apply(ctx, *s.Previous); err != nil {
+			err = fmt.Errorf("roll back %s: apply previous key %s again: %w", s.Name, s.Previous.ID, err)
+			return false, e.recordAll(ctx, err, Event{Action: "rollback", Secret: s.Name, KeyID: s.Previous.ID, Status: StatusFailed, Detail: reason + ": " + err.Error()})
+		}
+	}
 	now := e.now()
 	failed := s.Current.Clone()
 	s.Current = s.Previous

@@ -209,9 +209,14 @@ func (r *run) fail(ctx context.Context, step store.Step, keyID string, err error
 }
 
 // create fills pending: a pending key left by a crashed run is kept, then
-// the staged next key is taken, else the provider mints one.
+// the staged next key is taken, else the provider mints one. A provider
+// that is a [provider.Preparer] prepares the value, which is saved as
+// pending before Apply changes the issuer; a run that finds such a pending
+// key with create not yet recorded applies it again.
 func (r *run) create(ctx context.Context) error {
 	s := r.s
+	prep, _ := r.sec.Provider.(provider.Preparer)
+	resumed := s.Pending != nil
 	if s.Pending == nil {
 		var k *store.Key
 		switch {
@@ -220,7 +225,11 @@ func (r *run) create(ctx context.Context) error {
 			k.Source = store.SourceStaged
 			s.Next = nil
 		default:
-			cred, err := r.sec.Provider.Mint(ctx, provider.MintRequest{Secret: s.Name, Current: s.Current.Clone(), Grace: r.sec.Grace})
+			mint := r.sec.Provider.Mint
+			if prep != nil {
+				mint = prep.Prepare
+			}
+			cred, err := mint(ctx, r.mintRequest())
 			if err != nil {
 				err = fmt.Errorf("%s: create: %w", s.Name, err)
 				return errors.Join(r.fail(ctx, store.StepCreate, "", err), r.abandon(ctx))
@@ -232,7 +241,45 @@ func (r *run) create(ctx context.Context) error {
 	if err := r.checkCandidate(ctx, s.Pending); err != nil {
 		return err
 	}
+	if prep != nil && s.Pending.Source == store.SourceMinted {
+		if err := r.apply(ctx, prep, resumed); err != nil {
+			return err
+		}
+	}
 	return r.stepDone(ctx, store.StepCreate, s.Pending.ID, "pending key "+s.Pending.Source)
+}
+
+// mintRequest describes the rotation to the provider.
+func (r *run) mintRequest() provider.MintRequest {
+	req := provider.MintRequest{Secret: r.s.Name, Current: r.s.Current.Clone(), Grace: r.sec.Grace}
+	if p := r.s.Previous; p != nil && !p.Expired(r.e.now()) {
+		req.Previous = p.Clone()
+	}
+	return req
+}
+
+// apply saves a freshly prepared pending key (the intent), then has the
+// issuer accept it. A definite refusal of a fresh key ends the rotation with
+// nothing changed; any other failure keeps the key for the next run.
+func (r *run) apply(ctx context.Context, prep provider.Preparer, resumed bool) error {
+	s := r.s
+	k := s.Pending
+	if !resumed {
+		if err := r.save(ctx); err != nil {
+			return err
+		}
+		r.e.point(s, StepPrepared)
+	}
+	if err := prep.Apply(ctx, *k); err != nil {
+		err = fmt.Errorf("%s: create: apply key %s: %w", s.Name, k.ID, err)
+		if !resumed && errors.Is(err, provider.ErrNotApplied) {
+			s.Pending = nil
+			return errors.Join(r.fail(ctx, store.StepCreate, k.ID, err), r.abandon(ctx))
+		}
+		return errors.Join(r.fail(ctx, store.StepCreate, k.ID, err), r.release(context.WithoutCancel(ctx)))
+	}
+	r.e.point(s, StepApplied)
+	return nil
 }
 
 // checkCandidate refuses a pending key that equals a live key or that the
@@ -363,6 +410,10 @@ func (e *Engine) Abort(ctx context.Context, sec Secret) (Result, error) {
 		return res, err
 	}
 	if p := s.Pending; p != nil {
+		if err := e.reapplyCurrent(ctx, sec, s); err != nil {
+			err = fmt.Errorf("abort rotation of %s: %w", sec.Name, err)
+			return res, e.recordAll(ctx, err, Event{Action: "rotate.abort", Secret: sec.Name, KeyID: store.KeyID(s.Current), Status: StatusFailed, Detail: err.Error()})
+		}
 		switch {
 		case p.Source == store.SourceStaged && s.Next == nil:
 			s.Next = p
@@ -379,4 +430,17 @@ func (e *Engine) Abort(ctx context.Context, sec Secret) (Result, error) {
 	}
 	res.Current = store.KeyID(s.Current)
 	return res, e.record(ctx, Event{Action: "rotate.abort", Secret: sec.Name, KeyID: res.Current, Status: StatusSucceeded, Detail: "pending key discarded; nothing was promoted"})
+}
+
+// reapplyCurrent has the issuer accept current again after a prepared
+// pending key may have been applied in its place (see [provider.Preparer]).
+func (e *Engine) reapplyCurrent(ctx context.Context, sec Secret, s *store.Secret) error {
+	prep, ok := sec.Provider.(provider.Preparer)
+	if !ok || s.Current == nil || s.Pending == nil || s.Pending.Source != store.SourceMinted {
+		return nil
+	}
+	if err := prep.Apply(ctx, *s.Current); err != nil {
+		return fmt.Errorf("apply current key %s again: %w", s.Current.ID, err)
+	}
+	return nil
 }

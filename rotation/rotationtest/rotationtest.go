@@ -8,6 +8,11 @@
 //	func TestEngineScenarios(t *testing.T) {
 //		rotationtest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
 //	}
+//
+// A provider whose issuer can be asked whether a key works (a database, an
+// API) runs [RunProvider] as well: the same engine operations, judged by
+// what the issuer accepts, including a run killed between saving a prepared
+// key and applying it (see [provider.Preparer]).
 package rotationtest
 
 import (
@@ -162,13 +167,16 @@ type env struct {
 	store store.Store
 	clock *Clock
 	prov  *Provider
-	audit *Recorder
-	name  string
-	dead  sync.Map // holders that "crashed"
+	// provider, when set, replaces prov as the secret's provider (the
+	// scenarios of RunProvider).
+	provider provider.Provider
+	audit    *Recorder
+	name     string
+	dead     *sync.Map // holders that "crashed"
 }
 
 func newEnv(t *testing.T, st store.Store) *env {
-	return &env{t: t, store: st, clock: NewClock(), prov: NewProvider(), audit: &Recorder{},
+	return &env{t: t, store: st, clock: NewClock(), prov: NewProvider(), audit: &Recorder{}, dead: &sync.Map{},
 		name: strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())}
 }
 
@@ -188,7 +196,18 @@ func (e *env) engine() *rotation.Engine {
 }
 
 func (e *env) secret() rotation.Secret {
-	return rotation.Secret{Name: e.name, Provider: e.prov, Every: 720 * time.Hour, Grace: 24 * time.Hour, Lease: 10 * time.Minute}
+	var p provider.Provider = e.prov
+	if e.provider != nil {
+		p = e.provider
+	}
+	return rotation.Secret{Name: e.name, Provider: p, Every: 720 * time.Hour, Grace: 24 * time.Hour, Lease: 10 * time.Minute}
+}
+
+// sub returns e for a subtest t with its own secret name.
+func (e *env) sub(t *testing.T, suffix string) *env {
+	c := *e
+	c.t, c.name = t, e.name+"-"+suffix
+	return &c
 }
 
 func (e *env) load() *store.Secret {
@@ -479,7 +498,7 @@ func (e *env) rotateUntilCrash(step store.Step) {
 func crashAtEveryStepResumes(e *env) {
 	for _, step := range store.Steps {
 		e.t.Run(string(step), func(t *testing.T) {
-			e := &env{t: t, store: e.store, clock: e.clock, prov: e.prov, audit: e.audit, name: e.name + "-" + string(step)}
+			e := e.sub(t, string(step))
 			e.rotate()
 			c0 := e.load().Current
 			e.rotateUntilCrash(step)
@@ -513,7 +532,7 @@ func crashAtEveryStepAborts(e *env) {
 	ctx := context.Background()
 	for _, step := range store.Steps[:len(store.Steps)-1] {
 		e.t.Run(string(step), func(t *testing.T) {
-			e := &env{t: t, store: e.store, clock: e.clock, prov: e.prov, audit: e.audit, name: e.name + "-" + string(step)}
+			e := e.sub(t, string(step))
 			e.rotate()
 			c0 := e.load().Current
 			e.rotateUntilCrash(step)
