@@ -3,9 +3,10 @@
 #
 # It sets up what the tests need: the pinned HashiCorp Vault server, built
 # once per machine from the Go module proxy into ~/.cache/rotor (about 10
-# minutes the first time, instant afterwards). The Vault integration tests
-# start their own dev servers on loopback from that binary; everything else
-# (the AWS Secrets Manager and Clerk API emulators) runs inside the tests.
+# minutes the first time, instant afterwards), and PostgreSQL from Debian's
+# packages. The Vault and PostgreSQL integration tests start their own
+# servers on loopback; everything else (the AWS Secrets Manager and Clerk
+# API emulators) runs inside the tests.
 #
 # The repository holds several Go modules: rotor itself at the root, the
 # keyring SDK (keyring/, the standard library only), the examples and the
@@ -24,6 +25,22 @@ if ! command -v shellcheck >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v 
 	(apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq shellcheck >/dev/null 2>&1; }) ||
 		echo "warning: could not install shellcheck" >&2
 fi
+
+# --- PostgreSQL -------------------------------------------------------------
+# The PostgreSQL tests (provider/postgres, the CLI's postgres scenarios, the
+# SDK's pgx helper) start their own throw-away cluster with initdb and
+# postgres from Debian's package (see internal/pgtest); nothing runs as a
+# service. Install the server when it is missing, as root.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && [[ -z "${PG_BIN:-}" ]]; then
+	if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+		echo "PostgreSQL server not found: install Debian's postgresql package (as root: apt-get install -y postgresql) or set PG_BIN" >&2
+		exit 1
+	fi
+	echo "installing PostgreSQL from Debian's packages"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq postgresql >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq postgresql >/dev/null; }
+fi
+# ------------------------------------------------------------------------------
 
 VAULT_BIN="${VAULT_BIN:-$(internal/tools/vault/build.sh)}"
 export VAULT_BIN
