@@ -12,6 +12,7 @@ import (
 	"github.com/rotor-dev/rotor/provider/clerk"
 	"github.com/rotor-dev/rotor/provider/clerkmachine"
 	"github.com/rotor-dev/rotor/provider/exec"
+	"github.com/rotor-dev/rotor/provider/postgres"
 	"github.com/rotor-dev/rotor/provider/random"
 )
 
@@ -25,6 +26,7 @@ var providers = []providerKind{
 	providerOf("clerk", func(name string, o clerk.Options) (provider.Provider, error) { return clerk.New(name, o) }),
 	providerOf("clerk-machine", func(name string, o clerkmachine.Options) (provider.Provider, error) { return clerkmachine.New(name, o) }).warnGrace(clerkmachine.GraceWarning),
 	providerOf("exec", func(name string, o exec.Options) (provider.Provider, error) { return exec.New(name, o) }),
+	providerOf("postgres", func(name string, o postgres.Options) (provider.Provider, error) { return postgres.New(name, o) }),
 }
 
 // providerKind is one entry of [providers].
@@ -115,6 +117,13 @@ func (c *Config) Warnings() []string {
 	var ws []string
 	for i := range c.Secrets {
 		s := &c.Secrets[i]
+		// Options that know they cannot do what the operator may expect
+		// say so (postgres single_user: no grace period at the database).
+		if w, ok := s.ProviderOptions.(interface{ Warning() string }); ok {
+			if msg := w.Warning(); msg != "" {
+				ws = append(ws, s.Name+": "+msg)
+			}
+		}
 		if k, ok := providerNamed(s.Provider); ok && k.graceWarning != nil {
 			if w := k.graceWarning(c.Policy(s).Grace); w != "" {
 				ws = append(ws, s.Name+": "+w)

@@ -106,6 +106,11 @@ func (a *app) secret(name string) (rotation.Secret, error) {
 	if err != nil {
 		return rotation.Secret{}, fmt.Errorf("secret %s: %w", name, err)
 	}
+	// A provider that reads another secret (postgres admin_secret) reads
+	// it from this store.
+	if r, ok := p.(interface{ ReadSecretsFrom(store.Store) }); ok {
+		r.ReadSecretsFrom(a.store)
+	}
 	pol := a.cfg.Policy(sc)
 	sec := rotation.Secret{
 		Name:                 sc.Name,
@@ -193,7 +198,10 @@ func (r *recorder) Record(ctx context.Context, e rotation.Event) error {
 
 // faultHook returns the engine's OnStep for ROTOR_FAULT=crash-after:STEP,
 // which kills the process with SIGKILL right after STEP was saved. Tests use
-// it to prove that a crash at every step boundary is recoverable.
+// it to prove that a crash at every step boundary is recoverable. STEP may
+// also be one of the points inside create of a provider that prepares:
+// prepare (the new value saved as pending, the issuer not yet changed) and
+// apply (the issuer changed, create not yet recorded).
 func (g *globals) faultHook() (func(string, store.Step), error) {
 	v := g.env.getenv("ROTOR_FAULT")
 	if v == "" {
@@ -201,7 +209,7 @@ func (g *globals) faultHook() (func(string, store.Step), error) {
 	}
 	step, ok := strings.CutPrefix(v, "crash-after:")
 	if !ok || !validStep(step) {
-		return nil, usagef("ROTOR_FAULT=%q: want crash-after:STEP with STEP one of create, test, promote, reload, verify, finish", v)
+		return nil, usagef("ROTOR_FAULT=%q: want crash-after:STEP with STEP one of prepare, apply, create, test, promote, reload, verify, finish", v)
 	}
 	return func(_ string, s store.Step) {
 		if string(s) == step {
@@ -212,7 +220,7 @@ func (g *globals) faultHook() (func(string, store.Step), error) {
 }
 
 func validStep(s string) bool {
-	for _, st := range store.Steps {
+	for _, st := range append([]store.Step{rotation.StepPrepared, rotation.StepApplied}, store.Steps...) {
 		if string(st) == s {
 			return true
 		}

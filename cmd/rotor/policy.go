@@ -9,6 +9,7 @@ import (
 
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/provider/postgres"
 	"github.com/rotor-dev/rotor/store/awssm"
 	"github.com/rotor-dev/rotor/store/vault"
 )
@@ -21,9 +22,10 @@ func newPolicyCmd(g *globals) *cobra.Command {
 lets a role do what rotor needs and nothing more, for the mount, prefix and
 secrets in the config. Roles: admin (everything, including destroying
 versions), ci (rotate, roll back, stage, revoke), viewer (metadata, no
-values), app (read the values it consumes).`,
+values), app (read the values it consumes). For PostgreSQL it prints the
+grants of the admin connection the postgres provider uses.`,
 	}
-	cmd.AddCommand(newPolicyAWSCmd(g), newPolicyVaultCmd(g))
+	cmd.AddCommand(newPolicyAWSCmd(g), newPolicyVaultCmd(g), newPolicyPostgresCmd(g))
 	return cmd
 }
 
@@ -102,6 +104,50 @@ Load it with: rotor policy vault --role ci | vault policy write rotor-ci -`,
 	cmd.Flags().StringVar(&role, "role", "", "role: "+roleNames())
 	cmd.Flags().StringVar(&mount, "mount", "", "KV v2 mount (default: the config's, else "+vault.DefaultMount+")")
 	cmd.Flags().StringVar(&prefix, "prefix", "", "path prefix under the mount (default: the config's, else "+vault.DefaultPrefix+")")
+	_ = cmd.MarkFlagRequired("role")
+	return cmd
+}
+
+func newPolicyPostgresCmd(g *globals) *cobra.Command {
+	var role string
+	var version int
+	cmd := &cobra.Command{
+		Use:   "postgres --role ADMIN_ROLE",
+		Short: "Print the SQL grants of the PostgreSQL admin connection (no superuser)",
+		Long: `Print the SQL that gives ADMIN_ROLE, the login role of the postgres
+provider's admin connection, what it needs and no more: CREATEROLE, plus,
+on PostgreSQL 16 and later, ADMIN OPTION on each managed role and template
+role (without INHERIT or SET, so it cannot read their data), and
+pg_signal_backend when a secret sets terminate_sessions. The managed roles
+are read from the postgres secrets of the config.
+Apply it as a superuser: rotor policy postgres --role rotor | psql`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o := postgres.PolicyOptions{AdminRole: role, ServerVersion: version}
+			if cfg, err := config.Load(g.config); err == nil {
+				for _, sc := range cfg.Secrets {
+					po, ok := sc.ProviderOptions.(postgres.Options)
+					if !ok {
+						continue
+					}
+					po = po.WithDefaults()
+					o.Roles = append(o.Roles, po.Roles...)
+					if po.TemplateRole != "" {
+						o.TemplateRoles = append(o.TemplateRoles, po.TemplateRole)
+					}
+					o.TerminateSessions = o.TerminateSessions || po.TerminateSessions
+				}
+			}
+			p, err := postgres.Policy(o)
+			if err != nil {
+				return usageError{err}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(p, "\n"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&role, "role", "", "login role of rotor's admin connection")
+	cmd.Flags().IntVar(&version, "server-version", 16, "PostgreSQL major version of the server (grants differ before 16)")
 	_ = cmd.MarkFlagRequired("role")
 	return cmd
 }

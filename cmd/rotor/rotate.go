@@ -141,6 +141,10 @@ func stepOrStart(s store.Step) string {
 
 func printStep(out io.Writer, name string, step store.Step, s *store.Secret) {
 	switch step {
+	case rotation.StepPrepared:
+		fmt.Fprintf(out, "%s: prepare  ok  pending key %s saved before the issuer sees it\n", name, s.Pending.ID)
+	case rotation.StepApplied:
+		fmt.Fprintf(out, "%s: apply    ok  issuer set to %s\n", name, s.Pending.ID)
 	case store.StepCreate:
 		src := "minted"
 		if s.Pending != nil && s.Pending.Source == store.SourceStaged {

@@ -42,6 +42,9 @@ type statusView struct {
 	LastRotatedAt  *time.Time    `json:"last_rotated_at"`
 	NextRotationAt *time.Time    `json:"next_rotation_at"`
 	Due            bool          `json:"due"`
+	// Warning says what the secret's provider cannot do (e.g. no grace
+	// period at the database for postgres single_user).
+	Warning string `json:"warning,omitempty"`
 }
 
 func viewKey(k *store.Key) *keyView {
@@ -127,6 +130,9 @@ func (a *app) status(ctx context.Context, names []string) ([]statusView, error) 
 			NextRotationAt: timePtr(sec.NextRotation(s)),
 			Due:            a.engine.Due(s, sec, now),
 		}
+		if w, ok := sc.ProviderOptions.(interface{ Warning() string }); ok {
+			v.Warning = w.Warning()
+		}
 		for _, k := range s.Retired {
 			v.Retired = append(v.Retired, *viewKey(&k))
 		}
@@ -148,6 +154,11 @@ func printStatusTable(out io.Writer, views []statusView, now time.Time) {
 			len(v.Retired), rotationCell(v.Rotation), nextCell(v, now))
 	}
 	tw.Flush()
+	for _, v := range views {
+		if v.Warning != "" {
+			fmt.Fprintf(out, "warning: %s: %s\n", v.Name, v.Warning)
+		}
+	}
 }
 
 func keyCell(k *keyView, now time.Time) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -12,6 +13,8 @@ import (
 
 	"golang.org/x/text/secure/precis"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/rotor-dev/rotor/field"
 )
 
 // Strategy is how a secret's password is rotated.
@@ -114,22 +117,24 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
-// FieldError is a problem with one option. Field is the option's name in
-// rotor.yaml (roles[1], password_alphabet).
-type FieldError struct {
-	Field string
-	Msg   string
+// Warning returns what to tell the operator about o at load time and in
+// status, or "".
+func (o Options) Warning() string {
+	if o.WithDefaults().Strategy != SingleUser {
+		return ""
+	}
+	return "postgres single_user: the database accepts one password at a time, so the old one stops working the moment the new one is set; " +
+		"there is no grace period at the database, and reload and verify carry the whole zero-downtime burden (alternating_users has none of this)"
 }
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// Validate checks o (after [Options.WithDefaults]) and returns every
-// problem, each a *FieldError, joined; nil when o is usable.
+// Validate checks o (after [Options.WithDefaults]) and reports every
+// problem as a [field.List] with paths in snake_case (roles[1],
+// password_alphabet); nil when o is usable.
 func (o Options) Validate() error {
 	o = o.WithDefaults()
-	var errs []error
-	add := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	var errs field.List
+	add := func(name string, format string, args ...any) {
+		errs.Addf(fieldPath(name), format, args...)
 	}
 	want := 2
 	switch o.Strategy {
@@ -186,7 +191,16 @@ func (o Options) Validate() error {
 	if o.ConnectTimeout < 0 {
 		add("connect_timeout", "must not be negative")
 	}
-	return errors.Join(errs...)
+	return errs.Err()
+}
+
+// fieldPath turns "roles[1]" into the path roles, 1.
+func fieldPath(name string) field.Path {
+	base, idx, ok := strings.Cut(name, "[")
+	if i, err := strconv.Atoi(strings.TrimSuffix(idx, "]")); ok && err == nil {
+		return field.NewPath(base, i)
+	}
+	return field.NewPath(name)
 }
 
 // checkBaseURL accepts a postgres:// URL with a host and no user or

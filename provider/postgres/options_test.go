@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/rotor-dev/rotor/field"
 )
 
 func TestValidate(t *testing.T) {
@@ -45,12 +47,12 @@ func TestValidate(t *testing.T) {
 			tc.edit(&o)
 			err := o.Validate()
 			var got []string
-			for _, e := range unwrapAll(err) {
-				var fe *FieldError
-				if !errors.As(e, &fe) {
-					t.Fatalf("problem %v is not a *FieldError", e)
-				}
-				got = append(got, fe.Field)
+			var list field.List
+			if err != nil && !errors.As(err, &list) {
+				t.Fatalf("Validate = %v, not a field.List", err)
+			}
+			for _, e := range list {
+				got = append(got, e.Path.String())
 			}
 			if strings.Join(got, ",") != strings.Join(tc.fields, ",") {
 				t.Fatalf("problems in %v (%v), want %v", got, err, tc.fields)
@@ -60,16 +62,6 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-}
-
-func unwrapAll(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // TestScramVerifierKnownAnswer pins the verifier format and arithmetic to

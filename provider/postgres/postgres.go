@@ -21,21 +21,23 @@ import (
 // MetaRole is the [store.Key] meta entry naming the key's login role.
 const MetaRole = "role"
 
-// Env is what the provider takes from its host.
-type Env struct {
-	// Getenv reads AdminURLEnv; default os.Getenv.
-	Getenv func(string) string
-	// Secrets is the store AdminSecret is read from, at every use, so a
-	// rotated admin credential is picked up at once.
-	Secrets store.Store
-}
+// Option configures a [Provider] beyond its [Options].
+type Option func(*Provider)
+
+// WithGetenv sets how AdminURLEnv is read (default os.Getenv).
+func WithGetenv(getenv func(string) string) Option { return func(p *Provider) { p.getenv = getenv } }
+
+// WithSecrets sets the store AdminSecret is read from (see
+// [Provider.ReadSecretsFrom]).
+func WithSecrets(st store.Store) Option { return func(p *Provider) { p.secrets = st } }
 
 // Provider rotates the password of one secret's PostgreSQL login roles.
 type Provider struct {
-	name string
-	o    Options
-	env  Env
-	base *url.URL
+	name    string
+	o       Options
+	getenv  func(string) string
+	secrets store.Store
+	base    *url.URL
 }
 
 var (
@@ -44,35 +46,33 @@ var (
 	_ provider.PromoteChecker = (*Provider)(nil)
 )
 
-// New returns the provider of the secret called name. o is validated here
-// too, so a provider never runs on options Validate refuses.
-func New(name string, o Options, env Env) (*Provider, error) {
+// New returns the provider of the secret called name. o takes its
+// defaults and is validated here too, so Go callers get the same checks as
+// rotor.yaml.
+func New(name string, o Options, opts ...Option) (*Provider, error) {
 	o = o.WithDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if o.AdminSecret != "" && env.Secrets == nil {
-		return nil, errors.New("postgres: admin_secret needs a store to read it from")
-	}
 	if o.AdminSecret == name {
 		return nil, errors.New("postgres: admin_secret names this secret itself")
 	}
-	if env.Getenv == nil {
-		env.Getenv = os.Getenv
-	}
 	base, _ := url.Parse(o.URL) // checked by Validate
-	return &Provider{name: name, o: o, env: env, base: base}, nil
+	p := &Provider{name: name, o: o, getenv: os.Getenv, base: base}
+	for _, opt := range opts {
+		opt(p)
+	}
+	return p, nil
 }
 
-// Warning returns what to tell the operator about o at load time and in
-// status, or "".
-func Warning(o Options) string {
-	if o.WithDefaults().Strategy != SingleUser {
-		return ""
-	}
-	return "postgres single_user: the database accepts one password at a time, so the old one stops working the moment the new one is set; " +
-		"there is no grace period at the database, and reload and verify carry the whole zero-downtime burden (alternating_users has none of this)"
-}
+// ReadSecretsFrom sets the store AdminSecret is read from, at every use,
+// so that a rotated admin credential is picked up at once. rotor wires its
+// own store here.
+func (p *Provider) ReadSecretsFrom(st store.Store) { p.secrets = st }
+
+// Warning returns what to tell the operator about o, or "" (see
+// [Options.Warning]).
+func Warning(o Options) string { return o.Warning() }
 
 // Prepare picks the role to rotate and a fresh password for it, and
 // returns its connection URL. It changes nothing at the database.
@@ -279,7 +279,10 @@ func (p *Provider) parseKey(value string) (role, password string, err error) {
 // adminURL returns the admin connection URL from its configured source.
 func (p *Provider) adminURL(ctx context.Context) (string, error) {
 	if p.o.AdminSecret != "" {
-		s, _, err := p.env.Secrets.Load(ctx, p.o.AdminSecret)
+		if p.secrets == nil {
+			return "", fmt.Errorf("admin connection from secret %s: no store to read it from", p.o.AdminSecret)
+		}
+		s, _, err := p.secrets.Load(ctx, p.o.AdminSecret)
 		if err != nil {
 			return "", fmt.Errorf("admin connection from secret %s: %w", p.o.AdminSecret, err)
 		}
@@ -288,7 +291,7 @@ func (p *Provider) adminURL(ctx context.Context) (string, error) {
 		}
 		return s.Current.Value, nil
 	}
-	v := p.env.Getenv(p.o.AdminURLEnv)
+	v := p.getenv(p.o.AdminURLEnv)
 	if v == "" {
 		return "", fmt.Errorf("admin connection: environment variable %s is not set", p.o.AdminURLEnv)
 	}

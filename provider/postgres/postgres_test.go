@@ -83,12 +83,12 @@ func (f fixture) options() Options {
 
 func newProvider(t *testing.T, o Options, admin string) *Provider {
 	t.Helper()
-	p, err := New("db", o, Env{Getenv: func(k string) string {
+	p, err := New("db", o, WithGetenv(func(k string) string {
 		if k == adminEnv {
 			return admin
 		}
 		return ""
-	}})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestAdminFromSecret(t *testing.T) {
 	}
 	o := f.options()
 	o.AdminURLEnv, o.AdminSecret = "", "pg-admin"
-	p, err := New("db", o, Env{Secrets: st})
+	p, err := New("db", o, WithSecrets(st))
 	if err != nil {
 		t.Fatal(err)
 	}
