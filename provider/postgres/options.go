@@ -52,7 +52,7 @@ const (
 	// DefaultPasswordAlphabet is URL- and shell-safe: a connection URL
 	// holding the password needs no escaping.
 	DefaultPasswordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	DefaultConnectTimeout   = 10 * time.Second
+	DefaultConnectTimeout   = 30 * time.Second
 	// MinPasswordBits is the least entropy a generated password may have.
 	MinPasswordBits = 128
 	// maxRoleName is PostgreSQL's NAMEDATALEN-1: longer names are cut.

@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 
 const adminEnv = "TEST_PG_ADMIN_URL"
 
+// testConnectTimeout is generous: a busy 2-core machine can take seconds to
+// accept a loopback connection, and a timeout here is a flaky test.
+const testConnectTimeout = 2 * time.Minute
+
 // names returns a short prefix unique to t, for role names.
 func names(t *testing.T) string {
 	h := fnv.New32a()
@@ -78,7 +82,7 @@ func newFixture(t *testing.T, group string) fixture {
 // options returns alternating-users options for the fixture's group,
 // rotor creating the login roles from the template.
 func (f fixture) options() Options {
-	return Options{URL: srv.BaseURL("postgres"), TemplateRole: f.group, AdminURLEnv: adminEnv}
+	return Options{URL: srv.BaseURL("postgres"), TemplateRole: f.group, AdminURLEnv: adminEnv, ConnectTimeout: testConnectTimeout}
 }
 
 func newProvider(t *testing.T, o Options, admin string) *Provider {
@@ -123,7 +127,7 @@ func TestProviderScenarios(t *testing.T) {
 				f := newFixture(t, names(t))
 				role := f.group + "_app"
 				srv.Exec(t, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN IN ROLE "+pgx.Identifier{f.group}.Sanitize())
-				o := Options{Strategy: SingleUser, URL: srv.BaseURL("postgres"), Roles: []string{role}, AdminURLEnv: adminEnv}
+				o := Options{Strategy: SingleUser, URL: srv.BaseURL("postgres"), Roles: []string{role}, AdminURLEnv: adminEnv, ConnectTimeout: testConnectTimeout}
 				return newProvider(t, o, srv.SuperURL())
 			},
 			SingleCredential: true,
