@@ -26,6 +26,11 @@ require (
 )
 
 require (
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	golang.org/x/sync v0.23.0 // indirect
+)
+
+require (
 	filippo.io/hpke v0.4.0 // indirect
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.9 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
@@ -84,6 +89,7 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/rotor-dev/rotor/keyring/pgxkeyring v0.0.0-00010101000000-000000000000
 	github.com/ryanuber/go-glob v1.0.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
@@ -110,3 +116,5 @@ require (
 // The SDK module lives in this repository (see README "Architecture"):
 // build against its working copy, as Vault's main module does with its api.
 replace github.com/rotor-dev/rotor/keyring => ./keyring
+
+replace github.com/rotor-dev/rotor/keyring/pgxkeyring => ./keyring/pgxkeyring
