@@ -1,6 +1,6 @@
 // Command rotor-bench measures rotor's zero-downtime claim at scale.
 //
-//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-write BENCHMARKS.md]
+//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,postgres] [-write BENCHMARKS.md]
 //
 // For each consumer mode (clerk-app under `rotor run --mode signal`, an app
 // on the keyring SDK polling the store, and one fed by the watch stream of
@@ -9,7 +9,10 @@
 // the app adopted it, and revokes the previous key at a local Clerk
 // Backend API emulator. It prints requests, failures and the propagation
 // latency from promote to adoption, and with -write records them in a
-// markdown file together with how to reproduce them.
+// markdown file together with how to reproduce them. The postgres mode
+// rotates a PostgreSQL password instead (a throw-away cluster from Debian's
+// package) under the queries of a pgx pool built with keyring/pgxkeyring,
+// revoking the previous role after each rotation; "requests" are queries.
 package main
 
 import (
@@ -40,11 +43,12 @@ func main() {
 	workers := fs.Int("workers", 8, "concurrent load generator workers")
 	poll := fs.Duration("poll", 100*time.Millisecond, "consumer polling interval (rotor run and keyring)")
 	write := fs.String("write", "", "append the results to this markdown file")
+	modes := fs.String("modes", strings.Join(allModes, ","), "consumer modes to run, comma-separated")
 	fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rotations, *requests, *workers, *poll, *write); err != nil {
+	if err := run(ctx, strings.Split(*modes, ","), *rotations, *requests, *workers, *poll, *write); err != nil {
 		fmt.Fprintln(os.Stderr, "rotor-bench:", err)
 		os.Exit(1)
 	}
@@ -55,7 +59,9 @@ type row struct {
 	res  zerodowntime.Result
 }
 
-func run(ctx context.Context, rotations int, requests int64, workers int, poll time.Duration, write string) error {
+var allModes = []string{zerodowntime.ModeRun, zerodowntime.ModeSDK, zerodowntime.ModePush, zerodowntime.ModePostgres}
+
+func run(ctx context.Context, modes []string, rotations int, requests int64, workers int, poll time.Duration, write string) error {
 	bin, err := os.MkdirTemp("", "rotor-bench-bin")
 	if err != nil {
 		return err
@@ -71,16 +77,24 @@ func run(ctx context.Context, rotations int, requests int64, workers int, poll t
 	}
 	var rows []row
 	failed := false
-	for _, mode := range []string{zerodowntime.ModeRun, zerodowntime.ModeSDK, zerodowntime.ModePush} {
+	for _, mode := range modes {
+		if _, ok := modeName[mode]; !ok {
+			return fmt.Errorf("unknown mode %q (want %s)", mode, strings.Join(allModes, ", "))
+		}
 		dir, err := os.MkdirTemp("", "rotor-bench-"+mode)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "== %s: %d rotations, at least %d requests, %d workers\n", mode, rotations, requests, workers)
-		res, err := zerodowntime.Run(ctx, zerodowntime.Options{
+		o := zerodowntime.Options{
 			Mode: mode, RotorBin: rotorBin, AppBin: appBin, Dir: dir,
 			Rotations: rotations, Workers: workers, MinRequests: requests, Poll: poll, Log: os.Stderr,
-		})
+		}
+		runMode := zerodowntime.Run
+		if mode == zerodowntime.ModePostgres {
+			runMode = zerodowntime.RunPostgres
+		}
+		res, err := runMode(ctx, o)
 		os.RemoveAll(dir)
 		if err != nil {
 			return fmt.Errorf("%s: %w", mode, err)
@@ -115,9 +129,10 @@ func build(dir, module, pkg string) (string, error) {
 }
 
 var modeName = map[string]string{
-	zerodowntime.ModeRun:  "rotor run --mode signal (clerk-app, polling)",
-	zerodowntime.ModeSDK:  "keyring SDK (storesource, polling)",
-	zerodowntime.ModePush: "keyring SDK (rotor serve watch stream, push)",
+	zerodowntime.ModeRun:      "rotor run --mode signal (clerk-app, polling)",
+	zerodowntime.ModeSDK:      "keyring SDK (storesource, polling)",
+	zerodowntime.ModePush:     "keyring SDK (rotor serve watch stream, push)",
+	zerodowntime.ModePostgres: "PostgreSQL: pgx pool via keyring/pgxkeyring (storesource, polling); requests are queries",
 }
 
 func report(w io.Writer, rows []row, poll time.Duration) {
@@ -137,8 +152,12 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float6
 func appendMarkdown(path string, rows []row, rotations int, requests int64, workers int, poll time.Duration) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### Zero-downtime run, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench zero-downtime -rotations %d -requests %d -workers %d -poll %s` on %d CPUs (%s/%s, %s).\n\n",
-		rotations, requests, workers, poll, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	modes := make([]string, len(rows))
+	for i, r := range rows {
+		modes[i] = r.mode
+	}
+	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench zero-downtime -rotations %d -requests %d -workers %d -poll %s -modes %s` on %d CPUs (%s/%s, %s).\n\n",
+		rotations, requests, workers, poll, strings.Join(modes, ","), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	b.WriteString("| consumer | requests | failures | rotations (verified) | previous keys revoked | adoption p50 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		a := r.res.Adoption

@@ -45,7 +45,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -79,8 +78,18 @@ type Server struct {
 	stop   sync.Once
 }
 
+// TB is the part of testing.TB the helpers use; taking it instead of
+// testing.TB keeps the testing package out of binaries (rotor-bench) that
+// start a cluster with [StartMain].
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // Start starts a cluster for t and stops it in t.Cleanup.
-func Start(t testing.TB) *Server {
+func Start(t TB) *Server {
 	t.Helper()
 	s, err := start()
 	if err != nil {
@@ -127,14 +136,15 @@ func (s *Server) BaseURL(database string) string {
 func (s *Server) SuperURL() string { return s.URL(Superuser, s.Password, "") }
 
 // Exec runs sql as the superuser and fails t on error.
-func (s *Server) Exec(t testing.TB, sql string, args ...any) {
+func (s *Server) Exec(t TB, sql string, args ...any) {
 	t.Helper()
-	if err := s.exec(context.Background(), sql, args...); err != nil {
+	if err := s.ExecContext(context.Background(), sql, args...); err != nil {
 		t.Fatalf("pgtest: %s: %v", sql, err)
 	}
 }
 
-func (s *Server) exec(ctx context.Context, sql string, args ...any) error {
+// ExecContext runs sql as the superuser.
+func (s *Server) ExecContext(ctx context.Context, sql string, args ...any) error {
 	conn, err := pgx.Connect(ctx, s.SuperURL())
 	if err != nil {
 		return err

@@ -62,3 +62,29 @@ func zeroDowntime(t *testing.T, mode, rotorBin, appBin string) {
 		t.Fatalf("%d of %d requests failed during rotation, e.g. %v", res.Failures, res.Requests, res.FailureSamples)
 	}
 }
+
+// TestZeroDowntimePostgres: a pgx pool (keyring/pgxkeyring) runs queries
+// against a real PostgreSQL while rotor rotates the password five times
+// (alternating users), each verified through the app's health endpoint and
+// followed by revoking the previous role. Not one query may fail.
+func TestZeroDowntimePostgres(t *testing.T) {
+	rotorBin := build(t, t.TempDir(), ".", "./cmd/rotor")
+	var log strings.Builder
+	res, err := RunPostgres(t.Context(), Options{
+		Mode: ModePostgres, RotorBin: rotorBin, Dir: t.TempDir(),
+		Rotations: 5, Workers: 4, MinRequests: 500, Log: &log,
+	})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rotations != 5 || res.Revoked != 5 {
+		t.Fatalf("rotations %d, revoked %d; want 5 each", res.Rotations, res.Revoked)
+	}
+	if res.Requests < 500 {
+		t.Fatalf("only %d queries were made", res.Requests)
+	}
+	if res.Failures != 0 {
+		t.Fatalf("%d of %d queries failed during rotation, e.g. %v", res.Failures, res.Requests, res.FailureSamples)
+	}
+}
