@@ -53,7 +53,7 @@ import (
 // Timeouts. initdb and start-up take a few seconds on a loaded 2-core
 // machine; the deadlines only bound how long a broken start hangs.
 const (
-	readyTimeout = 90 * time.Second
+	readyTimeout = 3 * time.Minute
 	stopTimeout  = 30 * time.Second
 	startTries   = 3
 )

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,11 +225,33 @@ func (p *Provider) terminate(ctx context.Context, role string) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()", role)
+	// From PostgreSQL 14 on, wait (up to terminateWait) until each session
+	// has ended, so that revoke returns with the sessions gone.
+	q := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()"
+	args := []any{role}
+	if serverVersionNum(ctx, conn) >= 140000 {
+		q = "SELECT pg_terminate_backend(pid, $2) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()"
+		args = append(args, terminateWait.Milliseconds())
+	}
+	_, err = conn.Exec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("postgres: terminate the sessions of role %s: %w%s", quoteName(role), err, grantHint(err, role))
 	}
 	return nil
+}
+
+// terminateWait bounds how long revoke waits for a terminated session to
+// end (PostgreSQL 14 and later).
+const terminateWait = 10 * time.Second
+
+// serverVersionNum returns the server's version number (150004), or 0.
+func serverVersionNum(ctx context.Context, conn *pgx.Conn) int {
+	var v string
+	if err := conn.QueryRow(ctx, "SHOW server_version_num").Scan(&v); err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(v)
+	return n
 }
 
 // CheckPromote refuses a staged connection URL that is not for this
