@@ -112,8 +112,10 @@ func listPackages(t *testing.T, dir string) map[string]codePackage {
 func TestArchitecture(t *testing.T) {
 	diagram := readDiagram(t)
 	code := listPackages(t, ".")
-	for name, p := range listPackages(t, "keyring") {
-		code[name] = p
+	for _, mod := range []string{"keyring", "keyring/pgxkeyring"} {
+		for name, p := range listPackages(t, mod) {
+			code[name] = p
+		}
 	}
 	if len(code) < 10 || code["keyring"].module != root+"/keyring" {
 		t.Fatalf("go list found %d packages, keyring in module %q: not rotor's packages", len(code), code["keyring"].module)
