@@ -55,6 +55,8 @@ func TestBlockKeys(t *testing.T) {
 		"clerk.mint":       {"command", "timeout"},
 		"clerk_machine":    {"api_url", "machine_id", "instance_key_env", "timeout"},
 		"exec":             {"command", "timeout"},
+		"postgres": {"strategy", "url", "roles", "template_role", "admin_url_env", "admin_secret", "revoke",
+			"terminate_sessions", "password_length", "password_alphabet", "connect_timeout"},
 	}
 	got := map[string][]string{
 		"store.vault":      keysOf(reflect.TypeFor[vault.Options]()),

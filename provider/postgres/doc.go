@@ -17,7 +17,7 @@
 //
 // [SingleUser] changes the password of one role. The database accepts one
 // password per role, so the old one stops working at once: there is no
-// grace period at the database, [Warning] says so at load time and in
+// grace period at the database, [Options.Warning] says so at load time and in
 // status, and the reload and verify steps carry the whole zero-downtime
 // burden.
 //

@@ -71,10 +71,6 @@ func New(name string, o Options, opts ...Option) (*Provider, error) {
 // own store here.
 func (p *Provider) ReadSecretsFrom(st store.Store) { p.secrets = st }
 
-// Warning returns what to tell the operator about o, or "" (see
-// [Options.Warning]).
-func Warning(o Options) string { return o.Warning() }
-
 // Prepare picks the role to rotate and a fresh password for it, and
 // returns its connection URL. It changes nothing at the database.
 func (p *Provider) Prepare(_ context.Context, req provider.MintRequest) (provider.Credential, error) {
