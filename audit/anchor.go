@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +12,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/rotor-dev/rotor/internal/atomicfile"
 )
@@ -71,19 +74,86 @@ func (l *Log) readAnchor() (*anchor, error) {
 	return &anchor{Seq: *a.Seq, Hash: *a.Hash, MAC: *a.MAC}, nil
 }
 
-// writeAnchor replaces the anchor file atomically (see package
-// atomicfile).
+// anchorSize is the size of an anchor file: the JSON object padded with
+// spaces, and a newline. It is well inside the 512 bytes a disk writes as
+// a whole, so the anchor can be overwritten in place: a crash leaves the
+// old anchor or the new one, never a mix.
+const anchorSize = 256
+
+// anchorSyncEvery is how often the anchor is fsynced. It is written after
+// every commit, but fsynced at most this often: a record is durable once
+// the log is synced, and an anchor that a power failure sets back is one
+// that lags the log, which still verifies and which the next append
+// brings up to date. Between syncs the kernel writes it back on its own.
+const anchorSyncEvery = time.Second
+
+// advanceAnchor moves the anchor to seq and hash, records already synced
+// to the log, unless it already names seq or a later record (another
+// commit, of this process or another, got there first).
+func (l *Log) advanceAnchor(ctx context.Context, seq uint64, hash string) error {
+	release, err := l.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	a, err := l.readAnchor()
+	if err != nil {
+		return err
+	}
+	if a != nil && a.Seq >= seq {
+		return nil
+	}
+	return l.writeAnchor(seq, hash)
+}
+
+// writeAnchor overwrites the anchor file in place with one write, creating
+// it if needed. A new anchor file and its directory entry are fsynced at
+// once; after that, the anchor is fsynced at most every anchorSyncEvery.
+// The caller holds the lock.
 func (l *Log) writeAnchor(seq uint64, hash string) error {
 	data, err := json.Marshal(anchor{Seq: seq, Hash: hash, MAC: anchorMAC(l.salt, seq, hash)})
 	if err != nil {
 		return fmt.Errorf("write audit anchor: %w", err)
 	}
-	err = atomicfile.WriteFile(l.anchorPath, "", 0o600, func(w io.Writer) error {
-		_, err := w.Write(append(data, '\n'))
-		return err
-	})
+	block := bytes.Repeat([]byte{' '}, anchorSize)
+	copy(block, data)
+	block[anchorSize-1] = '\n'
+	f, err := os.OpenFile(l.anchorPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("write audit anchor: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("write audit anchor: %w", err)
+	}
+	// The anchor's protection should not rest on a umask or on whoever
+	// created the file.
+	if fi.Mode().Perm() != 0o600 {
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("write audit anchor: %w", err)
+		}
+	}
+	created := fi.Size() == 0
+	if _, err := f.WriteAt(block, 0); err != nil {
+		return fmt.Errorf("write audit anchor: %w", err)
+	}
+	if fi.Size() > anchorSize {
+		// An anchor written by hand, or by an older rotor, may be longer.
+		if err := f.Truncate(anchorSize); err != nil {
+			return fmt.Errorf("write audit anchor: %w", err)
+		}
+	}
+	if now := time.Now(); created || now.Sub(l.anchorSynced) >= anchorSyncEvery {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("write audit anchor: %w", err)
+		}
+		if created {
+			if err := atomicfile.SyncDir(filepath.Dir(l.anchorPath)); err != nil {
+				return fmt.Errorf("write audit anchor: %w", err)
+			}
+		}
+		l.anchorSynced = now
 	}
 	return nil
 }

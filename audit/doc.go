@@ -35,19 +35,32 @@
 // # Anchor
 //
 // A chain alone does not reveal that its last records were cut off, or
-// that the whole log was deleted. So after each append the chain head, the
-// seq and hash of the last record, is also written to a separate anchor
-// file, with an HMAC of its own (domain "rotor-audit-anchor-v1") so that it
-// cannot be edited either. The anchor is replaced atomically (temporary
-// file, fsync, rename) after the log line is fsynced; a crash in between
-// leaves an anchor one record behind the log, which verifies and is
-// brought up to date by the next append. Keep the anchor away from the
-// log, where whoever can write the log cannot write it.
+// that the whole log was deleted. So the chain head, the seq and hash of
+// the last record, is also kept in a separate anchor file, with an HMAC of
+// its own (domain "rotor-audit-anchor-v1") so that it cannot be edited
+// either. The anchor is moved forward only after the records it names are
+// fsynced, so it never names a record the disk may not hold; it may lag
+// the log, which verifies, and the next append brings it up to date. It is
+// one 256-byte block overwritten in place, which a disk writes whole, and
+// is fsynced at most once a second: after a crash of the process it is
+// current, after a power failure it may lag by the records of the last
+// second. Keep the anchor away from the log, where whoever can write the
+// log cannot write it.
+//
+// # Appending
 //
 // Appends take an exclusive lock on <log>.lock, so any number of goroutines
 // and processes may append to one log. An append reads only the end of the
 // log, and refuses to extend a log whose end disagrees with the anchor,
 // since overwriting the anchor would erase the evidence.
+//
+// Appends are committed in groups: the appends that are waiting when the
+// lock comes free are written together in one write, and one fsync, made
+// outside the lock, makes the whole group durable while the next group is
+// written. [Log.Append] returns once its record is on disk, so a record it
+// returned survives a crash of the process or of the machine. A process
+// killed in the middle of a write leaves at most an incomplete last line,
+// which the next append discards.
 //
 // # What Verify detects
 //

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -33,8 +34,9 @@ const lockRetryDelay = 2 * time.Millisecond
 
 // Log is an open audit log. Its methods are safe for concurrent use by
 // several goroutines, and several processes may use the same files at once:
-// every write happens under an exclusive lock on the file <log>.lock. A Log
-// holds no open file between calls and needs no closing.
+// every write happens under an exclusive lock on the file <log>.lock, and
+// concurrent appends are committed together ([Log.Append]). A Log holds no
+// open file between calls and needs no closing.
 type Log struct {
 	path       string
 	anchorPath string
@@ -46,6 +48,15 @@ type Log struct {
 	// systems and per process on others.
 	sem  chan struct{}
 	lock *flock.Flock
+	// anchorSynced is when this Log last fsynced the anchor; guarded by
+	// sem.
+	anchorSynced time.Time
+
+	// mu guards the group commit's queue of Appends and whether one of
+	// them leads; see commit.go.
+	mu      sync.Mutex
+	queue   []*pending
+	leading bool
 }
 
 // Option configures [Open].
@@ -154,73 +165,15 @@ func (l *Log) acquire(ctx context.Context) (release func(), err error) {
 	}, nil
 }
 
-// Append adds e to the log and returns the record written. It validates e
-// first: Initiator and Action must be set, Status must be one of the Status
-// constants and KeyID empty or a key id; invalid UTF-8 is replaced with
-// U+FFFD. Under the lock it reads only the end of the log, checks that the
-// last record and the anchor agree, writes and fsyncs the new line, then
-// updates the anchor.
-//
-// Append refuses, with an error wrapping [ErrChainBroken], to extend a log
-// whose tail or anchor fails those checks: appending would overwrite the
-// anchor and with it the evidence. An incomplete last line is not such a
-// failure; Append removes it and first appends an [ActionRecover] record
-// saying how many bytes it discarded.
-//
-// If the record was written but the anchor could not be updated, Append
-// returns the record together with the error; the record is in the log and
-// the next Append updates the anchor.
-func (l *Log) Append(ctx context.Context, e Event) (Record, error) {
-	e.sanitize()
-	if err := e.validate(); err != nil {
-		return Record{}, fmt.Errorf("append audit record: invalid event: %w", err)
-	}
-	release, err := l.acquire(ctx)
-	if err != nil {
-		return Record{}, fmt.Errorf("append audit record: %w", err)
-	}
-	defer release()
-
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return Record{}, fmt.Errorf("append audit record: %w", err)
-	}
-	defer f.Close()
-	h, err := l.head(f)
-	if err != nil {
-		return Record{}, fmt.Errorf("append audit record: %w", err)
-	}
-	if partial := h.size - h.end; partial > 0 {
-		if err := truncate(f, h.end); err != nil {
-			return Record{}, fmt.Errorf("append audit record: discard incomplete last line: %w", err)
-		}
-		h.size = h.end
-		rec := Event{
-			Initiator: InitiatorSystem,
-			Action:    ActionRecover,
-			Status:    StatusSucceeded,
-			Detail:    fmt.Sprintf("discarded an incomplete last line of %d bytes, left by an interrupted write", partial),
-		}
-		if _, err := l.write(f, &h, rec); err != nil {
-			return Record{}, fmt.Errorf("append audit record: %w", err)
-		}
-	}
-	rec, err := l.write(f, &h, e)
-	if err != nil {
-		return Record{}, fmt.Errorf("append audit record: %w", err)
-	}
-	if err := l.writeAnchor(rec.Seq, rec.Hash); err != nil {
-		return rec, fmt.Errorf("append audit record: record %d was written but the anchor was not updated: %w", rec.Seq, err)
-	}
-	return rec, nil
-}
-
 // head is where Append continues the chain.
 type head struct {
 	seq  uint64
 	hash string
 	end  int64 // offset just past the last complete line
 	size int64 // file size; more than end when the last line is incomplete
+	// anchorMissing says that the log holds no record and there is no
+	// anchor yet.
+	anchorMissing bool
 }
 
 // head reads the end of the log and checks it against the anchor.
@@ -245,6 +198,7 @@ func (l *Log) head(f *os.File) (head, error) {
 		if a != nil && a.Seq > 0 {
 			return head{}, &ChainError{Seq: a.Seq, Reason: fmt.Sprintf("the log holds no records but the anchor records %d: the log was truncated or deleted", a.Seq)}
 		}
+		h.anchorMissing = a == nil
 		return h, nil
 	}
 	if a == nil {
@@ -276,43 +230,6 @@ func (l *Log) head(f *os.File) (head, error) {
 		return head{}, &ChainError{Reason: "the anchor records no records but a hash other than the genesis hash"}
 	}
 	return h, nil
-}
-
-// write appends the record for e after h, fsyncs it and advances h. On
-// failure it cuts the file back to where it was, so that no partial line
-// is left for the next writer.
-func (l *Log) write(f *os.File, h *head, e Event) (Record, error) {
-	r := Record{Seq: h.seq + 1, Timestamp: l.now().UTC(), Event: e, PrevHash: h.hash}
-	r.Hash = recordHash(l.salt, &r)
-	line, err := encodeRecord(r)
-	if err != nil {
-		return Record{}, err
-	}
-	if len(line) > maxLineSize {
-		return Record{}, fmt.Errorf("record is %d bytes, more than the limit of %d: shorten the detail", len(line), maxLineSize)
-	}
-	// Whatever Append writes, Verify must accept (this catches, e.g., a
-	// clock outside the years RFC 3339 can express).
-	if _, err := parseRecord(line); err != nil {
-		return Record{}, fmt.Errorf("record would not parse back: %w", err)
-	}
-	if _, err := f.Write(line); err != nil {
-		return Record{}, errors.Join(fmt.Errorf("write: %w", err), truncate(f, h.end))
-	}
-	if err := f.Sync(); err != nil {
-		return Record{}, errors.Join(fmt.Errorf("sync: %w", err), truncate(f, h.end))
-	}
-	h.seq, h.hash = r.Seq, r.Hash
-	h.end += int64(len(line))
-	h.size = h.end
-	return r, nil
-}
-
-func truncate(f *os.File, size int64) error {
-	if err := f.Truncate(size); err != nil {
-		return fmt.Errorf("truncate: %w", err)
-	}
-	return f.Sync()
 }
 
 // snapshot is a consistent view of the log taken under the lock: the log
@@ -364,7 +281,7 @@ func (l *Log) Tail(ctx context.Context, n int) ([]Record, error) {
 	defer s.f.Close()
 	var recs []Record
 	if n <= 0 {
-		_, _, err = l.walk(ctx, io.NewSectionReader(s.f, 0, s.size), func(r Record) { recs = append(recs, r) })
+		_, _, err = l.walk(ctx, io.NewSectionReader(s.f, 0, s.size), func(r *rawRecord) { recs = append(recs, r.record()) })
 		if err != nil && !errors.Is(err, ErrIncompleteLine) {
 			return nil, fmt.Errorf("tail audit log: %w", err)
 		}
@@ -413,9 +330,9 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	defer s.f.Close()
 	a := s.anchor
 	var anchored string
-	n, headHash, walkErr := l.walk(ctx, io.NewSectionReader(s.f, 0, s.size), func(r Record) {
-		if a != nil && r.Seq == a.Seq {
-			anchored = r.Hash
+	n, headHash, walkErr := l.walk(ctx, io.NewSectionReader(s.f, 0, s.size), func(r *rawRecord) {
+		if a != nil && r.seq == a.Seq {
+			anchored = string(r.str[fHash])
 		}
 	})
 	if walkErr != nil && !errors.Is(walkErr, ErrIncompleteLine) {
@@ -449,14 +366,16 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 }
 
 // walk reads the log from r, checks every record and its link to the one
-// before, and calls visit for each good record. It stops at the first
-// problem. A last line without a newline is reported, after every complete
-// record was visited, as a *ChainError wrapping ErrIncompleteLine.
-func (l *Log) walk(ctx context.Context, r io.Reader, visit func(Record)) (n uint64, headHash string, err error) {
+// before, and calls visit for each good record; the record is valid only
+// during the call. It stops at the first problem. A last line without a
+// newline is reported, after every complete record was visited, as a
+// *ChainError wrapping ErrIncompleteLine. Memory stays flat whatever the
+// size of the log: one buffered line and one record at a time.
+func (l *Log) walk(ctx context.Context, r io.Reader, visit func(*rawRecord)) (n uint64, headHash string, err error) {
 	br := bufio.NewReaderSize(r, maxLineSize)
-	headHash = GenesisHash
+	c := newChecker(l.salt)
 	for line := 1; ; line++ {
-		if line%1024 == 0 {
+		if line%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return 0, "", err
 			}
@@ -464,41 +383,24 @@ func (l *Log) walk(ctx context.Context, r io.Reader, visit func(Record)) (n uint
 		data, err := br.ReadSlice('\n')
 		switch {
 		case err == io.EOF && len(data) == 0:
-			return n, headHash, nil
+			return c.n, c.headHash(), nil
 		case err == io.EOF:
-			return n, headHash, &ChainError{Line: line, Seq: n + 1, Err: ErrIncompleteLine,
+			return c.n, c.headHash(), &ChainError{Line: line, Seq: c.n + 1, Err: ErrIncompleteLine,
 				Reason: "the last line has no newline, as an interrupted write leaves it (the next append discards it)"}
 		case errors.Is(err, bufio.ErrBufferFull):
-			return 0, "", &ChainError{Line: line, Seq: n + 1, Reason: "the line is longer than any record rotor writes"}
+			return 0, "", &ChainError{Line: line, Seq: c.n + 1, Reason: "the line is longer than any record rotor writes"}
 		case err != nil:
 			return 0, "", err
 		}
-		rec, err := parseRecord(data)
-		if err != nil {
-			return 0, "", &ChainError{Line: line, Seq: n + 1, Reason: "the line is not a valid record", Err: err}
+		rec, cerr := c.next(data)
+		if cerr != nil {
+			cerr.Line = line
+			return 0, "", cerr
 		}
-		if reason := l.checkRecord(&rec, n+1, headHash); reason != "" {
-			return 0, "", &ChainError{Line: line, Seq: n + 1, Reason: reason}
-		}
-		n, headHash = rec.Seq, rec.Hash
 		if visit != nil {
 			visit(rec)
 		}
 	}
-}
-
-// checkRecord says what is wrong with r as the record numbered seq after a
-// record whose hash is prev, or returns "".
-func (l *Log) checkRecord(r *Record, seq uint64, prev string) string {
-	switch {
-	case !hashEqual(r.Hash, recordHash(l.salt, r)):
-		return "the hash does not match the record: the record was modified or forged"
-	case r.Seq != seq:
-		return fmt.Sprintf("found seq %d: records were deleted, inserted or reordered", r.Seq)
-	case r.PrevHash != prev:
-		return "prev_hash is not the hash of the record before: records were deleted, inserted or reordered"
-	}
-	return ""
 }
 
 // scanBack reads the complete lines ending at end backwards and calls fn

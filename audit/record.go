@@ -10,11 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rotor-dev/rotor/keyring/keyid"
 )
@@ -193,9 +191,6 @@ func isLowerHex(s string, n int) bool {
 	return true
 }
 
-// recordFields lists the fields of a line; every one is required.
-var recordFields = []string{"seq", "timestamp", "initiator", "action", "secret", "key_id", "status", "detail", "prev_hash", "hash"}
-
 // ParseRecord parses one line of an audit log, with or without its trailing
 // newline. It is strict, because the log is untrusted input: the line must
 // be a single JSON object holding exactly the record's fields, each once and
@@ -211,126 +206,12 @@ func ParseRecord(line []byte) (Record, error) {
 }
 
 func parseRecord(line []byte) (Record, error) {
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	if len(line) >= maxLineSize {
-		return Record{}, fmt.Errorf("line is %d bytes long, more than the limit of %d", len(line), maxLineSize-1)
-	}
-	if bytes.IndexByte(line, '\n') >= 0 {
-		return Record{}, errors.New("line contains a newline")
-	}
-	if !utf8.Valid(line) {
-		return Record{}, errors.New("line is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil {
-		return Record{}, syntaxErr(err)
-	} else if tok != json.Delim('{') {
-		return Record{}, errors.New("line is not a JSON object")
-	}
 	var (
-		w    wireRecord
-		seen = make(map[string]bool, len(recordFields))
+		d decoder
+		r rawRecord
 	)
-	strs := map[string]*string{
-		"timestamp": &w.Timestamp, "initiator": &w.Initiator, "action": &w.Action,
-		"secret": &w.Secret, "key_id": &w.KeyID, "status": &w.Status, "detail": &w.Detail,
-		"prev_hash": &w.PrevHash, "hash": &w.Hash,
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return Record{}, syntaxErr(err)
-		}
-		key, _ := tok.(string) // the decoder only yields strings as keys
-		if seen[key] {
-			return Record{}, fmt.Errorf("field %q appears twice", key)
-		}
-		seen[key] = true
-		val, err := dec.Token()
-		if err != nil {
-			return Record{}, syntaxErr(err)
-		}
-		if key == "seq" {
-			num, ok := val.(json.Number)
-			if !ok {
-				return Record{}, errors.New("field \"seq\" is not a number")
-			}
-			w.Seq, err = strconv.ParseUint(string(num), 10, 64)
-			if err != nil {
-				return Record{}, errors.New("field \"seq\" is not a non-negative integer")
-			}
-			continue
-		}
-		dst, known := strs[key]
-		if !known {
-			return Record{}, fmt.Errorf("unknown field %q", key)
-		}
-		s, ok := val.(string)
-		if !ok {
-			return Record{}, fmt.Errorf("field %q is not a string", key)
-		}
-		*dst = s
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return Record{}, syntaxErr(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Record{}, errors.New("data after the JSON object")
-	}
-	for _, f := range recordFields {
-		if !seen[f] {
-			return Record{}, fmt.Errorf("field %q is missing", f)
-		}
-	}
-	return w.record()
-}
-
-func syntaxErr(err error) error {
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("invalid JSON: %w", err)
-}
-
-// record validates w and converts it.
-func (w *wireRecord) record() (Record, error) {
-	if w.Seq == 0 {
-		return Record{}, errors.New("seq is 0; records are numbered from 1")
-	}
-	ts, err := time.Parse(time.RFC3339Nano, w.Timestamp)
-	if err != nil || formatTimestamp(ts) != w.Timestamp {
-		return Record{}, errors.New("timestamp is not an RFC 3339 UTC time as rotor writes it")
-	}
-	if !isLowerHex(w.PrevHash, hashHexLen) {
-		return Record{}, fmt.Errorf("prev_hash is not %d lowercase hex characters", hashHexLen)
-	}
-	if !isLowerHex(w.Hash, hashHexLen) {
-		return Record{}, fmt.Errorf("hash is not %d lowercase hex characters", hashHexLen)
-	}
-	r := Record{
-		Seq:       w.Seq,
-		Timestamp: ts.UTC(),
-		Event: Event{
-			Initiator: w.Initiator,
-			Action:    w.Action,
-			Secret:    w.Secret,
-			KeyID:     w.KeyID,
-			Status:    w.Status,
-			Detail:    w.Detail,
-		},
-		PrevHash: w.PrevHash,
-		Hash:     w.Hash,
-	}
-	if err := r.validate(); err != nil {
+	if err := d.decode(line, &r); err != nil {
 		return Record{}, err
 	}
-	// The limit applies to the record as rotor writes it, so the writer
-	// and every reader agree on it whatever escapes the line used.
-	if line, err := encodeRecord(r); err != nil {
-		return Record{}, err
-	} else if len(line) > maxLineSize {
-		return Record{}, fmt.Errorf("record is %d bytes long as rotor writes it, more than the limit of %d", len(line), maxLineSize)
-	}
-	return r, nil
+	return r.record(), nil
 }
