@@ -21,11 +21,11 @@ import (
 // pending is one Append waiting for its batch. The fields other than the
 // channels are guarded by Log.mu until done is closed.
 type pending struct {
-	e       Event
+	es      []Event
 	queued  bool          // still in Log.queue: the caller may withdraw it
 	promote chan struct{} // receives when the caller is to lead
-	done    chan struct{} // closed when rec and err are set
-	rec     Record
+	done    chan struct{} // closed when recs and err are set
+	recs    []Record
 	err     error
 }
 
@@ -53,11 +53,28 @@ type pending struct {
 // the error; the record is in the log and the next Append updates the
 // anchor.
 func (l *Log) Append(ctx context.Context, e Event) (Record, error) {
-	e.sanitize()
-	if err := e.validate(); err != nil {
-		return Record{}, fmt.Errorf("append audit record: invalid event: %w", err)
+	recs, err := l.AppendAll(ctx, []Event{e})
+	if len(recs) == 0 {
+		return Record{}, err
 	}
-	p := &pending{e: e, queued: true, promote: make(chan struct{}, 1), done: make(chan struct{})}
+	return recs[0], err
+}
+
+// AppendAll adds es to the log as [Log.Append] adds one event: in order,
+// with no other record between them, all in the same commit. If one of
+// them is invalid or cannot be written, none is.
+func (l *Log) AppendAll(ctx context.Context, es []Event) ([]Record, error) {
+	es = cloneEvents(es)
+	for i := range es {
+		es[i].sanitize()
+		if err := es[i].validate(); err != nil {
+			return nil, fmt.Errorf("append audit record: invalid event: %w", err)
+		}
+	}
+	if len(es) == 0 {
+		return nil, nil
+	}
+	p := &pending{es: es, queued: true, promote: make(chan struct{}, 1), done: make(chan struct{})}
 	l.mu.Lock()
 	l.queue = append(l.queue, p)
 	if !l.leading {
@@ -68,22 +85,22 @@ func (l *Log) Append(ctx context.Context, e Event) (Record, error) {
 	for {
 		select {
 		case <-p.done:
-			return p.rec, p.err
+			return p.recs, p.err
 		case <-p.promote:
 			if err := l.lead(ctx, p); err != nil {
-				return Record{}, fmt.Errorf("append audit record: %w", err)
+				return nil, fmt.Errorf("append audit record: %w", err)
 			}
 		case <-ctx.Done():
 			l.mu.Lock()
 			if p.queued {
 				l.withdrawLocked(p)
 				l.mu.Unlock()
-				return Record{}, fmt.Errorf("append audit record: %w", ctx.Err())
+				return nil, fmt.Errorf("append audit record: %w", ctx.Err())
 			}
 			l.mu.Unlock()
-			// The record is being written: its answer is an fsync away.
+			// The records are being written: the answer is an fsync away.
 			<-p.done
-			return p.rec, p.err
+			return p.recs, p.err
 		}
 	}
 }
@@ -152,7 +169,7 @@ func (l *Log) lead(ctx context.Context, p *pending) error {
 		case c.errs[i] != nil:
 			q.err = c.errs[i]
 		default:
-			q.rec, q.err = c.recs[i], err
+			q.recs, q.err = c.recs[i], err
 		}
 		close(q.done)
 	}
@@ -163,9 +180,9 @@ func (l *Log) lead(ctx context.Context, p *pending) error {
 type commit struct {
 	l    *Log
 	f    *os.File
-	recs []Record // one per pending, in batch order
-	errs []error  // why a pending's record was not written
-	last Record   // the last record written; zero when none was
+	recs [][]Record // a pending's records, in batch order
+	errs []error    // why a pending's records were not written
+	last Record     // the last record written; zero when none was
 	// anchorErr says that err concerns only the anchor: the records are
 	// durable.
 	anchorErr bool
@@ -236,9 +253,21 @@ func (l *Log) write(batch []*pending) (*commit, error) {
 		}
 	}
 	for _, p := range batch {
-		// One event that cannot be written must not fail the others.
-		r, err := add(p.e)
-		c.recs, c.errs = append(c.recs, r), append(c.errs, err)
+		// A pending that cannot be written must not fail the others.
+		saved, savedLast, n := h, c.last, len(buf)
+		var (
+			recs []Record
+			err  error
+		)
+		for _, e := range p.es {
+			var r Record
+			if r, err = add(e); err != nil {
+				h, c.last, buf, recs = saved, savedLast, buf[:n], nil
+				break
+			}
+			recs = append(recs, r)
+		}
+		c.recs, c.errs = append(c.recs, recs), append(c.errs, err)
 	}
 	if _, err := f.Write(buf); err != nil {
 		return fail(errors.Join(fmt.Errorf("write: %w", err), truncate(f, h.end)))

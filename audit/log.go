@@ -59,13 +59,28 @@ type Log struct {
 	leading bool
 }
 
-// Option configures [Open].
-type Option func(*Log)
+// Option configures [Open] and [NewShared].
+type Option func(*options)
 
-// WithClock makes the log take record timestamps from now instead of
+type options struct {
+	now func() time.Time
+}
+
+// WithClock makes the chain take record timestamps from now instead of
 // time.Now. Tests use it.
 func WithClock(now func() time.Time) Option {
-	return func(l *Log) { l.now = now }
+	return func(o *options) { o.now = now }
+}
+
+func applyOptions(opts []Option) options {
+	o := options{now: time.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	return o
 }
 
 // Report describes the log [Log.Verify] checked.
@@ -108,15 +123,9 @@ func Open(path, anchorPath string, salt []byte, opts ...Option) (*Log, error) {
 		path:       absLog,
 		anchorPath: absAnchor,
 		salt:       bytes.Clone(salt),
-		now:        time.Now,
+		now:        applyOptions(opts).now,
 		sem:        make(chan struct{}, 1),
 		lock:       flock.New(absLog+".lock", flock.SetPermissions(0o600)),
-	}
-	for _, o := range opts {
-		o(l)
-	}
-	if l.now == nil {
-		l.now = time.Now
 	}
 	for _, dir := range []string{filepath.Dir(absLog), filepath.Dir(absAnchor)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {

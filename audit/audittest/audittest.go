@@ -1,0 +1,325 @@
+// Package audittest is the conformance suite every [audit.Backend] must
+// pass, and an in-memory backend ([Memory]) for tests.
+//
+// # Usage
+//
+// A backend package calls [Run] from one of its tests, with a constructor
+// that returns a fresh, empty backend for every subtest:
+//
+//	func TestConformance(t *testing.T) {
+//		audittest.Run(t, func(t *testing.T) audit.Backend {
+//			return newTestBackend(t) // empty; cleaned up with t.Cleanup
+//		})
+//	}
+//
+// Backends on a real server (Vault, a DynamoDB emulator) give each subtest
+// its own namespace, e.g. a prefix derived from t.Name().
+//
+// # What it checks
+//
+// The contract written on [audit.Backend]: ErrNotExist for a key never
+// written; create-only Puts with [audit.NoVersion]; compare-and-swap on
+// versions, with exactly one winner among concurrent writers; values
+// returned byte for byte up to [audit.MaxBackendValue], and copied in and
+// out; keys that differ only in a suffix kept apart. Then it runs a
+// [audit.Shared] chain on the backend: writers on several chains at once
+// must build one gap-free chain that verifies, and a record changed through
+// the backend without the salt must fail verification.
+//
+// # Cost
+//
+// The suite never sleeps. Its concurrent subtests run 8 goroutines at most
+// and make a few hundred calls in all.
+package audittest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rotor-dev/rotor/audit"
+)
+
+const writers = 8
+
+// Salt is the salt the suite's chains are keyed with.
+var Salt = bytes.Repeat([]byte{0x42}, audit.SaltSize)
+
+// Run runs the conformance suite as subtests of t. newBackend must return
+// a fresh, empty backend each time it is called; it is called once per
+// subtest with that subtest's t.
+func Run(t *testing.T, newBackend func(t *testing.T) audit.Backend) {
+	t.Helper()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, b audit.Backend)
+	}{
+		{"GetUnknownKeyIsNotExist", testGetUnknown},
+		{"CreateTwiceConflicts", testCreateTwice},
+		{"StaleVersionConflicts", testStaleVersion},
+		{"PutMissingKeyWithVersionConflicts", testPutMissingWithVersion},
+		{"ConcurrentCreatesOneWins", testConcurrentCreates},
+		{"ConcurrentSwapsOneWins", testConcurrentSwaps},
+		{"ValuesRoundTrip", testValuesRoundTrip},
+		{"ValuesAreCopied", testValuesCopied},
+		{"KeysAreDistinct", testKeysDistinct},
+		{"ChainWritersDoNotFork", testChainWriters},
+		{"ChainTamperingDetected", testChainTampering},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(t, newBackend(t))
+		})
+	}
+}
+
+func testGetUnknown(t *testing.T, b audit.Backend) {
+	if _, _, err := b.Get(t.Context(), "records/1"); !errors.Is(err, audit.ErrNotExist) {
+		t.Fatalf("Get of a key never written = %v, want ErrNotExist", err)
+	}
+}
+
+func put(t *testing.T, b audit.Backend, key, value string, expected audit.Version) audit.Version {
+	t.Helper()
+	v, err := b.Put(t.Context(), key, []byte(value), expected)
+	if err != nil {
+		t.Fatalf("Put(%s): %v", key, err)
+	}
+	if v == audit.NoVersion {
+		t.Fatalf("Put(%s) returned NoVersion", key)
+	}
+	return v
+}
+
+func get(t *testing.T, b audit.Backend, key string) (string, audit.Version) {
+	t.Helper()
+	data, v, err := b.Get(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", key, err)
+	}
+	return string(data), v
+}
+
+func testCreateTwice(t *testing.T, b audit.Backend) {
+	v := put(t, b, "records/1", "first\n", audit.NoVersion)
+	if _, err := b.Put(t.Context(), "records/1", []byte("second\n"), audit.NoVersion); !errors.Is(err, audit.ErrConflict) {
+		t.Fatalf("second create = %v, want ErrConflict", err)
+	}
+	if got, gv := get(t, b, "records/1"); got != "first\n" || gv != v {
+		t.Fatalf("after a refused create: %q version %q, want the first value, version %q", got, gv, v)
+	}
+}
+
+func testStaleVersion(t *testing.T, b audit.Backend) {
+	v1 := put(t, b, "head", "one", audit.NoVersion)
+	v2 := put(t, b, "head", "two", v1)
+	if v2 == v1 {
+		t.Fatalf("version %q did not change on Put", v1)
+	}
+	if _, err := b.Put(t.Context(), "head", []byte("three"), v1); !errors.Is(err, audit.ErrConflict) {
+		t.Fatalf("Put with a stale version = %v, want ErrConflict", err)
+	}
+	if got, gv := get(t, b, "head"); got != "two" || gv != v2 {
+		t.Fatalf("after a refused Put: %q version %q, want \"two\" version %q", got, gv, v2)
+	}
+}
+
+func testPutMissingWithVersion(t *testing.T, b audit.Backend) {
+	v := put(t, b, "head", "x", audit.NoVersion)
+	if _, err := b.Put(t.Context(), "other", []byte("y"), v); !errors.Is(err, audit.ErrConflict) {
+		t.Fatalf("Put of a missing key with a version = %v, want ErrConflict", err)
+	}
+	if _, _, err := b.Get(t.Context(), "other"); !errors.Is(err, audit.ErrNotExist) {
+		t.Fatalf("Get after a refused Put = %v, want ErrNotExist", err)
+	}
+}
+
+// race runs writers goroutines released together and returns how many of
+// their calls succeeded and the errors of the others.
+func race(t *testing.T, call func(i int) error) (wins int) {
+	t.Helper()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		start = make(chan struct{})
+	)
+	for i := range writers {
+		wg.Go(func() {
+			<-start
+			err := call(i)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, audit.ErrConflict):
+				t.Errorf("writer %d: %v, want success or ErrConflict", i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return wins
+}
+
+func testConcurrentCreates(t *testing.T, b audit.Backend) {
+	for round := range 3 {
+		key := fmt.Sprintf("records/%d", round+1)
+		wins := race(t, func(i int) error {
+			_, err := b.Put(t.Context(), key, []byte(fmt.Sprintf("writer %d\n", i)), audit.NoVersion)
+			return err
+		})
+		if wins != 1 {
+			t.Fatalf("round %d: %d of %d concurrent creates succeeded, want exactly 1", round, wins, writers)
+		}
+	}
+}
+
+func testConcurrentSwaps(t *testing.T, b audit.Backend) {
+	v := put(t, b, "head", "start", audit.NoVersion)
+	for round := range 3 {
+		wins := race(t, func(i int) error {
+			_, err := b.Put(t.Context(), "head", []byte(fmt.Sprintf("round %d writer %d", round, i)), v)
+			return err
+		})
+		if wins != 1 {
+			t.Fatalf("round %d: %d of %d concurrent swaps succeeded, want exactly 1", round, wins, writers)
+		}
+		_, v = get(t, b, "head")
+	}
+}
+
+func testValuesRoundTrip(t *testing.T, b audit.Backend) {
+	line := `{"seq":1,"detail":"ünïcode \"quoted\" <tag> & \u2028"}` + "\n"
+	values := map[string]string{
+		"records/1": line,
+		"records/2": strings.Repeat(line, audit.MaxBackendValue/len(line)),
+		"records/3": "no newline at the end",
+		"head":      `{"seq":2}`,
+	}
+	for key, want := range values {
+		put(t, b, key, want, audit.NoVersion)
+	}
+	for key, want := range values {
+		if got, _ := get(t, b, key); got != want {
+			t.Errorf("Get(%s) returned %d bytes that differ from the %d stored", key, len(got), len(want))
+		}
+	}
+}
+
+func testValuesCopied(t *testing.T, b audit.Backend) {
+	in := []byte("original\n")
+	if _, err := b.Put(t.Context(), "records/1", in, audit.NoVersion); err != nil {
+		t.Fatal(err)
+	}
+	copy(in, "CHANGED!")
+	out, _, err := b.Get(t.Context(), "records/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "original\n" {
+		t.Fatalf("Get = %q after the caller changed the slice it passed to Put", out)
+	}
+	copy(out, "CHANGED!")
+	if again, _ := get(t, b, "records/1"); again != "original\n" {
+		t.Fatalf("Get = %q after the caller changed the slice an earlier Get returned", again)
+	}
+}
+
+func testKeysDistinct(t *testing.T, b audit.Backend) {
+	for _, k := range []string{"records/1", "records/10", "records/100"} {
+		put(t, b, k, k, audit.NoVersion)
+	}
+	for _, k := range []string{"records/1", "records/10", "records/100"} {
+		if got, _ := get(t, b, k); got != k {
+			t.Errorf("Get(%s) = %q", k, got)
+		}
+	}
+}
+
+// testChainWriters appends from several Shared chains on the backend at
+// once, as several machines would, and checks one chain results.
+func testChainWriters(t *testing.T, b audit.Backend) {
+	const chains, perChain, each = 4, 2, 6
+	var wg sync.WaitGroup
+	for c := range chains {
+		sh, err := audit.NewShared(b, Salt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for g := range perChain {
+			wg.Go(func() {
+				for i := range each {
+					e := audit.Event{Initiator: fmt.Sprintf("user:c%d", c), Action: "test.append", Status: audit.StatusSucceeded, Detail: fmt.Sprintf("c%d g%d #%d", c, g, i)}
+					if _, err := sh.Append(t.Context(), e); err != nil {
+						t.Errorf("Append: %v", err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	sh, err := audit.NewShared(b, Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := sh.Verify(t.Context())
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	const total = chains * perChain * each
+	if rep.Records != total || rep.Anchored != total {
+		t.Fatalf("Verify = %+v, want %d records, the head at the last", rep, total)
+	}
+	recs, err := sh.Tail(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if seen[r.Detail] {
+			t.Fatalf("%q is in the chain twice", r.Detail)
+		}
+		seen[r.Detail] = true
+	}
+	if len(seen) != total {
+		t.Fatalf("the chain holds %d distinct events, want %d", len(seen), total)
+	}
+}
+
+// testChainTampering changes a record through the backend, as someone who
+// can write the store but does not hold the salt, and checks Verify and
+// the next append notice.
+func testChainTampering(t *testing.T, b audit.Backend) {
+	sh, err := audit.NewShared(b, Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := sh.Append(t.Context(), audit.Event{Initiator: "user:ana", Action: "rotate", Status: audit.StatusSucceeded, Detail: fmt.Sprintf("event %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, v, err := b.Get(t.Context(), "records/3")
+	if err != nil {
+		t.Fatalf("the last record is not under records/3: %v", err)
+	}
+	forged := bytes.Replace(data, []byte("user:ana"), []byte("user:bob"), 1)
+	if _, err := b.Put(t.Context(), "records/3", forged, v); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := audit.NewShared(b, Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.Verify(t.Context()); !errors.Is(err, audit.ErrChainBroken) {
+		t.Fatalf("Verify of a forged record = %v, want ErrChainBroken", err)
+	}
+	if _, err := fresh.Append(t.Context(), audit.Event{Initiator: "user:ana", Action: "rotate", Status: audit.StatusStarted}); !errors.Is(err, audit.ErrChainBroken) {
+		t.Fatalf("Append after a forged record = %v, want ErrChainBroken", err)
+	}
+}
