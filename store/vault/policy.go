@@ -7,10 +7,12 @@ import (
 	"github.com/rotor-dev/rotor/authz"
 )
 
-// rule grants capabilities on one path pattern, relative to the mount.
+// rule grants capabilities on one path pattern, relative to the mount:
+// <mount>/<path>/<prefix>/<sub>, where sub is "*" when empty.
 type rule struct {
 	path, comment string
 	caps          []string
+	sub           string
 }
 
 // Policy returns a least-privilege Vault ACL policy (HCL) for one of rotor's
@@ -22,6 +24,12 @@ type rule struct {
 //     reads metadata, but cannot delete, destroy or change settings;
 //   - admin can also delete, undelete and destroy versions and change or
 //     delete metadata.
+//
+// The shared audit chain under <prefix>/_audit (package audit/vaultchain)
+// has rules of its own, more specific than the ones above and so taking
+// precedence in Vault: ci and admin may create records and read them, and
+// move the head; viewer reads the chain (key ids, never values); app has
+// no access; and no role may change, delete or destroy a record.
 //
 // Vault grants reads per path, not per version or field: a role that reads
 // values reads every slot and the older versions Vault keeps. Tokens also
@@ -36,25 +44,36 @@ func Policy(role authz.Role, mount, prefix string) (string, error) {
 		return "", fmt.Errorf("policy: prefix %q: %w", prefix, err)
 	}
 	var (
-		readData   = rule{"data", "read secret values", []string{"read"}}
-		writeData  = rule{"data", "read and write secret values (rotate, roll back, stage, revoke)", []string{"create", "read", "update"}}
-		adminData  = rule{"data", "read and write secret values; soft-delete the latest version", []string{"create", "read", "update", "delete"}}
-		readMeta   = rule{"metadata", "list secrets and read their versions, never their values", []string{"read", "list"}}
-		adminMeta  = rule{"metadata", "list, read, change and delete metadata (max_versions, cas_required, custom metadata)", []string{"create", "read", "update", "delete", "list"}}
-		deleteVers = rule{"delete", "soft-delete versions", []string{"update"}}
-		undelete   = rule{"undelete", "restore soft-deleted versions", []string{"update"}}
-		destroy    = rule{"destroy", "destroy versions permanently", []string{"update"}}
+		readData   = rule{"data", "read secret values", []string{"read"}, ""}
+		writeData  = rule{"data", "read and write secret values (rotate, roll back, stage, revoke)", []string{"create", "read", "update"}, ""}
+		adminData  = rule{"data", "read and write secret values; soft-delete the latest version", []string{"create", "read", "update", "delete"}, ""}
+		readMeta   = rule{"metadata", "list secrets and read their versions, never their values", []string{"read", "list"}, ""}
+		adminMeta  = rule{"metadata", "list, read, change and delete metadata (max_versions, cas_required, custom metadata)", []string{"create", "read", "update", "delete", "list"}, ""}
+		deleteVers = rule{"delete", "soft-delete versions", []string{"update"}, ""}
+		undelete   = rule{"undelete", "restore soft-deleted versions", []string{"update"}, ""}
+		destroy    = rule{"destroy", "destroy versions permanently", []string{"update"}, ""}
+	)
+	var (
+		noAudit       = rule{"data", "no access to the audit chain", []string{"deny"}, "_audit/*"}
+		readAudit     = rule{"data", "read the audit chain (key ids, never values)", []string{"read"}, "_audit/*"}
+		appendRecords = rule{"data", "append audit records; never change one", []string{"create", "read"}, "_audit/records/*"}
+		moveHead      = rule{"data", "move the audit chain head (compare-and-swap)", []string{"create", "read", "update"}, "_audit/head"}
+		auditMeta     = rule{"metadata", "read the audit chain's versions; never delete them", []string{"read", "list"}, "_audit/*"}
+		auditDelete   = rule{"delete", "audit records cannot be deleted", []string{"deny"}, "_audit/*"}
+		auditUndelete = rule{"undelete", "audit records cannot be undeleted", []string{"deny"}, "_audit/*"}
+		auditDestroy  = rule{"destroy", "audit records cannot be destroyed", []string{"deny"}, "_audit/*"}
 	)
 	var rules []rule
 	switch role {
 	case authz.RoleApp:
-		rules = []rule{readData}
+		rules = []rule{readData, noAudit}
 	case authz.RoleViewer:
-		rules = []rule{readMeta}
+		rules = []rule{readMeta, readAudit}
 	case authz.RoleCI:
-		rules = []rule{writeData, readMeta}
+		rules = []rule{writeData, readMeta, readAudit, appendRecords, moveHead}
 	case authz.RoleAdmin:
-		rules = []rule{adminData, adminMeta, deleteVers, undelete, destroy}
+		rules = []rule{adminData, adminMeta, deleteVers, undelete, destroy,
+			readAudit, appendRecords, moveHead, auditMeta, auditDelete, auditUndelete, auditDestroy}
 	default:
 		_, err := authz.ParseRole(string(role))
 		return "", fmt.Errorf("policy: %w", err)
@@ -62,8 +81,12 @@ func Policy(role authz.Role, mount, prefix string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# rotor %s policy for the secrets under %s/%s (KV v2).\n", role, mount, prefix)
 	for _, r := range rules {
-		fmt.Fprintf(&b, "\n# %s\npath \"%s/%s/%s/*\" {\n  capabilities = [%s]\n}\n",
-			r.comment, mount, r.path, prefix, quoteAll(r.caps))
+		sub := r.sub
+		if sub == "" {
+			sub = "*"
+		}
+		fmt.Fprintf(&b, "\n# %s\npath \"%s/%s/%s/%s\" {\n  capabilities = [%s]\n}\n",
+			r.comment, mount, r.path, prefix, sub, quoteAll(r.caps))
 	}
 	return b.String(), nil
 }
