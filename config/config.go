@@ -83,6 +83,13 @@ type FileStore struct {
 
 // AuditConfig configures the audit log.
 type AuditConfig struct {
+	// Chain is where the audit chain lives: "store" (the shared chain in
+	// the store's trust domain, the default with a Vault store) or "file"
+	// (the local log at Path, the default otherwise).
+	Chain string `yaml:"chain"`
+	// Local also writes every event to the local log at Path when the
+	// chain lives in the store: an extra copy on this machine.
+	Local    bool   `yaml:"local"`
 	Path     string `yaml:"path"`      // default .rotor/audit.log
 	SaltFile string `yaml:"salt_file"` // default .rotor/audit.salt
 	// Anchor is where the chain head is kept, apart from the log, so a
@@ -401,6 +408,12 @@ func (c *Config) validate(v *validator) {
 		v.addf(p.Child("type"), "unknown store type %q (want file, vault or awssm)", st.Type)
 	}
 	v.addList(errs)
+	switch {
+	case c.Audit.Chain != "" && c.Audit.Chain != "store" && c.Audit.Chain != "file":
+		v.addf(field.NewPath("audit", "chain"), "unknown audit chain %q (want store or file)", c.Audit.Chain)
+	case c.Audit.Chain == "store" && c.Store.Type != "vault":
+		v.addf(field.NewPath("audit", "chain"), "the shared audit chain needs a vault store (the %s store keeps the chain in a local file: chain: file)", c.Store.Type)
+	}
 	for _, d := range []struct {
 		name string
 		val  Duration
@@ -594,6 +607,12 @@ func (c *Config) resolvePaths() {
 	if c.Server.TLS.CertFile != "" {
 		abs(&c.Server.TLS.CertFile, "")
 		abs(&c.Server.TLS.KeyFile, "")
+	}
+	if c.Audit.Chain == "" {
+		c.Audit.Chain = "file"
+		if c.Store.Type == "vault" {
+			c.Audit.Chain = "store"
+		}
 	}
 	abs(&c.Audit.Path, ".rotor/audit.log")
 	abs(&c.Audit.SaltFile, ".rotor/audit.salt")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,7 +28,7 @@ type app struct {
 	g      *globals
 	cfg    *config.Config
 	store  store.Store
-	audit  *audit.Log
+	audit  trail
 	salt   []byte
 	now    func() time.Time
 	engine *rotation.Engine
@@ -38,7 +39,7 @@ type app struct {
 // recorderFor returns the audit recorder for initiator, counted by the
 // metrics when they are on.
 func (a *app) recorderFor(initiator string) rotation.Recorder {
-	var r rotation.Recorder = &recorder{log: a.audit, initiator: initiator}
+	var r rotation.Recorder = &recorder{trail: a.audit, initiator: initiator}
 	if a.metrics != nil {
 		r = a.metrics.Recorder(r)
 	}
@@ -66,17 +67,24 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	if c, ok := st.(io.Closer); ok {
 		g.closers = append(g.closers, c)
 	}
-	log, err := audit.Open(cfg.Audit.Path, cfg.Audit.Anchor, salt, audit.WithClock(now))
+	tr, err := openTrail(cfg, st, salt, now, g.env.stderr)
 	if err != nil {
 		return nil, err
 	}
-	a := &app{g: g, cfg: cfg, store: st, audit: log, salt: salt, now: now}
+	a := &app{g: g, cfg: cfg, store: st, audit: tr, salt: salt, now: now}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(g.env.stderr, "rotor: warning: %s\n", w)
 	}
+	rec := &recorder{trail: tr, initiator: g.initiatorName()}
+	if _, shared := tr.(*sharedTrail); shared {
+		// A one-shot command writes the events of an operation as one
+		// batch; serve and the daemon replace this recorder.
+		rec.batch = true
+		g.flush = append(g.flush, rec.Flush)
+	}
 	a.engine = &rotation.Engine{
 		Store:     st,
-		Audit:     &recorder{log: log, initiator: g.initiatorName()},
+		Audit:     rec,
 		Salt:      salt,
 		Initiator: g.initiatorName(),
 		Now:       now,
@@ -182,17 +190,56 @@ func (a *app) names() []string {
 	return ns
 }
 
-// recorder adapts the audit log to the engine's Recorder.
+// recorder adapts the audit trail to the engine's Recorder.
+//
+// With batch set, it holds back events other than "started" ones and
+// writes them with the next "started" event or at Flush: an operation's
+// records then cost a few writes to a shared chain, not one each, and a
+// change is still never made before the chain holds the "started" record
+// that announces it. A process killed mid-operation loses the held-back
+// records of that operation, not its "started" record.
 type recorder struct {
-	log       *audit.Log
+	trail     trail
 	initiator string
+	batch     bool
+
+	mu   sync.Mutex
+	held []audit.Event
 }
 
 func (r *recorder) Record(ctx context.Context, e rotation.Event) error {
-	_, err := r.log.Append(ctx, audit.Event{
+	ev := audit.Event{
 		Initiator: r.initiator, Action: e.Action, Secret: e.Secret,
 		KeyID: e.KeyID, Status: e.Status, Detail: e.Detail,
-	})
+	}
+	if !r.batch {
+		_, err := r.trail.Append(ctx, ev)
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held = append(r.held, ev)
+	if e.Status != rotation.StatusStarted {
+		return nil
+	}
+	return r.flushLocked(ctx)
+}
+
+// Flush writes the held-back events.
+func (r *recorder) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flushLocked(ctx)
+}
+
+func (r *recorder) flushLocked(ctx context.Context) error {
+	if len(r.held) == 0 {
+		return nil
+	}
+	_, err := r.trail.AppendAll(ctx, r.held)
+	if err == nil {
+		r.held = nil
+	}
 	return err
 }
 

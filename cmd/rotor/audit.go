@@ -16,6 +16,12 @@ func newAuditCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Read and verify the tamper-evident audit log",
+		Long: `The audit chain records every rotation step, rollback, revoke, stage and
+denied request. With a Vault store it is one chain shared by every actor
+(CI runs, admins, daemon replicas), kept in Vault under <prefix>/_audit
+(audit.chain: store, the default); with the file store it is the local log
+(audit.chain: file). audit.local: true also keeps a copy of every event in
+the local log.`,
 	}
 	cmd.AddCommand(newAuditTailCmd(g), newAuditVerifyCmd(g))
 	return cmd
@@ -94,9 +100,9 @@ func newAuditVerifyCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify",
 		Short: "Check the audit hash chain and its anchor (exit 5 when broken)",
-		Long: `Verify walks the whole audit log and checks every record's keyed hash
+		Long: `Verify walks the whole audit chain and checks every record's keyed hash
 against the one before, and the last record against the anchor kept apart
-from the log. It detects modified, deleted, reordered and inserted records
+from the log (the chain head, for the chain shared through Vault). It detects modified, deleted, reordered and inserted records
 and a truncated or deleted log, and exits 5 when it finds any. It reads the
 log as a stream, in constant memory, and prints how fast it went.`,
 		Args: cobra.NoArgs,
@@ -111,7 +117,11 @@ log as a stream, in constant memory, and prints how fast it went.`,
 				return err
 			}
 			took := time.Since(start)
-			fmt.Fprintf(cmd.OutOrStdout(), "audit log ok: %d records, head %s\n", rep.Records, rep.Head)
+			what := "audit log ok"
+			if w, ok := a.audit.(interface{ Where() string }); ok {
+				what = "audit chain ok (" + w.Where() + ")"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d records, head %s\n", what, rep.Records, rep.Head)
 			fmt.Fprintf(cmd.OutOrStdout(), "verified in %s (%s records/s)\n", took.Round(time.Millisecond), rate(rep.Records, took))
 			return nil
 		},

@@ -57,6 +57,9 @@ type globals struct {
 	config    string
 	initiator string
 	closers   []io.Closer // opened stores, closed when the command ends
+	// flush writes what the command's audit recorders held back; run
+	// when the command ends, before the stores close.
+	flush []func(context.Context) error
 }
 
 func run(args []string, e *env) int {
@@ -69,6 +72,14 @@ func run(args []string, e *env) int {
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	err := root.ExecuteContext(ctx)
+	for _, f := range g.flush {
+		// The records of an interrupted command are written all the same.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		if ferr := f(fctx); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("write the audit records of this command: %w", ferr))
+		}
+		cancel()
+	}
 	for _, c := range g.closers {
 		_ = c.Close() // stops token renewal, revokes tokens rotor logged in with
 	}
@@ -86,6 +97,10 @@ func run(args []string, e *env) int {
 	}
 	return code
 }
+
+// flushTimeout bounds writing held-back audit records at the end of a
+// command.
+const flushTimeout = 30 * time.Second
 
 func newRootCmd(g *globals) *cobra.Command {
 	root := &cobra.Command{

@@ -177,6 +177,11 @@ func (s *Store) Close() error {
 // Address returns the address of the Vault server.
 func (s *Store) Address() string { return s.addr }
 
+// KV returns the store's authenticated client, KV mount and path prefix,
+// for data kept next to the secrets: the shared audit chain
+// (audit/vaultchain) lives under <prefix>/_audit.
+func (s *Store) KV() (client *api.Client, mount, prefix string) { return s.client, s.mount, s.prefix }
+
 // Load implements [store.Store].
 func (s *Store) Load(ctx context.Context, name string) (*store.Secret, store.Version, error) {
 	if err := store.ValidateName(name); err != nil {
