@@ -2,9 +2,12 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/rotor-dev/rotor/keyring/keyid"
@@ -111,4 +114,41 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// memBackend is a minimal Backend for the package's own tests (package
+// audittest has the full reference, but cannot be imported from here).
+type memBackend struct {
+	mu   sync.Mutex
+	vals map[string][]byte
+	vers map[string]int
+}
+
+func newMemBackend() *memBackend {
+	return &memBackend{vals: map[string][]byte{}, vers: map[string]int{}}
+}
+
+func (m *memBackend) Get(_ context.Context, key string) ([]byte, Version, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.vals[key]
+	if !ok {
+		return nil, NoVersion, ErrNotExist
+	}
+	return bytes.Clone(v), Version(strconv.Itoa(m.vers[key])), nil
+}
+
+func (m *memBackend) Put(_ context.Context, key string, value []byte, expected Version) (Version, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := NoVersion
+	if _, ok := m.vals[key]; ok {
+		cur = Version(strconv.Itoa(m.vers[key]))
+	}
+	if cur != expected {
+		return NoVersion, ErrConflict
+	}
+	m.vals[key] = bytes.Clone(value)
+	m.vers[key]++
+	return Version(strconv.Itoa(m.vers[key])), nil
 }

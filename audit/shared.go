@@ -377,18 +377,9 @@ func (s *Shared) Verify(ctx context.Context) (Report, error) {
 // Tail returns the last n records of the chain, oldest first, or every
 // record when n <= 0. It reads and checks the whole chain.
 func (s *Shared) Tail(ctx context.Context, n int) ([]Record, error) {
-	var recs []Record
-	_, err := s.scan(ctx, func(r *rawRecord) {
-		recs = append(recs, r.record())
-		if n > 0 && len(recs) > 2*n {
-			recs = append(recs[:0], recs[len(recs)-n:]...)
-		}
-	})
+	recs, err := s.Query(ctx, Filter{}, n)
 	if err != nil {
 		return nil, fmt.Errorf("tail audit chain: %w", err)
-	}
-	if n > 0 && len(recs) > n {
-		recs = recs[len(recs)-n:]
 	}
 	return recs, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/authz"
@@ -85,6 +86,9 @@ func (discardAudit) Append(context.Context, audit.Event) (audit.Record, error) {
 	return audit.Record{}, nil
 }
 func (discardAudit) Tail(context.Context, int) ([]audit.Record, error) { return nil, nil }
+func (discardAudit) Query(context.Context, audit.Filter, int) ([]audit.Record, error) {
+	return nil, nil
+}
 
 func newStubServer(t *testing.T, b server.Backend, opts ...server.Option) (*server.Server, *syncBuffer) {
 	t.Helper()
@@ -356,4 +360,49 @@ func FuzzStageBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAuditFilters checks the query parameters of GET /v1/audit: each
+// record returned passes every filter given, and a bad since is a 400.
+func TestAuditFilters(t *testing.T) {
+	e := newEnv(t)
+	if resp := e.do("POST", "/v1/secrets/other/rotate", tokCI, ""); resp.status != 200 {
+		t.Fatalf("rotate other: %d %s", resp.status, resp.body)
+	}
+	tests := []struct {
+		query string
+		check func(audit.Record) bool
+	}{
+		{"secret=other", func(r audit.Record) bool { return r.Secret == "other" }},
+		{"initiator=user:setup", func(r audit.Record) bool { return strings.HasPrefix(r.Initiator, "user:setup") }},
+		{"since=1h&secret=clerk", func(r audit.Record) bool { return r.Secret == "clerk" && time.Since(r.Timestamp) < time.Hour }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			resp := e.do("GET", "/v1/audit?n=1000&"+tt.query, tokViewer, "")
+			if resp.status != 200 {
+				t.Fatalf("%d %s", resp.status, resp.body)
+			}
+			var aud server.AuditResponse
+			if err := json.Unmarshal([]byte(resp.body), &aud); err != nil {
+				t.Fatal(err)
+			}
+			if len(aud.Records) == 0 {
+				t.Fatal("no record matched")
+			}
+			for _, r := range aud.Records {
+				if !tt.check(r) {
+					t.Errorf("record %d (%s, %s) does not pass %s", r.Seq, r.Secret, r.Initiator, tt.query)
+				}
+			}
+		})
+	}
+	for _, q := range []string{"since=1hour", "since=-3d"} {
+		if resp := e.do("GET", "/v1/audit?"+q, tokViewer, ""); resp.status != 400 {
+			t.Errorf("%s: %d, want 400", q, resp.status)
+		}
+	}
+	if resp := e.do("GET", "/v1/audit?since=3000-01-01T00:00:00Z", tokViewer, ""); resp.status != 200 || !strings.Contains(resp.body, `"records":[]`) {
+		t.Errorf("since in the future: %d %s, want no records", resp.status, resp.body)
+	}
 }

@@ -224,7 +224,25 @@ func (s *Server) auditTail(w http.ResponseWriter, r *http.Request, c call) {
 		}
 		n = v
 	}
-	recs, err := s.audit.Tail(r.Context(), n)
+	q := r.URL.Query()
+	f := audit.Filter{Secret: q.Get("secret"), Initiator: q.Get("initiator")}
+	if v := q.Get("since"); v != "" {
+		since, err := audit.ParseSince(v, time.Now())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, ErrorDetail{Code: CodeBadRequest, Message: "since must be a duration (90d, 12h) or an RFC 3339 time"})
+			return
+		}
+		f.Since = since
+	}
+	var (
+		recs []audit.Record
+		err  error
+	)
+	if f == (audit.Filter{}) {
+		recs, err = s.audit.Tail(r.Context(), n)
+	} else {
+		recs, err = s.audit.Query(r.Context(), f, n)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -86,13 +86,17 @@ func VersionSeq(v store.Version) uint64 {
 
 // AuditLog is where the server records refused and unauthenticated
 // requests and watch connections, and what GET /v1/audit reads.
-// *audit.Log implements it.
+// *audit.Log and *audit.Shared implement it.
 type AuditLog interface {
 	Append(ctx context.Context, e audit.Event) (audit.Record, error)
 	Tail(ctx context.Context, n int) ([]audit.Record, error)
+	Query(ctx context.Context, f audit.Filter, n int) ([]audit.Record, error)
 }
 
-var _ AuditLog = (*audit.Log)(nil)
+var (
+	_ AuditLog = (*audit.Log)(nil)
+	_ AuditLog = (*audit.Shared)(nil)
+)
 
 // RequestInfo describes a finished request, for metrics (see
 // [WithObserver]).

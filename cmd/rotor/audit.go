@@ -10,6 +10,8 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rotor-dev/rotor/audit"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -28,12 +30,20 @@ the local log.`,
 }
 
 func newAuditTailCmd(g *globals) *cobra.Command {
-	var n int
-	var output string
+	var (
+		n                 int
+		output            string
+		secret, initiator string
+		since             string
+	)
 	cmd := &cobra.Command{
-		Use:   "tail [-n N] [-o json|table]",
-		Short: "Show the last audit records",
-		Args:  cobra.NoArgs,
+		Use:   "tail [-n N] [--secret NAME] [--since 90d] [--initiator PREFIX] [-o json|table]",
+		Short: "Show the last audit records, optionally filtered",
+		Long: `Tail prints the last N audit records (0: all). --secret keeps the records of
+one secret, --since those of the last duration (90d, 12h) or from an RFC 3339
+time on, --initiator those whose initiator starts with a prefix (user:ana,
+ci:github:acme/). With a filter, tail reads and checks the whole chain.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
 				return usagef("audit tail: --output must be table or json")
@@ -42,7 +52,18 @@ func newAuditTailCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			recs, err := a.audit.Tail(cmd.Context(), n)
+			f := audit.Filter{Secret: secret, Initiator: initiator}
+			if since != "" {
+				if f.Since, err = audit.ParseSince(since, a.now()); err != nil {
+					return usagef("audit tail: --since: %v", err)
+				}
+			}
+			var recs []audit.Record
+			if f == (audit.Filter{}) {
+				recs, err = a.audit.Tail(cmd.Context(), n)
+			} else {
+				recs, err = a.audit.Query(cmd.Context(), f, n)
+			}
 			if err != nil {
 				return err
 			}
@@ -67,6 +88,9 @@ func newAuditTailCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().IntVarP(&n, "lines", "n", 20, "number of records (0: all)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVar(&secret, "secret", "", "only records about this secret")
+	cmd.Flags().StringVar(&since, "since", "", "only records of the last duration (90d, 12h) or since an RFC 3339 time")
+	cmd.Flags().StringVar(&initiator, "initiator", "", "only records whose initiator starts with this prefix")
 	return cmd
 }
 

@@ -19,6 +19,7 @@ type trail interface {
 	Append(ctx context.Context, e audit.Event) (audit.Record, error)
 	AppendAll(ctx context.Context, es []audit.Event) ([]audit.Record, error)
 	Tail(ctx context.Context, n int) ([]audit.Record, error)
+	Query(ctx context.Context, f audit.Filter, n int) ([]audit.Record, error)
 	Verify(ctx context.Context) (audit.Report, error)
 }
 
