@@ -24,6 +24,11 @@ import (
 // appending.
 const ActionRecover = "audit.recover"
 
+// ActionImport is the action of the record `rotor audit import` appends to
+// a shared chain after the records of a local log, naming that log's last
+// seq and hash.
+const ActionImport = "audit.import"
+
 // MinSaltSize is the shortest salt [Open] accepts. [LoadOrCreateSalt]
 // makes salts of [SaltSize] bytes.
 const MinSaltSize = 16

@@ -183,24 +183,13 @@ func (s *Shared) locate(ctx context.Context) (position, error) {
 	if err != nil {
 		return position{}, err
 	}
+	if h == nil {
+		if h, err = s.headEmptyChain(ctx); err != nil {
+			return position{}, err
+		}
+	}
 	pos := genesis
-	switch {
-	case h == nil:
-		if _, _, err := s.b.Get(ctx, batchKey(1)); err == nil {
-			return position{}, &ChainError{Reason: "the chain holds records but its head is missing: it was deleted"}
-		} else if !errors.Is(err, ErrNotExist) {
-			return position{}, err
-		}
-		// Head the empty chain first: from the moment the first batch
-		// exists, every writer must find a head.
-		data, err := json.Marshal(sharedHead{Hash: GenesisHash, MAC: anchorMAC(s.salt, 0, GenesisHash)})
-		if err != nil {
-			return position{}, err
-		}
-		if _, err := s.b.Put(ctx, headKey, data, NoVersion); err != nil && !errors.Is(err, ErrConflict) {
-			return position{}, err
-		}
-	case h.Seq > 0:
+	if h != nil && h.Seq > 0 {
 		if pos, err = s.checkHeadBatch(ctx, h); err != nil {
 			return position{}, err
 		}
@@ -211,6 +200,36 @@ func (s *Shared) locate(ctx context.Context) (position, error) {
 	}
 	s.end = &pos
 	return pos, nil
+}
+
+// headEmptyChain is locate's answer to a missing head: it heads the empty
+// chain, first thing, so that from the moment the first batch exists every
+// writer finds a head. A chain with records and no head was tampered
+// with, unless another writer headed it between the two reads, and then
+// that head is returned.
+func (s *Shared) headEmptyChain(ctx context.Context) (*sharedHead, error) {
+	_, _, err := s.b.Get(ctx, batchKey(1))
+	if err == nil {
+		h, _, err := s.readHead(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil {
+			return nil, &ChainError{Reason: "the chain holds records but its head is missing: it was deleted"}
+		}
+		return h, nil
+	}
+	if !errors.Is(err, ErrNotExist) {
+		return nil, err
+	}
+	data, err := json.Marshal(sharedHead{Hash: GenesisHash, MAC: anchorMAC(s.salt, 0, GenesisHash)})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.b.Put(ctx, headKey, data, NoVersion); err != nil && !errors.Is(err, ErrConflict) {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // checkHeadBatch reads the batch the head names, checks its records and

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -25,7 +26,7 @@ denied request. With a Vault store it is one chain shared by every actor
 (audit.chain: file). audit.local: true also keeps a copy of every event in
 the local log.`,
 	}
-	cmd.AddCommand(newAuditTailCmd(g), newAuditVerifyCmd(g))
+	cmd.AddCommand(newAuditTailCmd(g), newAuditVerifyCmd(g), newAuditImportCmd(g))
 	return cmd
 }
 
@@ -150,4 +151,87 @@ log as a stream, in constant memory, and prints how fast it went.`,
 			return nil
 		},
 	}
+}
+
+func newAuditImportCmd(g *globals) *cobra.Command {
+	var from, anchor string
+	cmd := &cobra.Command{
+		Use:   "import [--from LOG] [--anchor HEAD]",
+		Short: "Move a local audit log into the shared chain",
+		Long: `Import verifies a local audit log (by default audit.path with its anchor
+audit.anchor) and appends its records, in order, to the shared audit chain
+(audit.chain: store), followed by an audit.import record that names the old
+log's last seq and hash. Each imported record keeps its initiator, action,
+secret, key id and status; its detail starts with its old seq and time. Keep
+the old log: with the salt, anyone can check it against the head the import
+record names. A log that does not verify is refused (exit 5), and so is a log
+whose head was imported before.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			a, err := g.open(ctx)
+			if err != nil {
+				return err
+			}
+			sh, ok := a.audit.(*sharedTrail)
+			if !ok {
+				return usagef("audit import: the audit chain is the local log (audit.chain: file); there is no shared chain to import into")
+			}
+			if from == "" {
+				from, anchor = a.cfg.Audit.Path, a.cfg.Audit.Anchor
+			}
+			if anchor == "" {
+				return usagef("audit import: --anchor is required with --from")
+			}
+			if _, err := os.Stat(from); err != nil {
+				return fmt.Errorf("audit import: %w", err)
+			}
+			old, err := audit.Open(from, anchor, a.salt)
+			if err != nil {
+				return fmt.Errorf("audit import: %w", err)
+			}
+			rep, err := old.Verify(ctx)
+			if err != nil {
+				return fmt.Errorf("audit import: %s does not verify: %w", from, err)
+			}
+			prior, err := sh.Query(ctx, audit.Filter{}, 0)
+			if err != nil {
+				return fmt.Errorf("audit import: %w", err)
+			}
+			for _, r := range prior {
+				if r.Action == audit.ActionImport && strings.Contains(r.Detail, rep.Head) {
+					return fmt.Errorf("audit import: the log with head %s was imported before, at seq %d of the shared chain", rep.Head, r.Seq)
+				}
+			}
+			recs, err := old.Tail(ctx, 0)
+			if err != nil {
+				return fmt.Errorf("audit import: %w", err)
+			}
+			host, _ := os.Hostname()
+			origin := host + ":" + from
+			events := make([]audit.Event, 0, len(recs)+1)
+			for _, r := range recs {
+				e := r.Event
+				e.Detail = fmt.Sprintf("imported seq %d of %s, %s: %s", r.Seq, origin, r.Timestamp.UTC().Format(time.RFC3339Nano), r.Detail)
+				events = append(events, e)
+			}
+			events = append(events, audit.Event{
+				Initiator: g.initiatorName(), Action: audit.ActionImport, Status: audit.StatusSucceeded,
+				Detail: fmt.Sprintf("imported %d records of %s; its last record is seq %d with hash %s", rep.Records, origin, rep.Records, rep.Head),
+			})
+			// Straight into the chain: a local copy would copy the log
+			// into itself.
+			out, err := sh.Shared.AppendAll(ctx, events)
+			if err != nil {
+				return fmt.Errorf("audit import: %w", err)
+			}
+			last := out[len(out)-1]
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d records of %s into the shared chain (seq %d to %d); seq %d links the old head %s\n",
+				rep.Records, from, out[0].Seq, last.Seq-1, last.Seq, rep.Head)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "the local log to import (default: audit.path)")
+	cmd.Flags().StringVar(&anchor, "anchor", "", "its anchor (default: audit.anchor)")
+	return cmd
 }
