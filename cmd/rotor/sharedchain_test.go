@@ -1,0 +1,194 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/internal/vaulttest"
+)
+
+// sharedChainDir writes rotor.yaml for a Vault store under a fresh prefix
+// of srv, with the local copy of the audit chain on, and the salt; it
+// returns the environment rotor needs and the prefix.
+func sharedChainDir(t *testing.T, srv *vaulttest.Server, dir string) (env []string, prefix string) {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix = "rotortest-" + hex.EncodeToString(b)
+	cfg := fmt.Sprintf(`store:
+  type: vault
+  vault:
+    address: %s
+    prefix: %s
+audit:
+  salt_file: .rotor/audit.salt
+  local: true
+secrets:
+  - name: demo
+    provider: random
+  - name: sched # rotated by the daemon only
+    provider: random
+`, srv.Addr, prefix)
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.LoadOrCreateSalt(filepath.Join(dir, ".rotor", "audit.salt")); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"VAULT_TOKEN=" + srv.Token}, prefix
+}
+
+// TestSharedChainDaemonAndCLI runs the daemon and CLI rotations against
+// one Vault store at once: every event lands in the one chain in Vault,
+// which verifies from the CLI, the local copy verifies too, and no key
+// value appears in any output or in the chain.
+func TestSharedChainDaemonAndCLI(t *testing.T) {
+	srv := vaulttest.Start(t)
+	dir := t.TempDir()
+	env, prefix := sharedChainDir(t, srv, dir)
+	daemonEnv := append(slicesClone(env), "ROTOR_READY_FILE="+filepath.Join(dir, "api.ready"))
+	daemon, daemonLogs := startBackground(t, dir, daemonEnv, "daemon", "--interval", "1s", "--listen", "127.0.0.1:0")
+
+	// CLI rotations from two processes at once, alongside the daemon.
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		outputs []string
+	)
+	for range 2 {
+		wg.Go(func() {
+			for range 2 {
+				r := rotor(t, dir, env, "rotate", "demo")
+				mu.Lock()
+				outputs = append(outputs, r.stdout, r.stderr)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "the daemon's scheduled rotation in the chain", func() bool {
+		r := rotor(t, dir, env, "audit", "tail", "-n", "0", "--secret", "sched", "--initiator", "system", "-o", "json")
+		if r.code != 0 {
+			t.Logf("audit tail: %s", r.stderr)
+		}
+		return strings.Contains(r.stdout, `"action":"rotate.finish"`)
+	})
+	if err := daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = daemon.Wait()
+
+	v := mustRotorEnv(t, dir, env, "audit", "verify")
+	if !strings.Contains(v.stdout, "audit chain ok (vault secret/data/"+prefix+"/_audit/)") {
+		t.Fatalf("audit verify: %s", v.stdout)
+	}
+	all := rotor(t, dir, env, "audit", "tail", "-n", "0", "-o", "json")
+	if all.code != 0 {
+		t.Fatalf("audit tail: %s", all.stderr)
+	}
+	for _, who := range []string{`"initiator":"system"`, `"initiator":"user:tester"`, `"action":"rotate.finish"`} {
+		if !strings.Contains(all.stdout, who) {
+			t.Errorf("the chain holds no record with %s", who)
+		}
+	}
+
+	// The chain is in Vault, next to the secrets.
+	head, err := srv.Client.Logical().Read("secret/data/" + prefix + "/_audit/head")
+	if err != nil || head == nil {
+		t.Fatalf("no chain head in Vault: %v", err)
+	}
+	// The local copy verifies on its own.
+	salt, err := audit.LoadSalt(filepath.Join(dir, ".rotor", "audit.salt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := audit.Open(filepath.Join(dir, ".rotor", "audit.log"), filepath.Join(dir, ".rotor", "audit.head"), salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := local.Verify(t.Context()); err != nil || rep.Records == 0 {
+		t.Fatalf("local copy: %+v, %v", rep, err)
+	}
+
+	var values []string
+	for _, slot := range []string{"current", "previous"} {
+		r := mustRotorEnv(t, dir, env, "get", "demo", "--slot", slot, "--reveal")
+		values = append(values, strings.TrimSpace(r.stdout))
+	}
+	seen := append(outputs, v.stdout, all.stdout, daemonLogs.String(), fmt.Sprint(head.Data))
+	seen = append(seen, string(mustRead(t, filepath.Join(dir, ".rotor", "audit.log"))))
+	for _, val := range values {
+		if len(val) < 16 {
+			t.Fatalf("get --reveal printed %q, not a key", val)
+		}
+		for _, out := range seen {
+			if strings.Contains(out, val) {
+				t.Fatalf("a key value appears in rotor's output or the audit chain")
+			}
+		}
+	}
+}
+
+// TestSharedChainUnwritableFailsFirst gives rotor a token that may write
+// the secrets but not the audit chain: the rotation fails before any key
+// changes, saying why. (The engine takes its lease, a store write, before
+// it records the start, and gives the lease back when the record fails.)
+func TestSharedChainUnwritableFailsFirst(t *testing.T) {
+	srv := vaulttest.Start(t)
+	dir := t.TempDir()
+	env, prefix := sharedChainDir(t, srv, dir)
+	mustRotorEnv(t, dir, env, "rotate", "demo")
+	before := mustRotorEnv(t, dir, env, "get", "demo").stdout
+	policy := fmt.Sprintf(`path "secret/data/%[1]s/*" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/%[1]s/*" { capabilities = ["read", "list"] }
+path "secret/data/%[1]s/_audit/*" { capabilities = ["deny"] }
+`, prefix)
+	if err := srv.Client.Sys().PutPolicyWithContext(t.Context(), "no-audit-"+prefix, policy); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := srv.Client.Auth().Token().CreateWithContext(t.Context(), &api.TokenCreateRequest{Policies: []string{"no-audit-" + prefix}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rotor(t, dir, []string{"VAULT_TOKEN=" + tok.Auth.ClientToken}, "rotate", "demo")
+	if r.code == 0 || !strings.Contains(r.stderr, "audit") || !strings.Contains(r.stderr, "403") {
+		t.Fatalf("rotate without access to the audit chain: exit %d\n%s", r.code, r.stderr)
+	}
+	if after := mustRotorEnv(t, dir, env, "get", "demo").stdout; after != before {
+		t.Fatalf("the current key went from %s to %s without an audit record", before, after)
+	}
+	st := mustRotorEnv(t, dir, env, "status", "demo", "-o", "json").stdout
+	if !strings.Contains(st, `"pending": null`) {
+		t.Fatalf("a pending key was created without an audit record: %s", st)
+	}
+}
+
+func mustRotorEnv(t *testing.T, dir string, env []string, args ...string) procResult {
+	t.Helper()
+	r := rotor(t, dir, env, args...)
+	if r.code != 0 {
+		t.Fatalf("rotor %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }
