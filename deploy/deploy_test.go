@@ -421,8 +421,9 @@ func TestWorkflowActionlint(t *testing.T) {
 
 // checkCIConfig loads the sample config as rotor would from
 // .github/rotor/rotor.yaml in a repository checked out at root, and checks
-// it against the workflow: Vault with GitHub OIDC (jwt) login, and audit
-// paths where the workflow restores, writes and uploads them.
+// it against the workflow: Vault with GitHub OIDC (jwt) login, the audit
+// chain shared in Vault (nothing carried between runs), and the salt where
+// the workflow writes it.
 func checkCIConfig(cfgSrc, workflowSrc []byte) []string {
 	var p problems
 	w, err := parseWorkflow(workflowSrc)
@@ -431,9 +432,9 @@ func checkCIConfig(cfgSrc, workflowSrc []byte) []string {
 	}
 	const root = "/checkout"
 	cfgPath := w.Env["ROTOR_CONFIG"]
-	auditDir, saltFile := w.Env["ROTOR_AUDIT_DIR"], w.Env["ROTOR_SALT_FILE"]
-	if cfgPath == "" || auditDir == "" || saltFile == "" {
-		return []string{"workflow env must set ROTOR_CONFIG, ROTOR_AUDIT_DIR and ROTOR_SALT_FILE"}
+	saltFile := w.Env["ROTOR_SALT_FILE"]
+	if cfgPath == "" || saltFile == "" {
+		return []string{"workflow env must set ROTOR_CONFIG and ROTOR_SALT_FILE"}
 	}
 	cfg, err := config.Parse(cfgSrc, path.Join(root, path.Dir(cfgPath)))
 	if err != nil {
@@ -453,38 +454,18 @@ func checkCIConfig(cfgSrc, workflowSrc []byte) []string {
 	if !slices.ContainsFunc(cfg.Secrets, func(s config.Secret) bool { return s.Name == "clerk-secret-key" && s.Provider == "clerk" }) {
 		p.addf("no secret clerk-secret-key with provider clerk")
 	}
-	want := map[string]string{
-		"audit.path":      path.Join(root, auditDir, "audit.log"),
-		"audit.anchor":    path.Join(root, auditDir, "audit.head"),
-		"audit.salt_file": path.Join(root, saltFile),
+	if cfg.Audit.Chain != "store" || cfg.Audit.Local {
+		p.addf("audit.chain is %q (local copy %v); want the chain shared in Vault (store), so every run appends to one chain", cfg.Audit.Chain, cfg.Audit.Local)
 	}
-	got := map[string]string{
-		"audit.path":      filepath.ToSlash(cfg.Audit.Path),
-		"audit.anchor":    filepath.ToSlash(cfg.Audit.Anchor),
-		"audit.salt_file": filepath.ToSlash(cfg.Audit.SaltFile),
+	if got, want := filepath.ToSlash(cfg.Audit.SaltFile), path.Join(root, saltFile); got != want {
+		p.addf("audit.salt_file resolves to %s; the workflow writes the salt to %s", got, want)
 	}
-	for k, v := range want {
-		if got[k] != v {
-			p.addf("%s resolves to %s; the workflow expects %s", k, got[k], v)
-		}
-	}
-	if strings.HasPrefix(path.Clean(saltFile)+"/", path.Clean(auditDir)+"/") {
-		p.addf("the salt file %s is inside the uploaded audit directory %s", saltFile, auditDir)
-	}
-	// The artifact holds exactly the log and its anchor, never the salt.
+	// Runs share the chain through Vault: nothing is carried between them,
+	// and above all not the salt.
 	for _, j := range w.Jobs {
 		for _, s := range j.Steps {
-			if !strings.HasPrefix(s.Uses, "actions/upload-artifact@") {
-				continue
-			}
-			paths, _ := s.With["path"].(string)
-			var up []string
-			for _, l := range strings.Split(strings.TrimSpace(paths), "\n") {
-				up = append(up, strings.ReplaceAll(strings.TrimSpace(l), "${{ env.ROTOR_AUDIT_DIR }}", auditDir))
-			}
-			slices.Sort(up)
-			if wantUp := []string{auditDir + "/audit.head", auditDir + "/audit.log"}; !slices.Equal(up, wantUp) {
-				p.addf("the artifact uploads %v, want exactly %v", up, wantUp)
+			if strings.HasPrefix(s.Uses, "actions/upload-artifact@") || strings.HasPrefix(s.Uses, "actions/download-artifact@") {
+				p.addf("step %q moves files between runs; the audit chain lives in Vault", s.Name)
 			}
 		}
 	}
@@ -1535,8 +1516,8 @@ func TestChecksCatchBreakage(t *testing.T) {
 		{"actionlint: bad expression", lintT, "steps.salt.outcome == 'success' }}\n        run: rotor audit verify", "steps.salt.outcom == 'success' }}\n        run: rotor audit verify", "outcom"},
 		{"config: unknown key", ciT, "      role: rotor-ci\n", "      role: rotor-ci\n      roles: x\n", "rotor rejects the config"},
 		{"config: token auth", ciT, "      method: jwt\n      mount: jwt\n      role: rotor-ci\n      audience: https://vault.example.com\n", "      method: token\n", "want jwt"},
-		{"config: audit log elsewhere", ciT, "  path: audit/audit.log", "  path: logs/audit.log", "audit.path resolves to"},
-		{"config: salt in the artifact", ciT, "  salt_file: private/audit.salt", "  salt_file: audit/audit.salt", "audit.salt_file resolves to"},
+		{"config: audit chain on the runner", ciT, "  chain: store", "  chain: file", "audit.chain is \"file\""},
+		{"config: salt elsewhere", ciT, "  salt_file: private/audit.salt", "  salt_file: audit/audit.salt", "audit.salt_file resolves to"},
 		{"deployment as uid 0", daemonT, "        runAsNonRoot: true\n        runAsUser: 65532", "        runAsUser: 0", "pod runAsUser is 0"},
 		{"deployment container may run as root", daemonT, "            runAsNonRoot: true\n            allowPrivilegeEscalation", "            runAsNonRoot: false\n            allowPrivilegeEscalation", "runAsNonRoot is not true"},
 		{"deployment writable root", daemonT, "            readOnlyRootFilesystem: true\n            capabilities:\n              drop: [\"ALL\"]\n            seccompProfile:\n              type: RuntimeDefault\n          volumeMounts:\n            - name: config", "            readOnlyRootFilesystem: false\n            capabilities:\n              drop: [\"ALL\"]\n            seccompProfile:\n              type: RuntimeDefault\n          volumeMounts:\n            - name: config", "readOnlyRootFilesystem is not true"},
@@ -1602,7 +1583,7 @@ func TestChecksCatchBreakage(t *testing.T) {
 		orig := string(readFile(t, workflowFile))
 		const verify = "      - name: Verify the audit log\n"
 		i := strings.Index(orig, verify)
-		j := strings.Index(orig, "      - name: Keep the audit log")
+		j := strings.Index(orig, "      - name: Remove the audit salt")
 		k := strings.Index(orig, "      - name: Rotate due secrets\n")
 		if i < 0 || j < i || k < 0 || k > i {
 			t.Fatal("steps not found in the expected order: update this case")
