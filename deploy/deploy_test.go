@@ -710,7 +710,7 @@ func checkPodSecurity(where string, spec *corev1.PodSpec) []string {
 // checkRotorPod checks the rotor container of a pod against the rotor.yaml
 // it is given: the config is mounted where --config points, and every path
 // rotor reads or writes is on a volume (the root file system is read-only),
-// the audit log and anchor on writable ones. It returns the parsed config.
+// a local audit log and its anchor, if any, on writable ones. It returns the parsed config.
 func checkRotorPod(where, ns string, spec *corev1.PodSpec, m *manifests) (*config.Config, []string) {
 	var p problems
 	c := rotorContainer(spec)
@@ -754,9 +754,10 @@ func checkRotorPod(where, ns string, spec *corev1.PodSpec, m *manifests) (*confi
 		return nil, p
 	}
 	files := map[string]bool{ // path → must be writable
-		cfg.Audit.Path:     true,
-		cfg.Audit.Anchor:   true,
 		cfg.Audit.SaltFile: false,
+	}
+	if cfg.Audit.Chain == "file" || cfg.Audit.Local {
+		files[cfg.Audit.Path], files[cfg.Audit.Anchor] = true, true
 	}
 	if v := cfg.Store.Vault; v != nil && v.Auth.JWTFile != "" && v.Auth.JWTFile != vault.DefaultKubernetesJWTFile {
 		files[v.Auth.JWTFile] = false
@@ -1532,7 +1533,7 @@ func TestChecksCatchBreakage(t *testing.T) {
 		{"deployment one replica", daemonT, "  replicas: 2", "  replicas: 1", "at least 2 replicas"},
 		{"deployment misspelt field", daemonT, "      serviceAccountName: rotor", "      serviceAccount_name: rotor", "unknown field"},
 		{"deployment without limits", daemonT, "            limits:\n              cpu: 500m\n              memory: 256Mi\n", "", "no cpu limit"},
-		{"deployment audit on read-only volume", daemonT, "            - name: state\n              mountPath: /var/lib/rotor\n", "            - name: state\n              mountPath: /var/lib/rotor\n              readOnly: true\n", "must be writable"},
+		{"deployment without the salt", daemonT, "            - name: salt\n              mountPath: /var/run/rotor/salt\n              readOnly: true\n", "", "is on the read-only root file system"},
 		{"deployment not running daemon", daemonT, `args: ["daemon", "--config"`, `args: ["serve", "--config"`, "want daemon"},
 		{"deployment config elsewhere", daemonT, `"--config", "/etc/rotor/rotor.yaml"`, `"--config", "/etc/rotor.yaml"`, "nothing is mounted"},
 		{"service on another port", daemonT, "      port: 8700\n      targetPort: https", "      port: 8700\n      targetPort: 9090", "no Service selects"},
