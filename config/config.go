@@ -89,13 +89,27 @@ type AuditConfig struct {
 	Chain string `yaml:"chain"`
 	// Local also writes every event to the local log at Path when the
 	// chain lives in the store: an extra copy on this machine.
-	Local    bool   `yaml:"local"`
-	Path     string `yaml:"path"`      // default .rotor/audit.log
-	SaltFile string `yaml:"salt_file"` // default .rotor/audit.salt
+	Local bool `yaml:"local"`
+	// Sinks receive every record as it is written (shipping); a sink
+	// that is down never blocks or fails an operation.
+	Sinks    []AuditSink `yaml:"sinks"`
+	Path     string      `yaml:"path"`      // default .rotor/audit.log
+	SaltFile string      `yaml:"salt_file"` // default .rotor/audit.salt
 	// Anchor is where the chain head is kept, apart from the log, so a
 	// truncated tail is detected. Default: audit.head in the file store's
 	// directory, else .rotor/audit.head.
 	Anchor string `yaml:"anchor"`
+}
+
+// AuditSink is one place audit records are shipped to.
+type AuditSink struct {
+	// Type is stdout (JSON lines) or syslog (RFC 5424).
+	Type string `yaml:"type"`
+	// Network is tcp (default) or udp, and Address host:port, for syslog.
+	Network string `yaml:"network"`
+	Address string `yaml:"address"`
+	// Buffer is how many records may wait for the sink (default 10000).
+	Buffer int `yaml:"buffer"`
 }
 
 // Defaults apply to every secret that does not override them.
@@ -413,6 +427,19 @@ func (c *Config) validate(v *validator) {
 		v.addf(field.NewPath("audit", "chain"), "unknown audit chain %q (want store or file)", c.Audit.Chain)
 	case c.Audit.Chain == "store" && c.Store.Type != "vault":
 		v.addf(field.NewPath("audit", "chain"), "the shared audit chain needs a vault store (the %s store keeps the chain in a local file: chain: file)", c.Store.Type)
+	}
+	for i, sk := range c.Audit.Sinks {
+		p := path{"audit", "sinks", i}
+		switch {
+		case sk.Type != "stdout" && sk.Type != "syslog":
+			v.addf(p, "unknown sink type %q (want stdout or syslog)", sk.Type)
+		case sk.Type == "syslog" && sk.Address == "":
+			v.addf(p, "a syslog sink needs an address (host:port)")
+		case sk.Network != "" && sk.Network != "tcp" && sk.Network != "udp":
+			v.addf(p, "network %q: want tcp or udp", sk.Network)
+		case sk.Buffer < 0:
+			v.addf(p, "buffer must not be negative")
+		}
 	}
 	for _, d := range []struct {
 		name string

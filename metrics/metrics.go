@@ -95,6 +95,10 @@ func New(status StatusFunc, now func() time.Time, log *slog.Logger) *Metrics {
 	return m
 }
 
+// Register adds c to the metrics served by Handler: collectors of what
+// other packages own (the audit sinks).
+func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

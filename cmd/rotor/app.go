@@ -71,12 +71,13 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr = withSinks(tr, cfg.Audit.Sinks, g)
 	a := &app{g: g, cfg: cfg, store: st, audit: tr, salt: salt, now: now}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(g.env.stderr, "rotor: warning: %s\n", w)
 	}
 	rec := &recorder{trail: tr, initiator: g.initiatorName()}
-	if _, shared := tr.(*sharedTrail); shared {
+	if _, shared := unwrap(tr).(*sharedTrail); shared {
 		// A one-shot command writes the events of an operation as one
 		// batch; serve and the daemon replace this recorder.
 		rec.batch = true

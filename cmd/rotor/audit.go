@@ -143,7 +143,7 @@ log as a stream, in constant memory, and prints how fast it went.`,
 			}
 			took := time.Since(start)
 			what := "audit log ok"
-			if w, ok := a.audit.(interface{ Where() string }); ok {
+			if w, ok := unwrap(a.audit).(interface{ Where() string }); ok {
 				what = "audit chain ok (" + w.Where() + ")"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d records, head %s\n", what, rep.Records, rep.Head)
@@ -173,7 +173,7 @@ whose head was imported before.`,
 			if err != nil {
 				return err
 			}
-			sh, ok := a.audit.(*sharedTrail)
+			sh, ok := unwrap(a.audit).(*sharedTrail)
 			if !ok {
 				return usagef("audit import: the audit chain is the local log (audit.chain: file); there is no shared chain to import into")
 			}

@@ -60,6 +60,9 @@ type globals struct {
 	// flush writes what the command's audit recorders held back; run
 	// when the command ends, before the stores close.
 	flush []func(context.Context) error
+	// sinks ship audit records; closed, after a last delivery attempt,
+	// when the command ends.
+	sinks []*audit.Shipper
 }
 
 func run(args []string, e *env) int {
@@ -77,6 +80,16 @@ func run(args []string, e *env) int {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 		if ferr := f(fctx); ferr != nil {
 			err = errors.Join(err, fmt.Errorf("write the audit records of this command: %w", ferr))
+		}
+		cancel()
+	}
+	for _, sh := range g.sinks {
+		// A sink that is down costs the command at most shipTimeout, and
+		// its records: the chain has them all the same.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shipTimeout)
+		if serr := sh.Close(sctx); serr != nil {
+			st := sh.State()
+			fmt.Fprintf(e.stderr, "rotor: warning: audit sink %s: %d records not shipped: %v\n", st.Name, st.Dropped, serr)
 		}
 		cancel()
 	}

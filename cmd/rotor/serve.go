@@ -75,6 +75,11 @@ func runAPI(ctx context.Context, g *globals, listen string, schedule bool, inter
 	log := slog.New(slog.NewJSONHandler(g.env.stderr, nil))
 	a.engine.Log = log
 	a.metrics = metrics.New(a.metricsStatus, a.now, log)
+	if len(g.sinks) > 0 {
+		if err := a.metrics.Register(sinkCollector{shippers: g.sinks}); err != nil {
+			return err
+		}
+	}
 	a.engine.Audit = a.recorderFor(g.initiatorName())
 
 	api, err := a.apiServer(log)

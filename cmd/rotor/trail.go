@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/audit"
+	auditsinks "github.com/rotor-dev/rotor/audit/sinks"
 	"github.com/rotor-dev/rotor/audit/vaultchain"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/store"
@@ -26,6 +27,7 @@ type trail interface {
 var (
 	_ trail = (*audit.Log)(nil)
 	_ trail = (*sharedTrail)(nil)
+	_ trail = (*shipping)(nil)
 )
 
 // openTrail opens the audit chain cfg.Audit.Chain names: the local log,
@@ -92,3 +94,84 @@ func (t *sharedTrail) AppendAll(ctx context.Context, es []audit.Event) ([]audit.
 
 // Where says where the chain lives.
 func (t *sharedTrail) Where() string { return t.where }
+
+// shipping is a trail whose records are also offered to sinks once the
+// chain holds them.
+type shipping struct {
+	trail
+	shippers []*audit.Shipper
+}
+
+// unwrap returns the chain under any shipping.
+func unwrap(t trail) trail {
+	if s, ok := t.(*shipping); ok {
+		return s.trail
+	}
+	return t
+}
+
+// Append implements trail.
+func (s *shipping) Append(ctx context.Context, e audit.Event) (audit.Record, error) {
+	r, err := s.trail.Append(ctx, e)
+	if err == nil {
+		s.offer([]audit.Record{r})
+	}
+	return r, err
+}
+
+// AppendAll implements trail.
+func (s *shipping) AppendAll(ctx context.Context, es []audit.Event) ([]audit.Record, error) {
+	recs, err := s.trail.AppendAll(ctx, es)
+	s.offer(recs)
+	return recs, err
+}
+
+func (s *shipping) offer(recs []audit.Record) {
+	for _, sh := range s.shippers {
+		sh.Offer(recs)
+	}
+}
+
+// Where says where the chain lives, when it is not the local log.
+func (s *shipping) Where() (string, bool) {
+	w, ok := s.trail.(interface{ Where() string })
+	if !ok {
+		return "", false
+	}
+	return w.Where(), true
+}
+
+// shipTimeout bounds how long a command that ends waits for its sinks.
+const shipTimeout = 5 * time.Second
+
+// withSinks starts a shipper for every configured sink and returns the
+// trail that feeds them; g closes them when the command ends.
+func withSinks(t trail, sinks []config.AuditSink, g *globals) trail {
+	if len(sinks) == 0 {
+		return t
+	}
+	s := &shipping{trail: t}
+	for i, c := range sinks {
+		var (
+			sink audit.Sink
+			name string
+		)
+		switch c.Type {
+		case "stdout":
+			sink, name = &auditsinks.JSONLines{W: g.env.stdout}, "stdout"
+		case "syslog":
+			network := c.Network
+			if network == "" {
+				network = "tcp"
+			}
+			sink, name = &auditsinks.Syslog{Network: network, Addr: c.Address}, "syslog "+network+"://"+c.Address
+		}
+		if len(sinks) > 1 {
+			name = fmt.Sprintf("%d %s", i, name)
+		}
+		sh := audit.NewShipper(name, sink, audit.ShipperOptions{Buffer: c.Buffer})
+		s.shippers = append(s.shippers, sh)
+		g.sinks = append(g.sinks, sh)
+	}
+	return s
+}
