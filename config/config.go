@@ -35,6 +35,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rotor-dev/rotor/field"
+	"github.com/rotor-dev/rotor/internal/serviceurl"
 	"github.com/rotor-dev/rotor/schedule"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/awssm"
@@ -84,9 +85,14 @@ type FileStore struct {
 // AuditConfig configures the audit log.
 type AuditConfig struct {
 	// Chain is where the audit chain lives: "store" (the shared chain in
-	// the store's trust domain, the default with a Vault store) or "file"
-	// (the local log at Path, the default otherwise).
+	// the store's trust domain, the default with a Vault or AWS store) or
+	// "file" (the local log at Path, the default with the file store).
 	Chain string `yaml:"chain"`
+	// Table is the DynamoDB table of the shared chain with an AWS store
+	// (partition key "pk", a string); default "rotor-audit".
+	Table string `yaml:"table"`
+	// Endpoint overrides the DynamoDB endpoint, for local emulators.
+	Endpoint string `yaml:"endpoint"`
 	// Local also writes every event to the local log at Path when the
 	// chain lives in the store: an extra copy on this machine.
 	Local bool `yaml:"local"`
@@ -425,11 +431,16 @@ func (c *Config) validate(v *validator) {
 	switch {
 	case c.Audit.Chain != "" && c.Audit.Chain != "store" && c.Audit.Chain != "file":
 		v.addf(field.NewPath("audit", "chain"), "unknown audit chain %q (want store or file)", c.Audit.Chain)
-	case c.Audit.Chain == "store" && c.Store.Type != "vault":
-		v.addf(field.NewPath("audit", "chain"), "the shared audit chain needs a vault store (the %s store keeps the chain in a local file: chain: file)", c.Store.Type)
+	case c.Audit.Chain == "store" && c.Store.Type == "file":
+		v.addf(field.NewPath("audit", "chain"), "the file store keeps the audit chain in a local file (chain: file)")
+	}
+	if c.Audit.Endpoint != "" {
+		if err := serviceurl.Check(c.Audit.Endpoint, "http://localhost:8000", "audit records"); err != nil {
+			v.addf(field.NewPath("audit", "endpoint"), "%v", err)
+		}
 	}
 	for i, sk := range c.Audit.Sinks {
-		p := path{"audit", "sinks", i}
+		p := field.NewPath("audit", "sinks", i)
 		switch {
 		case sk.Type != "stdout" && sk.Type != "syslog":
 			v.addf(p, "unknown sink type %q (want stdout or syslog)", sk.Type)
@@ -637,9 +648,12 @@ func (c *Config) resolvePaths() {
 	}
 	if c.Audit.Chain == "" {
 		c.Audit.Chain = "file"
-		if c.Store.Type == "vault" {
+		if c.Store.Type == "vault" || c.Store.Type == "awssm" {
 			c.Audit.Chain = "store"
 		}
+	}
+	if c.Audit.Table == "" {
+		c.Audit.Table = "rotor-audit"
 	}
 	abs(&c.Audit.Path, ".rotor/audit.log")
 	abs(&c.Audit.SaltFile, ".rotor/audit.salt")

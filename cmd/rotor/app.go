@@ -67,7 +67,7 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	if c, ok := st.(io.Closer); ok {
 		g.closers = append(g.closers, c)
 	}
-	tr, err := openTrail(cfg, st, salt, now, g.env.stderr)
+	tr, err := openTrail(ctx, cfg, st, salt, now, g.env.stderr)
 	if err != nil {
 		return nil, err
 	}

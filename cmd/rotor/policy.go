@@ -52,6 +52,7 @@ func newPolicyAWSCmd(g *globals) *cobra.Command {
 			o := awssm.PolicyOptions{Account: account, Region: region, Partition: partition, KMSKeyARN: kms}
 			if cfg, err := config.Load(g.config); err == nil && cfg.Store.AWSSM != nil {
 				o.Prefix = cfg.Store.AWSSM.Prefix
+				o.AuditTable = cfg.Audit.Table
 				if o.Region == "" {
 					o.Region = cfg.Store.AWSSM.Region
 				}

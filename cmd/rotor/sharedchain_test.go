@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/internal/awsfake"
+	"github.com/rotor-dev/rotor/internal/dynamofake"
 	"github.com/rotor-dev/rotor/internal/vaulttest"
 )
 
@@ -192,3 +194,64 @@ func mustRead(t *testing.T, path string) []byte {
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// TestSharedChainAWS runs rotations against an AWS store (the Secrets
+// Manager emulator) whose shared chain is in DynamoDB (its emulator): two
+// CLI processes at once, one chain that verifies, no key value in it.
+func TestSharedChainAWS(t *testing.T) {
+	sm := awsfake.Start(t, awsfake.Options{})
+	db := dynamofake.Start(t)
+	db.CreateTable("rotor-audit", "pk")
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`store:
+  type: awssm
+  awssm:
+    region: us-east-1
+    endpoint: %s
+audit:
+  salt_file: .rotor/audit.salt
+  endpoint: %s
+secrets:
+  - name: demo
+    provider: random
+`, sm.URL(), db.URL())
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.LoadOrCreateSalt(filepath.Join(dir, ".rotor", "audit.salt")); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		outputs []string
+	)
+	for range 2 {
+		wg.Go(func() {
+			r := rotor(t, dir, env, "rotate", "demo")
+			mu.Lock()
+			outputs = append(outputs, r.stdout, r.stderr)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	mustRotorEnv(t, dir, env, "rotate", "demo")
+	v := mustRotorEnv(t, dir, env, "audit", "verify")
+	if !strings.Contains(v.stdout, "audit chain ok (dynamodb rotor-audit rotor/)") {
+		t.Fatalf("audit verify: %s", v.stdout)
+	}
+	all := mustRotorEnv(t, dir, env, "audit", "tail", "-n", "0", "-o", "json")
+	if strings.Count(all.stdout, `"action":"rotate.finish"`) < 2 {
+		t.Fatalf("the chain holds fewer than two finished rotations:\n%s", all.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".rotor", "audit.log")); !os.IsNotExist(err) {
+		t.Errorf("a local audit log was written (%v); the chain is in DynamoDB", err)
+	}
+	val := strings.TrimSpace(mustRotorEnv(t, dir, env, "get", "demo", "--reveal").stdout)
+	for _, out := range append(outputs, v.stdout, all.stdout) {
+		if len(val) < 16 || strings.Contains(out, val) {
+			t.Fatal("a key value appears in rotor's output or the audit chain")
+		}
+	}
+}

@@ -1,16 +1,23 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/audit/dynamochain"
 	auditsinks "github.com/rotor-dev/rotor/audit/sinks"
 	"github.com/rotor-dev/rotor/audit/vaultchain"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/store/awssm"
 	"github.com/rotor-dev/rotor/store/vault"
 )
 
@@ -33,33 +40,67 @@ var (
 // openTrail opens the audit chain cfg.Audit.Chain names: the local log,
 // or the shared chain in the store's trust domain with, when
 // cfg.Audit.Local is set, a copy of every event in the local log.
-func openTrail(cfg *config.Config, st store.Store, salt []byte, now func() time.Time, warn io.Writer) (trail, error) {
+func openTrail(ctx context.Context, cfg *config.Config, st store.Store, salt []byte, now func() time.Time, warn io.Writer) (trail, error) {
 	openLocal := func() (*audit.Log, error) {
 		return audit.Open(cfg.Audit.Path, cfg.Audit.Anchor, salt, audit.WithClock(now))
 	}
 	if cfg.Audit.Chain != "store" {
 		return openLocal()
 	}
-	vs, ok := st.(*vault.Store)
-	if !ok {
-		return nil, fmt.Errorf("audit.chain store: the %s store cannot hold the shared audit chain", cfg.Store.Type)
-	}
-	client, mount, prefix := vs.KV()
-	b, err := vaultchain.New(vaultchain.Options{Client: client, Mount: mount, Prefix: prefix})
-	if err != nil {
-		return nil, err
+	var (
+		b     audit.Backend
+		where string
+	)
+	switch st := st.(type) {
+	case *vault.Store:
+		client, mount, prefix := st.KV()
+		vb, err := vaultchain.New(vaultchain.Options{Client: client, Mount: mount, Prefix: prefix})
+		if err != nil {
+			return nil, err
+		}
+		b, where = vb, "vault "+vb.Path("")
+	default:
+		if cfg.Store.Type != "awssm" || cfg.Store.AWSSM == nil {
+			return nil, fmt.Errorf("audit.chain store: the %s store cannot hold the shared audit chain", cfg.Store.Type)
+		}
+		db, err := dynamoBackend(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		b, where = db, db.Where()
 	}
 	sh, err := audit.NewShared(b, salt, audit.WithClock(now))
 	if err != nil {
 		return nil, err
 	}
-	t := &sharedTrail{Shared: sh, where: fmt.Sprintf("vault %s", b.Path("")), warn: warn}
+	t := &sharedTrail{Shared: sh, where: where, warn: warn}
 	if cfg.Audit.Local {
 		if t.local, err = openLocal(); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// dynamoBackend is the chain of an AWS store: the DynamoDB table
+// audit.table, in the store's region and with the SDK's credentials, under
+// the store's name prefix.
+func dynamoBackend(ctx context.Context, cfg *config.Config) (*dynamochain.Backend, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if r := cfg.Store.AWSSM.Region; r != "" {
+		opts = append(opts, awsconfig.WithRegion(r))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("audit chain: load AWS configuration: %w", err)
+	}
+	client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		// Tests point the whole store at a local emulator.
+		if ep := cfg.Audit.Endpoint; ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+	})
+	return dynamochain.New(dynamochain.Options{Client: client, Table: cfg.Audit.Table, Prefix: cmp.Or(cfg.Store.AWSSM.Prefix, awssm.DefaultPrefix)})
 }
 
 // sharedTrail is the shared chain, with an optional local copy.

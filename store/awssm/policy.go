@@ -20,6 +20,9 @@ type PolicyOptions struct {
 	// with, if any; the policy then allows using it through Secrets
 	// Manager. Secrets encrypted with aws/secretsmanager need nothing.
 	KMSKeyARN string
+	// AuditTable is the DynamoDB table of the shared audit chain
+	// (audit/dynamochain); default "rotor-audit".
+	AuditTable string
 }
 
 // Actions rotor's store calls, by role.
@@ -70,6 +73,14 @@ type statement struct {
 //     limited to a prefix, so it is granted on "*"). It cannot delete a
 //     secret or change its tags.
 //   - admin can also delete and restore secrets and manage their tags.
+//
+// For the shared audit chain in the DynamoDB table AuditTable, ci and
+// admin may read and put items, viewer may read them, app has no access,
+// and nobody may delete or update one; every grant is limited to the
+// items under the prefix (dynamodb:LeadingKeys). IAM cannot require a
+// conditional PutItem, so a ci principal could overwrite a record: the
+// chain detects that without the salt, and the table's point-in-time
+// recovery keeps what was there.
 func Policy(role authz.Role, o PolicyOptions) (string, error) {
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
@@ -85,6 +96,8 @@ func Policy(role authz.Role, o PolicyOptions) (string, error) {
 	// ARNs; rotor's names have no '/', so only state secrets match the
 	// second pattern.
 	secrets := base + o.Prefix + "*"
+	table := fmt.Sprintf("arn:%s:dynamodb:%s:%s:table/%s", o.Partition, o.Region, o.Account, cmp.Or(o.AuditTable, "rotor-audit"))
+	chainItems := map[string]map[string]string{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": strings.TrimSuffix(o.Prefix, "/") + "/*"}}
 	states := base + o.Prefix + "*" + StateSuffix + "-??????"
 
 	var sts []statement
@@ -96,7 +109,10 @@ func Policy(role authz.Role, o PolicyOptions) (string, error) {
 			{Sid: "DenyRotorState", Effect: "Deny", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{states}},
 		}
 	case authz.RoleViewer:
-		sts = []statement{{Sid: "ReadLabels", Effect: "Allow", Action: viewerActions, Resource: []string{secrets}}}
+		sts = []statement{
+			{Sid: "ReadLabels", Effect: "Allow", Action: viewerActions, Resource: []string{secrets}},
+			{Sid: "ReadAuditChain", Effect: "Allow", Action: []string{"dynamodb:GetItem"}, Resource: []string{table}, Condition: chainItems},
+		}
 	case authz.RoleCI, authz.RoleAdmin:
 		actions := ciActions
 		if role == authz.RoleAdmin {
@@ -105,6 +121,7 @@ func Policy(role authz.Role, o PolicyOptions) (string, error) {
 		sts = []statement{
 			{Sid: "ManageSecrets", Effect: "Allow", Action: actions, Resource: []string{secrets}},
 			{Sid: "ListSecrets", Effect: "Allow", Action: []string{"secretsmanager:ListSecrets"}, Resource: []string{"*"}},
+			{Sid: "AppendAuditChain", Effect: "Allow", Action: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, Resource: []string{table}, Condition: chainItems},
 		}
 		writer = true
 	default:
