@@ -1,7 +1,10 @@
-// Package audit keeps rotor's audit log: an append-only file of JSON lines,
-// one per event (rotation steps, rollback, revoke, stage, denied attempts),
-// chained by keyed hashes so that editing, removing, reordering or
-// inserting records, and cutting off the end of the log, are detected.
+// Package audit keeps rotor's audit log: an append-only chain of JSON
+// lines, one per event (rotation steps, rollback, revoke, stage, denied
+// attempts), chained by keyed hashes so that editing, removing, reordering
+// or inserting records, and cutting off the end of the log, are detected.
+// The chain lives in a local file ([Log]) or, shared by every actor of a
+// deployment, in the store's trust domain ([Shared] over a [Backend]); the
+// records, their encoding and the verifier are the same for both.
 //
 // # Record format
 //
@@ -61,6 +64,35 @@
 // returned survives a crash of the process or of the machine. A process
 // killed in the middle of a write leaves at most an incomplete last line,
 // which the next append discards.
+//
+// # Shared chain
+//
+// [Shared] keeps the chain in a [Backend], a two-method key-value store
+// with create-only writes and compare-and-swap (Vault KV v2 in package
+// audit/vaultchain, DynamoDB in audit/dynamochain; package audit/audittest
+// is the suite every backend passes). Batches of record lines are created
+// once under "records/<seq of the first>", so two writers continuing from
+// the same record cannot both succeed and the chain cannot fork; the head,
+// MACed like the anchor and naming its batch, is moved forward with
+// compare-and-swap after each append and never beyond a stored record.
+// Verify reads every batch from records/1 on, checks it as the log is
+// checked, and checks the head as the anchor is checked. A writer stopped
+// between its batch and the head leaves the head behind, which verifies;
+// the next writer continues after the batch.
+//
+// # Shipping
+//
+// A [Shipper] copies records to a [Sink] (package audit/sinks: JSON lines,
+// syslog) from a bounded buffer in the background, retrying with backoff.
+// It never blocks an append and never touches the chain: a sink that is
+// down loses records, counted, once its buffer is full.
+//
+// # Format versions
+//
+// The record format is version 1: its hash domain is
+// "rotor-audit-record-v1" and a line holds exactly the fields above.
+// Adding a field is a new version with a domain of its own; readers must
+// keep accepting version 1 lines, so old logs and chains verify for ever.
 //
 // # What Verify detects
 //
