@@ -139,3 +139,48 @@ func TestSharedTail(t *testing.T) {
 		t.Fatalf("Tail(3) = %d records, want seqs 8-10", len(recs))
 	}
 }
+
+// countingBackend counts the calls a chain makes.
+type countingBackend struct {
+	audit.Backend
+	gets, puts int
+}
+
+func (c *countingBackend) Get(ctx context.Context, key string) ([]byte, audit.Version, error) {
+	c.gets++
+	return c.Backend.Get(ctx, key)
+}
+
+func (c *countingBackend) Put(ctx context.Context, key string, value []byte, expected audit.Version) (audit.Version, error) {
+	c.puts++
+	return c.Backend.Put(ctx, key, value, expected)
+}
+
+// TestSharedRotationCost counts the backend calls of a rotation as a
+// one-shot command records it: the started event alone, then the other
+// events of the operation as one batch. Two batches, each one create and
+// one head swap: four writes.
+func TestSharedRotationCost(t *testing.T) {
+	m := &audittest.Memory{}
+	if _, err := newShared(t, m).Append(t.Context(), sharedEvent(0)); err != nil {
+		t.Fatal(err)
+	}
+	c := &countingBackend{Backend: m}
+	s := newShared(t, c)
+	start := sharedEvent(1)
+	start.Status = audit.StatusStarted
+	if _, err := s.AppendAll(t.Context(), []audit.Event{start}); err != nil {
+		t.Fatal(err)
+	}
+	var rest []audit.Event
+	for i := range 7 { // create, test, promote, reload, verify, finish, and one more
+		rest = append(rest, sharedEvent(2+i))
+	}
+	if _, err := s.AppendAll(t.Context(), rest); err != nil {
+		t.Fatal(err)
+	}
+	if c.puts != 4 || c.gets > 6 {
+		t.Fatalf("a rotation cost %d writes and %d reads, want 4 writes and at most 6 reads", c.puts, c.gets)
+	}
+	t.Logf("a rotation: %d writes, %d reads", c.puts, c.gets)
+}
