@@ -209,27 +209,29 @@ func (k *Keyring) OnChange(f func(old, new Set)) {
 func (k *Keyring) Refresh(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	err := k.refresh(ctx)
+	notify, err := k.refresh(ctx)
 	k.record(err)
+	notify()
 	return err
 }
 
-func (k *Keyring) refresh(ctx context.Context) error {
+func (k *Keyring) refresh(ctx context.Context) (notify func(), err error) {
 	if v, ok := k.src.(Versioner); ok {
 		// The version check only saves a load: when it fails (e.g. a
 		// Vault token that may read data but not metadata), load anyway.
 		if ver, err := v.Version(ctx); err == nil && ver != "" && ver == k.state.Load().set.Version {
-			return nil
+			return noChange, nil
 		}
 	}
 	set, err := k.src.Load(ctx)
 	if err != nil {
-		return fmt.Errorf("refresh: %w", err)
+		return noChange, fmt.Errorf("refresh: %w", err)
 	}
-	if err := k.swap(set); err != nil {
-		return fmt.Errorf("refresh: %w", err)
+	notify, err = k.swap(set)
+	if err != nil {
+		return noChange, fmt.Errorf("refresh: %w", err)
 	}
-	return nil
+	return notify, nil
 }
 
 // Update validates set and, if it differs from the set in use, swaps it in
@@ -242,33 +244,39 @@ func (k *Keyring) refresh(ctx context.Context) error {
 func (k *Keyring) Update(set Set) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	err := k.swap(set)
+	notify, err := k.swap(set)
 	if err != nil {
 		err = fmt.Errorf("update: %w", err)
 	}
 	k.record(err)
+	notify()
 	return err
 }
 
-// swap installs set if it is valid and differs from the set in use. The
-// caller holds k.mu.
-func (k *Keyring) swap(set Set) error {
+func noChange() {}
+
+// swap installs set if it is valid and differs from the set in use, and
+// returns the function that fires the OnChange callbacks for the change.
+// The caller holds k.mu, records the outcome first and then calls notify,
+// so that a callback already sees [Keyring.Err] of this change.
+func (k *Keyring) swap(set Set) (notify func(), err error) {
 	st, err := newState(set)
 	if err != nil {
-		return err
+		return noChange, err
 	}
 	old := k.state.Load()
 	if old.set.equal(st.set) {
-		return nil
+		return noChange, nil
 	}
 	k.state.Store(st)
 	k.cbMu.Lock()
 	cbs := k.callbacks[:len(k.callbacks):len(k.callbacks)]
 	k.cbMu.Unlock()
-	for _, f := range cbs {
-		f(old.set.clone(), st.set.clone())
-	}
-	return nil
+	return func() {
+		for _, f := range cbs {
+			f(old.set.clone(), st.set.clone())
+		}
+	}, nil
 }
 
 func (k *Keyring) record(err error) {

@@ -459,3 +459,24 @@ func TestKeyNeverPrintsItsValue(t *testing.T) {
 		t.Errorf("%%#v = %s, want %s", got, want)
 	}
 }
+
+// TestOnChangeSeesOutcome: a callback runs after the outcome of the change
+// is recorded, so a consumer woken by it reads Err of this change, not the
+// failure before it (a watch test raced on exactly this).
+func TestOnChangeSeesOutcome(t *testing.T) {
+	k, err := New(t.Context(), StaticSource(Set{Current: Key{Value: "value-0", ID: "k0"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Update(Set{}); err == nil || k.Err() == nil {
+		t.Fatalf("Update(empty set) = %v, Err = %v; want both to fail", err, k.Err())
+	}
+	var seen []error
+	k.OnChange(func(_, _ Set) { seen = append(seen, k.Err()) })
+	if err := k.Update(Set{Current: Key{Value: "value-1", ID: "k1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0] != nil {
+		t.Fatalf("the callback saw Err = %v, want one call seeing nil", seen)
+	}
+}
