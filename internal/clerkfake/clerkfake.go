@@ -19,6 +19,15 @@
 // POST /_admin/keys {"name":…} → 201 {"id","name","secret"}, and
 // DELETE /_admin/keys {"secret":…} or {"id":…} → 204 (404 when unknown).
 //
+// The instance signs session tokens with an RSA key of its own, whose
+// public half GET /v1/jwks serves, so that SDKs can verify tokens end to
+// end. Clerk's Frontend API issues them to signed-in browsers; here the
+// admin API does ([Server.SessionToken], POST /_admin/session_tokens
+// {"sub":…} → 201 {"jwt":…}; GET /_admin/instance → {"environment",
+// "publishable_key"}). Their iat, nbf and exp come from the
+// wall clock, not the server's, since the verifying SDKs use the wall
+// clock.
+//
 // The clock is the server's own ([Server.SetNow], [Server.Advance]), so
 // grace periods pass without sleeping, and [Server.FailNext] makes the next
 // Backend API responses fail for retry tests.
@@ -26,15 +35,20 @@ package clerkfake
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // MaxPreviousTokenTTL is the largest previous_token_ttl Clerk accepts, in
@@ -43,9 +57,12 @@ const MaxPreviousTokenTTL = 28800
 
 // Server is a fake Clerk instance. Its methods are safe for concurrent use.
 type Server struct {
-	srv   *httptest.Server
-	env   string // "test" or "live"
-	first string // the key New created
+	srv      *httptest.Server
+	env      string // "test" or "live"
+	first    string // the key New created
+	seedKeys []string
+	listener net.Listener
+	signer   func() *rsa.PrivateKey // signs session tokens; GET /v1/jwks serves its public key
 
 	mu       sync.Mutex
 	now      time.Time
@@ -88,6 +105,17 @@ type TB interface {
 	Cleanup(func())
 }
 
+// WithKeys starts the instance with these active instance keys instead of
+// one it makes up; [Server.Key] returns the first. Values are taken as
+// given, so a test can hand the same keys to the application it starts.
+func WithKeys(values ...string) Option {
+	return func(s *Server) { s.seedKeys = append(s.seedKeys, values...) }
+}
+
+// WithListener serves on ln (for a fixed address) instead of a new
+// loopback port. The server closes it.
+func WithListener(ln net.Listener) Option { return func(s *Server) { s.listener = ln } }
+
 // New starts a fake Clerk instance with one active instance key and stops
 // it when the test t ends. t is a *testing.T or *testing.B.
 func New(t TB, opts ...Option) *Server {
@@ -110,8 +138,29 @@ func Start(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.srv = httptest.NewServer(s.routes())
-	s.first = s.AddKey()
+	// Made on first use: most tests never look at a token.
+	s.signer = sync.OnceValue(func() *rsa.PrivateKey {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic("clerkfake: generate the instance signing key: " + err.Error())
+		}
+		return k
+	})
+	s.srv = httptest.NewUnstartedServer(s.routes())
+	if s.listener != nil {
+		s.srv.Listener.Close()
+		s.srv.Listener = s.listener
+	}
+	s.srv.Start()
+	for _, v := range s.seedKeys {
+		s.seq++
+		s.keys[v] = &instanceKey{id: "key_" + strconv.Itoa(s.seq), name: "Secret key " + strconv.Itoa(s.seq), value: v}
+	}
+	if len(s.seedKeys) > 0 {
+		s.first = s.seedKeys[0]
+	} else {
+		s.first = s.AddKey()
+	}
 	return s
 }
 
@@ -305,6 +354,10 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /_admin/keys", s.adminAdd)
 	mux.HandleFunc("DELETE /_admin/keys", s.adminDelete)
+	mux.HandleFunc("POST /_admin/session_tokens", s.adminSessionToken)
+	mux.HandleFunc("GET /_admin/instance", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"environment": s.env, "publishable_key": s.PublishableKey()})
+	})
 	return mux
 }
 
@@ -350,17 +403,48 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// jwksModulus is the public modulus of a throwaway RSA key: the fake only
-// needs a realistic body.
-const jwksModulus = "ykyEmSCNktZ1G9UV03_jHcjFMl3SvoENEzU2HW3gKcFV9UG3WmZN-FgOnUSpsapcbg2fc6wsHA0krUQ_L0HZiYsXkFi0e6lj7JKXoRuVhjBho7ADC_uqonKszPD1KSDZiseXSqUrbrDhC9ySKwJSCs2ZNvkL5cVTy0Car5Zy0tcIhbt2hr_7kE3tm4a7cVn2dJyygmxPCiMza3gAvs4JWJKBFeQMrgn9luXP1DMKf4_AvuOXHLT5ryyy9D9Ho_jXyxGpU-1lvAdo81Mas8rAGzOlMxq1cWdTd9Pm3IMPkPuu1gLA8ZNWLbI3Nlxm4ZRV4Zldt-ElgkadpUNOX7Cxsw"
+// kid names the instance's signing key in the JWKS and in token headers.
+func (s *Server) kid() string { return "ins_fake_" + s.env }
 
 func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"keys": []map[string]string{{
-			"use": "sig", "kty": "RSA", "kid": "ins_fake" + s.env, "alg": "RS256",
-			"n": jwksModulus, "e": "AQAB",
-		}},
-	})
+	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+		Key: &s.signer().PublicKey, KeyID: s.kid(), Algorithm: string(jose.RS256), Use: "sig",
+	}}})
+}
+
+// PublishableKey returns the instance's publishable key (pk_test_… or
+// pk_live_…), which encodes its Frontend API host as Clerk's do. The
+// Clerk SDKs need one to authenticate requests.
+func (s *Server) PublishableKey() string {
+	return "pk_" + s.env + "_" + base64.StdEncoding.EncodeToString([]byte(s.frontendAPI()+"$"))
+}
+
+func (s *Server) frontendAPI() string { return "clerk.emulator-" + s.env + ".rotor.test" }
+
+// SessionToken returns a session token (a JWT signed with the instance's
+// key, as Clerk issues them) for the user sub in session sid, valid from
+// now, by the wall clock, for ttl.
+func (s *Server) SessionToken(sub, sid string, ttl time.Duration) (string, error) {
+	now := time.Now()
+	claims := map[string]any{
+		"sub": sub, "sid": sid, "iss": "https://" + s.frontendAPI(),
+		"iat": now.Unix(), "nbf": now.Add(-5 * time.Second).Unix(), "exp": now.Add(ttl).Unix(),
+		"v": 2,
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", s.kid())
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: s.signer()}, opts)
+	if err != nil {
+		return "", err
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
 }
 
 type user struct {
@@ -524,6 +608,31 @@ func (s *Server) adminDelete(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeError(w, http.StatusNotFound, "resource_not_found", "no such key")
+}
+
+func (s *Server) adminSessionToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Sub        string `json:"sub"`
+		Sid        string `json:"sid"`
+		TTLSeconds int    `json:"ttl_seconds"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Sub == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "want {\"sub\":…, \"sid\":…, \"ttl_seconds\":…}")
+		return
+	}
+	if body.Sid == "" {
+		body.Sid = "sess_" + randomString(24)
+	}
+	ttl := time.Duration(body.TTLSeconds) * time.Second
+	if ttl <= 0 {
+		ttl = time.Minute
+	}
+	tok, err := s.SessionToken(body.Sub, body.Sid, ttl)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal_clerk_error", "sign session token")
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"jwt": tok})
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

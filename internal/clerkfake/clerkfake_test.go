@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/rotor-dev/rotor/internal/clerkfake"
 )
 
@@ -117,5 +119,71 @@ func TestMachineRotation(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" {
 		t.Fatalf("injected failure = %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestSessionTokens: a session token minted through the admin API is an
+// RS256 JWT whose signature checks out against the key GET /v1/jwks
+// serves, with the claims Clerk's session tokens carry.
+func TestSessionTokens(t *testing.T) {
+	t.Parallel()
+	s := clerkfake.New(t)
+	st, body := call(t, s, "POST", "/_admin/session_tokens", "", `{"sub":"user_1","sid":"sess_1","ttl_seconds":60}`)
+	tok, _ := body["jwt"].(string)
+	if st != 201 || tok == "" {
+		t.Fatalf("admin session token = %d %v", st, body)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", s.URL()+"/v1/jwks", nil)
+	req.Header.Set("Authorization", "Bearer "+s.Key())
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("jwks: %v %+v", err, set)
+	}
+	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := jws.Signatures[0].Header.KeyID; kid != set.Keys[0].KeyID {
+		t.Fatalf("token kid %q, jwks kid %q", kid, set.Keys[0].KeyID)
+	}
+	payload, err := jws.Verify(set.Keys[0].Key)
+	if err != nil {
+		t.Fatalf("token does not verify against the JWKS: %v", err)
+	}
+	var claims struct {
+		Sub, Sid, Iss string
+		Exp, Iat      int64
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims.Sub != "user_1" || claims.Sid != "sess_1" || !strings.HasPrefix(claims.Iss, "https://clerk.") || claims.Exp-claims.Iat != 60 {
+		t.Fatalf("claims %+v", claims)
+	}
+	if !strings.HasPrefix(s.PublishableKey(), "pk_test_") {
+		t.Fatalf("publishable key %q", s.PublishableKey())
+	}
+}
+
+// TestWithKeys: an instance started with given keys accepts exactly them.
+func TestWithKeys(t *testing.T) {
+	t.Parallel()
+	a, b := "sk_test_seeded_one_0123456789", "sk_test_seeded_two_0123456789"
+	s := clerkfake.New(t, clerkfake.WithKeys(a, b))
+	if s.Key() != a || s.KeyCount() != 2 {
+		t.Fatalf("Key() = first seeded key: %v, KeyCount = %d", s.Key() == a, s.KeyCount())
+	}
+	for _, k := range []string{a, b} {
+		if st, _ := call(t, s, "GET", "/v1/users", k, ""); st != 200 {
+			t.Fatalf("seeded key answered %d", st)
+		}
+	}
+	if st, _ := call(t, s, "GET", "/v1/users", "sk_test_other", ""); st != 401 {
+		t.Fatalf("unknown key answered %d, want 401", st)
 	}
 }
