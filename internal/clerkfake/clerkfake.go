@@ -447,32 +447,84 @@ func (s *Server) SessionToken(sub, sid string, ttl time.Duration) (string, error
 	return obj.CompactSerialize()
 }
 
+// user and emailAddress follow the User and EmailAddress objects of
+// Clerk's Backend API reference (clerk/openapi-specs, bapi): the required
+// arrays are present (empty where the fake has nothing), because the
+// official SDKs map over them (@clerk/backend's User.fromJSON reads
+// email_addresses[].linked_to, for one).
 type user struct {
-	Object         string         `json:"object"`
-	ID             string         `json:"id"`
-	FirstName      string         `json:"first_name"`
-	LastName       string         `json:"last_name"`
-	PrimaryEmailID string         `json:"primary_email_address_id"`
-	EmailAddresses []emailAddress `json:"email_addresses"`
-	CreatedAt      int64          `json:"created_at"`
-	UpdatedAt      int64          `json:"updated_at"`
+	Object                string         `json:"object"`
+	ID                    string         `json:"id"`
+	FirstName             string         `json:"first_name"`
+	LastName              string         `json:"last_name"`
+	Username              *string        `json:"username"`
+	ImageURL              string         `json:"image_url"`
+	HasImage              bool           `json:"has_image"`
+	PrimaryEmailID        string         `json:"primary_email_address_id"`
+	PrimaryPhoneNumberID  *string        `json:"primary_phone_number_id"`
+	PrimaryWeb3WalletID   *string        `json:"primary_web3_wallet_id"`
+	PasswordEnabled       bool           `json:"password_enabled"`
+	TwoFactorEnabled      bool           `json:"two_factor_enabled"`
+	TOTPEnabled           bool           `json:"totp_enabled"`
+	BackupCodeEnabled     bool           `json:"backup_code_enabled"`
+	Banned                bool           `json:"banned"`
+	Locked                bool           `json:"locked"`
+	EmailAddresses        []emailAddress `json:"email_addresses"`
+	PhoneNumbers          []any          `json:"phone_numbers"`
+	Web3Wallets           []any          `json:"web3_wallets"`
+	Passkeys              []any          `json:"passkeys"`
+	ExternalAccounts      []any          `json:"external_accounts"`
+	SAMLAccounts          []any          `json:"saml_accounts"`
+	EnterpriseAccounts    []any          `json:"enterprise_accounts"`
+	PublicMetadata        map[string]any `json:"public_metadata"`
+	PrivateMetadata       map[string]any `json:"private_metadata"`
+	UnsafeMetadata        map[string]any `json:"unsafe_metadata"`
+	ExternalID            *string        `json:"external_id"`
+	LastSignInAt          *int64         `json:"last_sign_in_at"`
+	LastActiveAt          *int64         `json:"last_active_at"`
+	CreateOrganizationsOK bool           `json:"create_organization_enabled"`
+	DeleteSelfEnabled     bool           `json:"delete_self_enabled"`
+	CreatedAt             int64          `json:"created_at"`
+	UpdatedAt             int64          `json:"updated_at"`
 }
 
 type emailAddress struct {
-	Object       string `json:"object"`
-	ID           string `json:"id"`
-	EmailAddress string `json:"email_address"`
+	Object       string       `json:"object"`
+	ID           string       `json:"id"`
+	EmailAddress string       `json:"email_address"`
+	Reserved     bool         `json:"reserved"`
+	Verification verification `json:"verification"`
+	LinkedTo     []any        `json:"linked_to"`
+	CreatedAt    int64        `json:"created_at"`
+	UpdatedAt    int64        `json:"updated_at"`
+}
+
+type verification struct {
+	Status   string `json:"status"`
+	Strategy string `json:"strategy"`
+	Attempts *int   `json:"attempts"`
+	ExpireAt *int64 `json:"expire_at"`
 }
 
 func fakeUsers() []user {
 	var us []user
+	const at = 1717243200000
 	for i, n := range [][2]string{{"Ada", "Lovelace"}, {"Grace", "Hopper"}, {"Alan", "Turing"}} {
 		eid := fmt.Sprintf("idn_%d", i+1)
 		us = append(us, user{
 			Object: "user", ID: fmt.Sprintf("user_%d", i+1), FirstName: n[0], LastName: n[1],
+			ImageURL:       "https://img.clerk.com/fake",
 			PrimaryEmailID: eid,
-			EmailAddresses: []emailAddress{{Object: "email_address", ID: eid, EmailAddress: strings.ToLower(n[0]) + "@example.com"}},
-			CreatedAt:      1717243200000, UpdatedAt: 1717243200000,
+			EmailAddresses: []emailAddress{{
+				Object: "email_address", ID: eid, EmailAddress: strings.ToLower(n[0]) + "@example.com",
+				Verification: verification{Status: "verified", Strategy: "email_code"},
+				LinkedTo:     []any{}, CreatedAt: at, UpdatedAt: at,
+			}},
+			PhoneNumbers: []any{}, Web3Wallets: []any{}, Passkeys: []any{}, ExternalAccounts: []any{},
+			SAMLAccounts: []any{}, EnterpriseAccounts: []any{},
+			PublicMetadata: map[string]any{}, PrivateMetadata: map[string]any{}, UnsafeMetadata: map[string]any{},
+			CreateOrganizationsOK: true, DeleteSelfEnabled: true,
+			CreatedAt: at, UpdatedAt: at,
 		})
 	}
 	return us
