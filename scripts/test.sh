@@ -16,6 +16,10 @@
 # and testdata; each module is checked on its own, as its users build it:
 # go.mod and go.sum tidy, go vet, go test. Arguments are passed to every
 # go test, e.g. scripts/test.sh -run TestEnv.
+#
+# The Node section at the end installs the npm workspace from its lockfile
+# (npm ci), builds @rotor-dev/keyring and the Next.js example, and runs the
+# node --test suites (a few minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -77,7 +81,37 @@ for dir in "${modules[@]}"; do
 		failed+=("$dir")
 	fi
 done
+
+# --- Node / Next.js: sdk/js (@rotor-dev/keyring) and examples/nextjs-app ---
+# Dependencies come from the committed lockfile (npm workspace at the
+# repository root). The suites run against the Clerk Backend API emulator
+# and a real rotor, built here once; the Next.js example is built with
+# `next build` (secrets are not needed to build it) and then tested under
+# `rotor run --mode signal`.
+node_tests() {
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "node and npm are needed for the Node tests (Node >= 20.9; Debian: apt-get install nodejs npm)" >&2
+		return 1
+	fi
+	export NEXT_TELEMETRY_DISABLED=1 CLERK_TELEMETRY_DISABLED=1
+	npm ci --no-audit --no-fund --loglevel=error || return 1
+	npm run build --silent -w @rotor-dev/keyring || return 1
+	ROTOR_TEST_BIN="$(mktemp -d)"
+	export ROTOR_TEST_BIN
+	go build -o "$ROTOR_TEST_BIN/rotor" ./cmd/rotor &&
+		go build -o "$ROTOR_TEST_BIN/clerk-emulator" ./cmd/clerk-emulator &&
+		(cd examples/nextjs-app && SKIP_ENV_VALIDATION=1 npx next build) &&
+		node --test --test-concurrency=1 sdk/js/test/*.test.js examples/nextjs-app/test/*.test.js
+	local status=$?
+	rm -rf "$ROTOR_TEST_BIN"
+	return $status
+}
+echo "== node (sdk/js, examples/nextjs-app)"
+if ! node_tests; then
+	failed+=("node")
+fi
+
 if [[ ${#failed[@]} -gt 0 ]]; then
-	echo "FAILED modules: ${failed[*]}" >&2
+	echo "FAILED: ${failed[*]}" >&2
 	exit 1
 fi
