@@ -5,9 +5,10 @@
 //
 // Everything is real except Clerk: the rotor CLI (stage, rotate with
 // consumer verification, revoke with the consumer guard), the consumer
-// (examples/clerk-app under `rotor run --mode signal`, or an in-process
-// app on the keyring SDK), and Clerk's Backend API behaviour reproduced by
-// internal/clerkfake on loopback. The test in this package runs it small;
+// (examples/clerk-app under `rotor run --mode signal`, an in-process app
+// on the keyring SDK, or the Next.js example on @rotor-dev/keyring under
+// `rotor run --mode signal`), and Clerk's Backend API behaviour reproduced
+// by internal/clerkfake on loopback. The test in this package runs it small;
 // cmd/rotor-bench runs it at scale and reports the figures.
 package zerodowntime
 
@@ -42,6 +43,10 @@ const (
 	// ModePush runs an in-process app on the keyring SDK fed by the watch
 	// stream of `rotor serve`, and rotates through the API.
 	ModePush = "push"
+	// ModeNode runs examples/nextjs-app (Next.js on @rotor-dev/keyring)
+	// under `rotor run --mode signal`. The app must be built (npm ci,
+	// the package's build, next build); see Options.NodeAppDir.
+	ModeNode = "node"
 )
 
 // Options configures a run.
@@ -50,6 +55,9 @@ type Options struct {
 	Mode string
 	// RotorBin is the rotor binary; AppBin the clerk-app binary (run mode).
 	RotorBin, AppBin string
+	// NodeAppDir is the built examples/nextjs-app (node mode); the
+	// repository's node_modules (an npm workspace) must hold Next.js.
+	NodeAppDir string
 	// Dir is a scratch directory for the config, store and audit log.
 	Dir string
 	// Rotations is how many rotations (each with revocation) to perform.
@@ -146,6 +154,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		defer stop()
 		addr = a
 		logf("keyring app listening on %s, fed by %s/v1/watch", addr, apiURL)
+	case ModeNode:
+		app, a, err := h.startNodeApp(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer app.stop()
+		addr = a
+		h.usersPath, h.healthPath = "/api/users", "/api/health"
+		logf("Next.js app listening on %s under rotor run --mode signal", addr)
 	case ModeSDK:
 		a, stop, err := h.startSDKApp(ctx)
 		if err != nil {
@@ -157,7 +174,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	default:
 		return Result{}, fmt.Errorf("zerodowntime: unknown mode %q", o.Mode)
 	}
-	if err := h.writeConfig("http://" + addr + "/healthz"); err != nil {
+	if err := h.writeConfig("http://" + addr + h.path(h.healthPath, "/healthz")); err != nil {
 		return Result{}, err
 	}
 	res, err := h.drive(ctx, "http://"+addr)
@@ -203,6 +220,17 @@ type harness struct {
 	// Push mode: the API and its tokens.
 	apiURL, ciToken, appToken string
 	ciHash, appHash           string
+
+	// The app's endpoints when they are not /users and /healthz.
+	usersPath, healthPath string
+}
+
+// path returns p, or def when p is empty.
+func (h *harness) path(p, def string) string {
+	if p == "" {
+		return def
+	}
+	return p
 }
 
 func (h *harness) writeConfig(consumer string) error {
@@ -334,7 +362,7 @@ func (h *harness) drive(ctx context.Context, appURL string) (Result, error) {
 		go func() {
 			defer wg.Done()
 			for loadCtx.Err() == nil {
-				err := get(loadCtx, client, appURL+"/users")
+				err := get(loadCtx, client, appURL+h.path(h.usersPath, "/users"))
 				if loadCtx.Err() != nil {
 					return
 				}
@@ -350,7 +378,7 @@ func (h *harness) drive(ctx context.Context, appURL string) (Result, error) {
 			}
 		}()
 	}
-	watch := newAdoptionWatcher(client, appURL+"/healthz")
+	watch := newAdoptionWatcher(client, appURL+h.path(h.healthPath, "/healthz"))
 
 	var err error
 	for i := 1; i <= h.o.Rotations && err == nil; i++ {
