@@ -198,6 +198,7 @@ export class InstanceJwks {
   readonly #fetch: () => Promise<{ keys?: Jwk[] }>;
   readonly #ttl: number;
   #keys: Jwk[] = [];
+  #pems = new Map<Jwk, string>();
   #fetchedAt = 0;
   #inflight: Promise<Jwk[]> | undefined;
   #rejected = new Set<string>(); // key ids Clerk rejected while fetching
@@ -220,6 +221,7 @@ export class InstanceJwks {
         const keys = (body?.keys ?? []).filter((k) => k.kty === "RSA" && (k.use ?? "sig") === "sig");
         if (keys.length === 0) throw new Error("the instance JWKS holds no RSA signing key");
         this.#keys = keys;
+        this.#pems.clear();
         this.#fetchedAt = Date.now();
         return keys;
       } finally {
@@ -242,7 +244,12 @@ export class InstanceJwks {
       k = keys.find((x) => x.kid === kid);
     }
     if (!k) throw new Error(`no key ${JSON.stringify(kid)} in the instance JWKS`);
-    return createPublicKey({ key: k as NodeJsonWebKey, format: "jwk" }).export({ type: "spki", format: "pem" }).toString();
+    let pem = this.#pems.get(k);
+    if (pem === undefined) {
+      pem = createPublicKey({ key: k as NodeJsonWebKey, format: "jwk" }).export({ type: "spki", format: "pem" }).toString();
+      this.#pems.set(k, pem);
+    }
+    return pem;
   }
 
   /** Notes that Clerk rejected the key with this id (kept for the last few ids). */

@@ -66,8 +66,10 @@ export interface KeyringMiddlewareClientOptions extends ClerkFallbackOptions {
  * passed as `secretKey`, which `@clerk/nextjs` then hands on (encrypted) to
  * `auth()` and `clerkClient()` in route handlers; without it those use
  * `CLERK_SECRET_KEY` as the process started with it, so make Backend API
- * calls with the client from `@rotor-dev/keyring/clerk`. Everything else
- * (handler, options, `auth.protect()`) is `@clerk/nextjs`'s.
+ * calls with the client from `@rotor-dev/keyring/clerk`. The `jwtKey` is the
+ * JWKS's first signing key (a Clerk instance has one), fetched again every
+ * hour. Everything else (handler, options, `auth.protect()`) is
+ * `@clerk/nextjs`'s.
  *
  * @param keyring - the keyring of Clerk secret keys (or a function returning it)
  * @param handler - the middleware handler, as for `clerkMiddleware`
