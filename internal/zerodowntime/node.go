@@ -19,15 +19,7 @@ var nextListening = regexp.MustCompile(`- Local:\s+http://(localhost:\d+)`)
 // localhost: its proxy forwards requests to localhost, which a
 // 127.0.0.1-only listener may not answer.
 func (h *harness) startNodeApp(ctx context.Context) (*process, string, error) {
-	dir, err := filepath.Abs(h.o.NodeAppDir)
-	if err != nil {
-		return nil, "", err
-	}
-	next := filepath.Join(dir, "..", "..", "node_modules", "next", "dist", "bin", "next")
-	if _, err := os.Stat(filepath.Join(dir, ".next", "BUILD_ID")); err != nil {
-		return nil, "", fmt.Errorf("zerodowntime: %s is not built (npm ci, npm run build -w @rotor-dev/keyring, next build): %w", dir, err)
-	}
-	node, err := exec.LookPath("node")
+	node, next, dir, err := h.nextCommand()
 	if err != nil {
 		return nil, "", err
 	}
@@ -35,8 +27,49 @@ func (h *harness) startNodeApp(ctx context.Context) (*process, string, error) {
 	// next itself is the child, not npm: rotor run signals its direct child.
 	cmd := exec.Command(h.o.RotorBin, "run", "--mode", "signal", "--env-file", envFile,
 		"--poll", h.o.Poll.String(), "--", node, next, "start", dir, "-p", "0", "-H", "localhost")
-	cmd.Env = append(os.Environ(), "CLERK_ENV_FILE="+envFile, "CLERK_API_URL="+h.fake.URL(),
-		"CLERK_PUBLISHABLE_KEY="+h.fake.PublishableKey(), "NEXT_TELEMETRY_DISABLED=1", "CLERK_TELEMETRY_DISABLED=1")
+	cmd.Env = append(h.nodeEnv(), "CLERK_ENV_FILE="+envFile)
+	return h.startNext(ctx, cmd)
+}
+
+// startNodePushApp starts the built Next.js example with the first key in
+// its environment (as a deployment platform would set it) and the watch
+// stream of rotor serve as its source of every later key set.
+func (h *harness) startNodePushApp(ctx context.Context) (*process, string, error) {
+	node, next, dir, err := h.nextCommand()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(node, next, "start", dir, "-p", "0", "-H", "localhost")
+	cmd.Env = append(h.nodeEnv(), "CLERK_SECRET_KEY="+h.current,
+		"ROTOR_WATCH_URL="+h.apiURL+"/v1/watch/"+secretName, "ROTOR_APP_TOKEN="+h.appToken)
+	return h.startNext(ctx, cmd)
+}
+
+// nextCommand finds node, Next.js's CLI in the npm workspace and the built
+// app.
+func (h *harness) nextCommand() (node, next, dir string, err error) {
+	if dir, err = filepath.Abs(h.o.NodeAppDir); err != nil {
+		return "", "", "", err
+	}
+	next = filepath.Join(dir, "..", "..", "node_modules", "next", "dist", "bin", "next")
+	if _, err := os.Stat(filepath.Join(dir, ".next", "BUILD_ID")); err != nil {
+		return "", "", "", fmt.Errorf("zerodowntime: %s is not built (npm ci, npm run build -w @rotor-dev/keyring, next build): %w", dir, err)
+	}
+	if node, err = exec.LookPath("node"); err != nil {
+		return "", "", "", err
+	}
+	return node, next, dir, nil
+}
+
+// nodeEnv is the Next.js app's environment: the emulator, no telemetry.
+func (h *harness) nodeEnv() []string {
+	return append(os.Environ(), "CLERK_API_URL="+h.fake.URL(), "CLERK_PUBLISHABLE_KEY="+h.fake.PublishableKey(),
+		"NEXT_TELEMETRY_DISABLED=1", "CLERK_TELEMETRY_DISABLED=1")
+}
+
+// startNext starts a `next start` command with its output in app.log and
+// waits for the address it announces.
+func (h *harness) startNext(ctx context.Context, cmd *exec.Cmd) (*process, string, error) {
 	return h.startLogged(ctx, cmd, "app", func(log []byte) string {
 		if m := nextListening.FindSubmatch(log); m != nil {
 			return string(m[1])

@@ -7,8 +7,9 @@
 // consumer verification, revoke with the consumer guard), the consumer
 // (examples/clerk-app under `rotor run --mode signal`, an in-process app
 // on the keyring SDK, or the Next.js example on @rotor-dev/keyring under
-// `rotor run --mode signal`), and Clerk's Backend API behaviour reproduced
-// by internal/clerkfake on loopback. The test in this package runs it small;
+// `rotor run --mode signal` or fed by rotor serve's watch stream), and
+// Clerk's Backend API behaviour reproduced by internal/clerkfake on
+// loopback. The test in this package runs it small;
 // cmd/rotor-bench runs it at scale and reports the figures.
 package zerodowntime
 
@@ -47,6 +48,9 @@ const (
 	// under `rotor run --mode signal`. The app must be built (npm ci,
 	// the package's build, next build); see Options.NodeAppDir.
 	ModeNode = "node"
+	// ModeNodePush runs examples/nextjs-app fed by the watch stream of
+	// `rotor serve` (the package's Watcher), and rotates through the API.
+	ModeNodePush = "node-push"
 )
 
 // Options configures a run.
@@ -112,7 +116,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := h.writeConfig(""); err != nil {
 		return Result{}, err
 	}
-	if o.Mode == ModePush {
+	if o.Mode == ModePush || o.Mode == ModeNodePush {
 		if err := h.makeTokens(); err != nil {
 			return Result{}, err
 		}
@@ -163,6 +167,21 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		addr = a
 		h.usersPath, h.healthPath = "/api/users", "/api/health"
 		logf("Next.js app listening on %s under rotor run --mode signal", addr)
+	case ModeNodePush:
+		api, apiURL, err := h.startServe(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer api.stop()
+		h.apiURL = apiURL
+		app, a, err := h.startNodePushApp(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer app.stop()
+		addr = a
+		h.usersPath, h.healthPath = "/api/users", "/api/health"
+		logf("Next.js app listening on %s, fed by %s/v1/watch", addr, apiURL)
 	case ModeSDK:
 		a, stop, err := h.startSDKApp(ctx)
 		if err != nil {
