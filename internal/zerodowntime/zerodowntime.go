@@ -464,7 +464,8 @@ func (h *harness) rotateOnce(ctx context.Context, i int, watch *adoptionWatcher,
 		return err
 	}
 	res.Revoked++
-	h.logf("rotation %d: %s → %s verified in use, %s revoked at Clerk", i, oldID, strings.TrimSpace(newID), oldID)
+	h.logf("rotation %d: %s → %s verified in use (adopted %s after promote), %s revoked at Clerk",
+		i, oldID, strings.TrimSpace(newID), res.Adoption[len(res.Adoption)-1].Round(time.Millisecond), oldID)
 	return nil
 }
 
