@@ -1,13 +1,15 @@
 // The environment format rotor run writes, read in one place for the env
 // entry point, the env-file reload and the Next.js helpers.
 //
-// Go side: cmd/rotor/run.go (envVars) writes, per secret, NAME (current),
-// NAME_PRIMARY (current), NAME_SECONDARY (previous while within its grace,
-// else empty), NAME_KEY_ID and NAME_SECONDARY_KEY_ID; keyring.EnvSource
-// reads NAME_PRIMARY, else NAME, trims white space, and ignores a
-// secondary equal to the primary. supervisor.writeEnvFile writes the same
-// variables as a dotenv file of NAME="value" lines, values quoted with Go's
-// strconv.Quote, after a "# written by rotor run" comment.
+// The format's specification is the Go keyring's "Environment variables"
+// (keyring/doc.go): keyring.EnvVars writes, per secret, NAME (current),
+// NAME_PRIMARY (current), NAME_SECONDARY (previous while valid, else
+// empty), NAME_KEY_ID and NAME_SECONDARY_KEY_ID; keyring.EnvSource reads
+// NAME_PRIMARY, else NAME, trims white space, ignores a secondary equal to
+// the primary, and derives an id only where the _KEY_ID variable is empty.
+// keyring.EnvFile writes the same variables for signal mode as a comment
+// line, then NAME="value" lines quoted with Go's strconv.Quote;
+// keyring.ParseEnvFile reads them.
 
 import { KeyringError, keyId, validKeyId, type KeySetInit } from "./keyring.js";
 
@@ -205,8 +207,11 @@ export function unquoteGo(quoted: string): string | undefined {
 }
 
 /**
- * Parses the env file `rotor run --mode signal` writes: `NAME="value"`
- * lines with Go-quoted values; blank lines and `#` comments are skipped.
+ * Parses the env file `rotor run --mode signal` writes (the Go
+ * keyring.EnvFile), as keyring.ParseEnvFile does: `NAME="value"` lines
+ * with Go-quoted values; blank lines and `#` comments are skipped, white
+ * space around a line is ignored, and a variable that appears twice keeps
+ * its last value.
  *
  * @param text - the file's contents
  * @param path - the file's name, for error messages
@@ -221,7 +226,8 @@ export function parseEnvFile(text: string, path = "env file"): Record<string, st
     const eq = line.indexOf("=");
     const name = eq > 0 ? line.slice(0, eq) : "";
     const value = eq > 0 ? unquoteGo(line.slice(eq + 1)) : undefined;
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || value === undefined) {
+    // As keyring.ParseEnvFile: any name without blanks, a Go-quoted value.
+    if (name === "" || /[ \t]/.test(name) || value === undefined) {
       throw new KeyringError("env_file", `${path}:${i + 1}: want NAME="value" as rotor run writes it`);
     }
     vars[name] = value;

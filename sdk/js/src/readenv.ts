@@ -3,7 +3,7 @@ import { toKeySet, type KeySet } from "./keyring.js";
 
 /**
  * Reads the key set of the secret whose variable name is `name` from the
- * environment `rotor run` sets (Go: cmd/rotor/run.go, keyring.EnvSource):
+ * environment `rotor run` sets (Go: keyring.EnvVars and keyring.EnvSource):
  * the current key from `NAME_PRIMARY`, else plain `NAME`; the previous key
  * from `NAME_SECONDARY` (ignored when empty or equal to the current key);
  * their ids from `NAME_KEY_ID` and `NAME_SECONDARY_KEY_ID` (rotor's ids),

@@ -1,7 +1,8 @@
 // @rotor-dev/keyring/env: the variables rotor run sets, exactly as the Go
-// side writes them (cmd/rotor/run.go envVars: NAME, NAME_PRIMARY,
-// NAME_SECONDARY, NAME_KEY_ID, NAME_SECONDARY_KEY_ID) and reads them
-// (keyring.EnvSource), and the T3 env.ts schema.
+// side specifies, writes and reads them (keyring/doc.go "Environment
+// variables"; keyring.EnvVars: NAME, NAME_PRIMARY, NAME_SECONDARY,
+// NAME_KEY_ID, NAME_SECONDARY_KEY_ID; keyring.EnvSource), and the T3 env.ts
+// schema.
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { describe, it } from "node:test";

@@ -1,7 +1,8 @@
 // Reload from the env file on signal: the file `rotor run --mode signal`
-// writes (supervisor.writeEnvFile: a comment, then NAME="value" lines with
-// Go-quoted values) is re-read on SIGHUP, first against a real rotor run
-// rotating a real secret, then in-process for the failure cases.
+// writes (keyring.EnvFile: a comment, then NAME="value" lines with
+// Go-quoted values; keyring/doc.go "Environment variables") is re-read on
+// SIGHUP, first against a real rotor run rotating a real secret, then
+// in-process for the failure cases.
 import assert from "node:assert/strict";
 import { writeFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -63,7 +64,7 @@ describe("under rotor run --mode signal", () => {
 describe("reloadOnSignal in process", () => {
   const dir = mkdtempSync(join(tmpdir(), "rotor-js-reload-"));
   const file = join(dir, "keys.env");
-  // As supervisor.writeEnvFile writes it: strconv.Quote'd values.
+  // As keyring.EnvFile writes it: strconv.Quote'd values.
   const write = (cur, prev, extra = "") =>
     writeFileSync(
       file,
