@@ -10,6 +10,7 @@ require (
 
 require (
 	github.com/go-jose/go-jose/v3 v3.0.4 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 )
 
