@@ -3,7 +3,7 @@
 // proves no key value was printed.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -28,6 +28,17 @@ export function clerkKey(env = "test") {
   return k;
 }
 
+/** A temporary directory, removed when the test process exits. */
+const tempDirs = [];
+export function tempDir(prefix) {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
+process.on("exit", () => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 /**
  * Go binaries the suites run. scripts/test.sh builds them once and passes
  * ROTOR_TEST_BIN; run alone, a suite builds them into a temporary
@@ -35,7 +46,7 @@ export function clerkKey(env = "test") {
  */
 let binDir = process.env.ROTOR_TEST_BIN;
 export function goBinary(name) {
-  if (!binDir) binDir = mkdtempSync(join(tmpdir(), "rotor-js-bin-"));
+  if (!binDir) binDir = tempDir("rotor-js-bin-");
   const out = join(binDir, name);
   if (!existsSync(out)) {
     execFileSync("go", ["build", "-o", out, `./cmd/${name}`], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });

@@ -4,15 +4,14 @@
 // SIGHUP, first against a real rotor run rotating a real secret, then
 // in-process for the failure cases.
 import assert from "node:assert/strict";
-import { writeFileSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { Keyring, KeyringError, parseEnvFile, readKeySet, reloadOnSignal } from "@rotor-dev/keyring";
 
-import { Proc, assertNoKeys, captureOutput, clerkKey, readOr, waitFor } from "./helpers.js";
+import { Proc, assertNoKeys, captureOutput, clerkKey, readOr, tempDir, waitFor } from "./helpers.js";
 import { RotorDeployment } from "./rotor.js";
 
 const child = fileURLToPath(new URL("./fixtures/reload-child.mjs", import.meta.url));
@@ -62,7 +61,7 @@ describe("under rotor run --mode signal", () => {
 });
 
 describe("reloadOnSignal in process", () => {
-  const dir = mkdtempSync(join(tmpdir(), "rotor-js-reload-"));
+  const dir = tempDir("rotor-js-reload-");
   const file = join(dir, "keys.env");
   // As keyring.EnvFile writes it: strconv.Quote'd values.
   const write = (cur, prev, extra = "") =>

@@ -1,12 +1,11 @@
 // A scratch rotor deployment for the suites: a file store, one secret, and
 // the rotor CLI built from this repository.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { goBinary } from "./helpers.js";
+import { goBinary, tempDir } from "./helpers.js";
 
 const run = promisify(execFile);
 
@@ -16,7 +15,7 @@ export class RotorDeployment {
    */
   static async create(config) {
     const d = new RotorDeployment();
-    d.dir = mkdtempSync(join(tmpdir(), "rotor-js-"));
+    d.dir = tempDir("rotor-js-");
     d.bin = goBinary("rotor");
     d.transcript = "";
     await d.rotor(["init"]);
