@@ -1,10 +1,14 @@
 // Command rotor-bench measures rotor's zero-downtime claim at scale.
 //
-//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,postgres] [-write BENCHMARKS.md]
+//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,node,node-push,postgres] [-write BENCHMARKS.md]
 //
 // For each consumer mode (clerk-app under `rotor run --mode signal`, an app
-// on the keyring SDK polling the store, and one fed by the watch stream of
-// `rotor serve`, rotating through the API) it drives continuous requests that need the Clerk
+// on the keyring SDK polling the store, one fed by the watch stream of
+// `rotor serve`, rotating through the API, and the Next.js example on
+// @rotor-dev/keyring under `rotor run --mode signal` and fed by the watch
+// stream, which need Node and the npm workspace installed with npm ci;
+// rotor-bench builds the package and the app) it drives continuous
+// requests that need the Clerk
 // key through the app while the rotor CLI rotates the key, verifies that
 // the app adopted it, and revokes the previous key at a local Clerk
 // Backend API emulator. It prints requests, failures and the propagation
@@ -25,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -59,7 +64,41 @@ type row struct {
 	res  zerodowntime.Result
 }
 
-var allModes = []string{zerodowntime.ModeRun, zerodowntime.ModeSDK, zerodowntime.ModePush, zerodowntime.ModePostgres}
+var allModes = []string{zerodowntime.ModeRun, zerodowntime.ModeSDK, zerodowntime.ModePush,
+	zerodowntime.ModeNode, zerodowntime.ModeNodePush, zerodowntime.ModePostgres}
+
+// usesNode reports whether any of modes runs the Next.js example.
+func usesNode(modes []string) bool {
+	return slices.Contains(modes, zerodowntime.ModeNode) || slices.Contains(modes, zerodowntime.ModeNodePush)
+}
+
+// nodeAppDir is the Next.js example the Node modes run.
+const nodeAppDir = "examples/nextjs-app"
+
+// buildNodeApp builds @rotor-dev/keyring and the Next.js example from the
+// npm workspace at the repository root (installed with npm ci).
+func buildNodeApp() error {
+	if _, err := os.Stat(filepath.Join("node_modules", "next")); err != nil {
+		return fmt.Errorf("the Node modes need the npm workspace installed: run npm ci at the repository root first (%w)", err)
+	}
+	steps := []struct {
+		dir  string
+		args []string
+	}{
+		{".", []string{"npm", "run", "build", "-w", "@rotor-dev/keyring"}},
+		{nodeAppDir, []string{"npx", "next", "build"}},
+	}
+	for _, s := range steps {
+		cmd := exec.Command(s.args[0], s.args[1:]...)
+		cmd.Dir = s.dir
+		cmd.Env = append(os.Environ(), "SKIP_ENV_VALIDATION=1", "NEXT_TELEMETRY_DISABLED=1")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(s.args, " "), err)
+		}
+	}
+	return nil
+}
 
 func run(ctx context.Context, modes []string, rotations int, requests int64, workers int, poll time.Duration, write string) error {
 	bin, err := os.MkdirTemp("", "rotor-bench-bin")
@@ -75,6 +114,11 @@ func run(ctx context.Context, modes []string, rotations int, requests int64, wor
 	if err != nil {
 		return err
 	}
+	if usesNode(modes) {
+		if err := buildNodeApp(); err != nil {
+			return err
+		}
+	}
 	var rows []row
 	failed := false
 	for _, mode := range modes {
@@ -87,7 +131,7 @@ func run(ctx context.Context, modes []string, rotations int, requests int64, wor
 		}
 		fmt.Fprintf(os.Stderr, "== %s: %d rotations, at least %d requests, %d workers\n", mode, rotations, requests, workers)
 		o := zerodowntime.Options{
-			Mode: mode, RotorBin: rotorBin, AppBin: appBin, Dir: dir,
+			Mode: mode, RotorBin: rotorBin, AppBin: appBin, NodeAppDir: nodeAppDir, Dir: dir,
 			Rotations: rotations, Workers: workers, MinRequests: requests, Poll: poll, Log: os.Stderr,
 		}
 		runMode := zerodowntime.Run
@@ -132,6 +176,8 @@ var modeName = map[string]string{
 	zerodowntime.ModeRun:      "rotor run --mode signal (clerk-app, polling)",
 	zerodowntime.ModeSDK:      "keyring SDK (storesource, polling)",
 	zerodowntime.ModePush:     "keyring SDK (rotor serve watch stream, push)",
+	zerodowntime.ModeNode:     "Next.js on @rotor-dev/keyring, rotor run --mode signal (env file on SIGHUP, polling)",
+	zerodowntime.ModeNodePush: "Next.js on @rotor-dev/keyring (rotor serve watch stream, push)",
 	zerodowntime.ModePostgres: "PostgreSQL: pgx pool via keyring/pgxkeyring (storesource, polling); requests are queries",
 }
 
@@ -158,6 +204,11 @@ func appendMarkdown(path string, rows []row, rotations int, requests int64, work
 	}
 	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench zero-downtime -rotations %d -requests %d -workers %d -poll %s -modes %s` on %d CPUs (%s/%s, %s).\n\n",
 		rotations, requests, workers, poll, strings.Join(modes, ","), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if usesNode(modes) {
+		if v, err := exec.Command("node", "--version").Output(); err == nil {
+			fmt.Fprintf(&b, "Node modes: Node %s, Next.js 16 (`next start`), load on `/api/users` (a Backend API call through `@rotor-dev/keyring/clerk`).\n\n", strings.TrimSpace(string(v)))
+		}
+	}
 	b.WriteString("| consumer | requests | failures | rotations (verified) | previous keys revoked | adoption p50 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		a := r.res.Adoption
