@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,36 +24,40 @@ const maxDocumentSize = 1 << 20
 // minRSABits is the smallest RSA key accepted from a key set.
 const minRSABits = 2048
 
-// keySet holds the issuer's signing keys. go-oidc's RemoteKeySet keeps
-// them: it fetches the key set on first use and again whenever a signature
-// does not verify with the keys it holds (a token naming a key the issuer
-// has just added), lets concurrent callers share one fetch, and verifies
-// signatures. Discovery is go-oidc's too ([oidc.NewProvider], which
-// insists that the document names the configured issuer).
+// keySet holds the issuer's signing keys. Discovery is go-oidc's
+// ([oidc.NewProvider], which insists that the document names the
+// configured issuer); signatures are verified by go-jose against the keys
+// keySet fetched. It fetches the key set on first use and again whenever
+// a signature does not verify with the keys it holds (a token naming a
+// key the issuer has just added, the strategy OpenID Connect Core §10.1
+// recommends), and concurrent callers share one fetch.
 //
-// RemoteKeySet trusts a key for ever once fetched and fetches again for
-// every token it cannot verify. An API that anybody can send tokens to
-// and that CI depends on needs three more rules, which keySet adds:
+// An API that anybody can send tokens to and that CI depends on needs
+// three more rules:
 //
 //   - the issuer is asked at most once per MinRefreshInterval ([keySet.fetch]
 //     refuses the other requests without sending them), so forged tokens
 //     and tokens naming unknown keys cannot make rotor hammer the issuer;
-//   - keys fetched longer than CacheTTL ago are fetched again, by a new
-//     RemoteKeySet (a generation), so a key the issuer withdrew stops being
-//     trusted; until the new generation has keys the old one stays in use,
-//     so an issuer outage does not lock CI out;
-//   - only usable keys ([usableKey]) ever reach a RemoteKeySet: the key set
-//     it is handed (see [keyGen.RoundTrip]) is the issuer's, less the keys
-//     rotor refuses.
+//   - keys fetched longer than CacheTTL ago are fetched again, into a new
+//     generation, so a key the issuer withdrew stops being trusted; until
+//     the new generation has keys the old one stays in use, so an issuer
+//     outage does not lock CI out;
+//   - only usable keys ([usableKey]) are ever held.
+//
+// (go-oidc's RemoteKeySet is not used for the keys: a caller that arrives
+// just as its shared fetch ends is handed that fetch's result instead of
+// a new one, so after a refused fetch a token could fail once more even
+// though the refresh interval had passed.)
 type keySet struct {
 	cfg    *OIDCConfig
 	client *http.Client // cfg.HTTPClient with response bodies bounded
 
 	mu          sync.Mutex
-	cur         *keyGen   // the keys in use; nil until a fetch succeeded
-	next        *keyGen   // the generation replacing cur, or nil
-	lastAttempt time.Time // of the last request to the issuer
-	lastErr     error     // of the last request to the issuer
+	cur         *keyGen       // the keys in use; nil until a fetch succeeded
+	next        *keyGen       // the generation replacing cur, or nil
+	inflight    chan struct{} // closed when the fetch in progress ends; nil when none
+	lastAttempt time.Time     // of the last request to the issuer
+	lastErr     error         // of the last request to the issuer
 }
 
 func newKeySet(cfg *OIDCConfig) *keySet {
@@ -63,41 +66,33 @@ func newKeySet(cfg *OIDCConfig) *keySet {
 	return &keySet{cfg: cfg, client: &client}
 }
 
-// keyGen is one generation of the key set: a RemoteKeySet that fetches
-// through the generation itself, and the keys its last fetch handed over.
+// keyGen is one generation of the key set: the keys its last fetch
+// returned.
 type keyGen struct {
-	set    *keySet
-	remote *oidc.RemoteKeySet
-
 	mu        sync.Mutex
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time
 }
 
-func (s *keySet) newGen() *keyGen {
-	g := &keyGen{set: s}
-	// The URL only names the key set in go-oidc's own messages: every
-	// request goes to g.RoundTrip, which discovers the real one.
-	u := s.cfg.JWKSURL
-	if u == "" {
-		u = s.cfg.Issuer
-	}
-	ctx := oidc.ClientContext(context.Background(), &http.Client{Transport: g})
-	g.remote = oidc.NewRemoteKeySet(ctx, u)
-	return g
-}
-
 // verify returns the payload of token, whose header names kid and alg,
 // once a usable key of the issuer has verified its signature.
 func (s *keySet) verify(ctx context.Context, token, kid, alg string) ([]byte, error) {
+	jws, err := jose.ParseSigned(token, signatureAlgorithms)
+	if err != nil {
+		return nil, failf("malformed token or algorithm other than RS256 and ES256")
+	}
 	g, stale := s.pick()
-	payload, err := g.remote.VerifySignature(ctx, token)
-	if err != nil && stale != nil && !g.hasKeys() {
+	payload, ok := g.verify(jws, kid, alg)
+	if !ok {
+		s.refresh(ctx, g)
+		payload, ok = g.verify(jws, kid, alg)
+	}
+	if !ok && stale != nil && !g.hasKeys() {
 		// No fresh keys to be had: keep to the old ones.
 		g = stale
-		payload, err = g.remote.VerifySignature(ctx, token)
+		payload, ok = g.verify(jws, kid, alg)
 	}
-	if err == nil {
+	if ok {
 		return payload, nil
 	}
 	if ctx.Err() != nil {
@@ -130,9 +125,39 @@ func (s *keySet) pick() (g, stale *keyGen) {
 		return s.cur, nil
 	}
 	if s.next == nil {
-		s.next = s.newGen()
+		s.next = &keyGen{}
 	}
 	return s.next, s.cur
+}
+
+// refresh fetches the issuer's keys into g (subject to [keySet.fetch]'s
+// rate limit), or waits for the fetch another caller has in progress.
+// The fetch is not bound to ctx's cancellation, only to
+// DefaultFetchTimeout: callers waiting on it may have other deadlines.
+func (s *keySet) refresh(ctx context.Context, g *keyGen) {
+	s.mu.Lock()
+	if ch := s.inflight; ch != nil {
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		return
+	}
+	ch := make(chan struct{})
+	s.inflight = ch
+	s.mu.Unlock()
+
+	keys, err := s.fetch(context.WithoutCancel(ctx))
+	if err == nil {
+		g.mu.Lock()
+		g.keys, g.fetchedAt = keys, s.cfg.Now()
+		g.mu.Unlock()
+	}
+	s.mu.Lock()
+	s.inflight = nil
+	s.mu.Unlock()
+	close(ch)
 }
 
 // find returns the keys in use that match kid (every key when kid is
@@ -148,6 +173,17 @@ func (s *keySet) find(kid, alg string) []jose.JSONWebKey {
 		return nil
 	}
 	return g.find(kid, alg)
+}
+
+// verify returns jws's payload if one of g's keys that matches kid and
+// fits alg verifies its signature.
+func (g *keyGen) verify(jws *jose.JSONWebSignature, kid, alg string) ([]byte, bool) {
+	for _, k := range g.find(kid, alg) {
+		if payload, err := jws.Verify(&k); err == nil {
+			return payload, true
+		}
+	}
+	return nil, false
 }
 
 func (g *keyGen) find(kid, alg string) []jose.JSONWebKey {
@@ -172,30 +208,6 @@ func (g *keyGen) fetched() time.Time {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.fetchedAt
-}
-
-// RoundTrip answers the RemoteKeySet's request for the key set: it fetches
-// the issuer's keys (subject to [keySet.fetch]'s rate limit) and returns
-// the usable ones as a JWK set.
-func (g *keyGen) RoundTrip(req *http.Request) (*http.Response, error) {
-	keys, err := g.set.fetch(req.Context())
-	if err != nil {
-		return nil, err
-	}
-	body, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
-	if err != nil {
-		return nil, err
-	}
-	g.mu.Lock()
-	g.keys, g.fetchedAt = keys, g.set.cfg.Now()
-	g.mu.Unlock()
-	return &http.Response{
-		Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{"Content-Type": {"application/json"}},
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       req,
-	}, nil
 }
 
 // errFetchedRecently is what fetch returns when it declines to ask the
