@@ -110,10 +110,14 @@ func (e *Engine) rollbackLocked(ctx context.Context, sec Secret, s *store.Secret
 // Stage tests value and stores it as the secret's next key, which the next
 // rotation promotes instead of minting. A key already staged is replaced
 // and retired. meta is kept with the key (never secret: e.g. the name the
-// key has in the issuer's dashboard, for revoke instructions).
+// key has in the issuer's dashboard, for revoke instructions). A value
+// that fails [store.ValidateValue] is refused (an error wrapping
+// store.ErrInvalidValue) before anything is loaded or tested; providers
+// check their own shape (Clerk's sk_live_/sk_test_ form) in CheckPromote
+// or Test before they contact the issuer.
 func (e *Engine) Stage(ctx context.Context, sec Secret, value string, meta map[string]string) (string, error) {
-	if value == "" {
-		return "", errors.New("stage: empty value")
+	if err := store.ValidateValue(value); err != nil {
+		return "", fmt.Errorf("%s: stage: %w", sec.Name, err)
 	}
 	s, ver, err := e.load(ctx, sec.Name)
 	if err != nil {

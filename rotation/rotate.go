@@ -234,6 +234,10 @@ func (r *run) create(ctx context.Context) error {
 				err = fmt.Errorf("%s: create: %w", s.Name, err)
 				return errors.Join(r.fail(ctx, store.StepCreate, "", err), r.abandon(ctx))
 			}
+			if err := store.ValidateValue(cred.Value); err != nil {
+				err = fmt.Errorf("%s: create: the provider minted an unusable key: %w", s.Name, err)
+				return errors.Join(r.fail(ctx, store.StepCreate, "", err), r.abandon(ctx))
+			}
 			k = &store.Key{Value: cred.Value, ID: r.e.keyID(cred.Value), CreatedAt: r.e.now(), Source: store.SourceMinted, Meta: cred.Meta}
 		}
 		s.Pending = k

@@ -27,8 +27,11 @@
 // unverified JWT claims is added to the detail). Operations record their
 // own steps through the [Backend], under the caller's identity.
 //
-// Request bodies are at most 64 KiB of one JSON object with no unknown
-// fields. Rotate, rollback, stage and revoke run to completion even when
+// Request bodies are at most 64 KiB of UTF-8: one JSON object with no
+// unknown fields, no key given twice and no key spelled in another case
+// than its field (encoding/json would take the last duplicate and match
+// "VALUE" to "value"; rotor refuses both, 400). A staged value must pass
+// store.ValidateValue, the rule `rotor stage` applies too. Rotate, rollback, stage and revoke run to completion even when
 // the client hangs up ([WithOperationTimeout]).
 //
 // # Errors

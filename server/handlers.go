@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/authz"
+	"github.com/rotor-dev/rotor/store"
 )
 
 // ListResponse is the body of GET /v1/secrets.
@@ -59,7 +61,9 @@ type errBody struct {
 func (e *errBody) Error() string { return e.msg }
 
 // decodeBody decodes the JSON body of r into dst strictly: at most
-// maxBodySize bytes, one object, no unknown fields, nothing after it. An
+// maxBodySize bytes of UTF-8, one object, no unknown fields, no key twice
+// and no key in another case than the field's (see checkStrict), nothing
+// after it. An
 // empty body leaves dst alone unless required. Error messages name fields,
 // never repeat values.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any, required bool) error {
@@ -76,6 +80,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, required bool) 
 			return &errBody{http.StatusBadRequest, "request body required"}
 		}
 		return nil
+	}
+	if err := checkStrict(b, reflect.TypeOf(dst)); err != nil {
+		return &errBody{http.StatusBadRequest, err.Error()}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -194,8 +201,8 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request, c call) {
 		badBody(w, err)
 		return
 	}
-	if req.Value == "" {
-		writeError(w, http.StatusBadRequest, ErrorDetail{Code: CodeBadRequest, Message: "value is required"})
+	if err := store.ValidateValue(req.Value); err != nil {
+		writeError(w, http.StatusBadRequest, ErrorDetail{Code: CodeBadRequest, Message: "value: " + err.Error()})
 		return
 	}
 	s.operate(w, r, c, func(ctx context.Context) (any, error) {

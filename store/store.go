@@ -27,7 +27,9 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Implementations wrap them so callers can use errors.Is.
@@ -260,6 +262,39 @@ func (s *Secret) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MaxValueLen is the longest key value rotor accepts, in bytes.
+const MaxValueLen = 64 << 10
+
+// ErrInvalidValue is wrapped by [ValidateValue]'s errors.
+var ErrInvalidValue = errors.New("invalid key value")
+
+// ValidateValue checks that v can be a key value: 1 to [MaxValueLen]
+// bytes of valid UTF-8 without NUL, carriage return or line feed. Every way
+// a value enters rotor (rotor stage, the API's stage, a provider's mint)
+// applies this one rule, so that the bytes tested at the issuer are the
+// bytes stored (JSON would replace invalid UTF-8 with U+FFFD) and every
+// stored value can travel in an environment variable and an env file
+// (neither can carry NUL; a newline would end the variable). The error
+// wraps [ErrInvalidValue] and never quotes v.
+func ValidateValue(v string) error {
+	var why string
+	switch {
+	case v == "":
+		why = "it is empty"
+	case len(v) > MaxValueLen:
+		why = fmt.Sprintf("it is %d bytes long, more than %d", len(v), MaxValueLen)
+	case !utf8.ValidString(v):
+		why = "it is not valid UTF-8"
+	case strings.IndexByte(v, 0) >= 0:
+		why = "it contains a NUL byte"
+	case strings.ContainsAny(v, "\r\n"):
+		why = "it contains a line break"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrInvalidValue, why)
 }
 
 // ValidateName checks that name is usable as a secret name in every store:

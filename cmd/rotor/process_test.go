@@ -64,6 +64,9 @@ type statusJSON struct {
 	Previous *struct {
 		KeyID string `json:"key_id"`
 	} `json:"previous"`
+	Next *struct {
+		KeyID string `json:"key_id"`
+	} `json:"next"`
 	Pending *struct {
 		KeyID string `json:"key_id"`
 	} `json:"pending"`

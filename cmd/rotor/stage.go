@@ -8,10 +8,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-dev/rotor/provider/clerk"
+	"github.com/rotor-dev/rotor/store"
 )
 
 // maxStagedValue bounds what stage reads from stdin.
-const maxStagedValue = 64 << 10
+const maxStagedValue = store.MaxValueLen + len("\r\n")
 
 func newStageCmd(g *globals) *cobra.Command {
 	var fromStdin bool
@@ -24,7 +25,9 @@ promotes instead of minting one (for Clerk instance keys, created in the
 dashboard, this is how a new key enters rotor). The key is tested against its
 issuer first and refused if rejected. The value is read from stdin or an
 environment variable, never from the command line, so it stays out of shell
-history and process listings.`,
+history and process listings. It must be one line of UTF-8 text without NUL
+(one trailing line ending is dropped), at most 64 KiB: the same rule the API
+applies.`,
 		Example: `  pbpaste | rotor stage clerk-secret-key --from-stdin
   NEW_KEY=... rotor stage clerk-secret-key --from-env NEW_KEY`,
 		Args: cobra.ExactArgs(1),
@@ -34,7 +37,7 @@ history and process listings.`,
 			}
 			var value string
 			if fromStdin {
-				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxStagedValue+1))
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), int64(maxStagedValue)+1))
 				if err != nil {
 					return fmt.Errorf("stage: read stdin: %w", err)
 				}
@@ -48,9 +51,11 @@ history and process listings.`,
 					return usagef("stage: environment variable %s is empty or unset", fromEnv)
 				}
 			}
-			value = strings.TrimRight(value, "\r\n")
-			if value == "" || strings.ContainsAny(value, "\r\n") {
-				return usagef("stage: want exactly one non-empty line")
+			// One line ending (echo, a file) frames the value; anything
+			// else must pass the rule every staged value passes.
+			value = strings.TrimSuffix(strings.TrimSuffix(value, "\n"), "\r")
+			if err := store.ValidateValue(value); err != nil {
+				return usagef("stage: %v (want exactly one line of UTF-8 text)", err)
 			}
 			a, err := g.open(cmd.Context())
 			if err != nil {

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// Hostile input to the CLI: what a user (or a script fed by an attacker)
+// passes on stdin, in the environment or as arguments, and what rotor
+// must do with it.
+
+// rotorIn runs rotor in dir with stdin.
+func rotorIn(t *testing.T, dir string, stdin []byte, env []string, args ...string) procResult {
+	t.Helper()
+	cmd := exec.Command(rotorBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), append([]string{"ROTOR_INITIATOR=user:tester"}, env...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := procResult{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run rotor %v: %v", args, err)
+	}
+	return r
+}
+
+// TestHostileStagedValues: rotor stage refuses, with a usage error and
+// before anything is tested or stored, every value that is not one line
+// of UTF-8 without NUL. Before, x\xff\xfe was tested as it was and stored
+// as x followed by U+FFFD, and a NUL reached the store, from where no
+// environment variable could carry it.
+func TestHostileStagedValues(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	mustRotor(t, dir, "rotate", "demo")
+	good := "exRMA4j6sRBEldB7GMd3XAHknXo9JxSeMrjyW1CWiVs"
+	tests := []struct {
+		name  string
+		stdin string
+		env   string // staged with --from-env when set
+	}{
+		{"invalid UTF-8", good[:20] + "\xff\xfe" + good[22:], ""},
+		{"NUL", good[:20] + "\x00" + good[21:], ""},
+		{"two lines", good + "\n" + good + "\n", ""},
+		{"carriage return inside", good[:20] + "\r" + good[21:], ""},
+		{"empty", "\n", ""},
+		{"newline from the environment", "", good[:20] + "\n" + good[21:]},
+		{"invalid UTF-8 from the environment", "", good[:20] + "\xff" + good[21:]},
+	}
+	var outputs []procResult
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r procResult
+			if tt.env != "" {
+				r = rotorIn(t, dir, nil, []string{"HOSTILE_KEY=" + tt.env}, "stage", "demo", "--from-env", "HOSTILE_KEY")
+			} else {
+				r = rotorIn(t, dir, []byte(tt.stdin), nil, "stage", "demo", "--from-stdin")
+			}
+			outputs = append(outputs, r)
+			if r.code != exitUsage || !strings.Contains(r.stderr, "invalid key value") {
+				t.Fatalf("exit %d, want %d with the rule in the message\n%s", r.code, exitUsage, r.stderr)
+			}
+			if s := status(t, dir); s.Next != nil {
+				t.Fatal("a refused value was staged")
+			}
+		})
+	}
+	// One trailing line ending frames the value and is not part of it.
+	r := rotorIn(t, dir, []byte(good+"\r\n"), nil, "stage", "demo", "--from-stdin")
+	if r.code != 0 {
+		t.Fatalf("stage with a CRLF line ending: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := reveal(t, dir, "next"); got != good {
+		t.Fatal("the staged value is not the line without its line ending")
+	}
+	leakCheck(t, dir, outputs, good)
+}
