@@ -297,17 +297,31 @@ func ValidateValue(v string) error {
 	return fmt.Errorf("%w: %s", ErrInvalidValue, why)
 }
 
+// MaxNameLen is the longest secret name, in characters.
+const MaxNameLen = 128
+
 // ValidateName checks that name is usable as a secret name in every store:
-// 1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'.
+// 1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'. Every
+// store stores every name it accepts; the conformance suite
+// (storetest, LongestNames) holds them to it.
 func ValidateName(name string) error {
-	if name == "" || len(name) > 128 {
-		return fmt.Errorf("invalid secret name %q: want 1-128 characters", name)
+	if name == "" || len(name) > MaxNameLen {
+		return fmt.Errorf("invalid secret name %q: want 1-%d characters", clipName(name), MaxNameLen)
 	}
 	for i, r := range name {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.'
 		if !ok || i == 0 && (r == '.' || r == '-') {
-			return fmt.Errorf("invalid secret name %q: use letters, digits, '_', '-' and '.', not starting with '.' or '-'", name)
+			return fmt.Errorf("invalid secret name %q: use letters, digits, '_', '-' and '.', not starting with '.' or '-'", clipName(name))
 		}
 	}
 	return nil
+}
+
+// clipName shortens a refused name for messages: it may be anything a
+// caller sent, of any length.
+func clipName(name string) string {
+	if len(name) <= MaxNameLen+8 {
+		return name
+	}
+	return strings.ToValidUTF8(name[:MaxNameLen], "") + "…"
 }

@@ -4,8 +4,8 @@
 //
 // # Layout
 //
-// The store directory (mode 0700, created by [New]) holds, for a secret
-// called name:
+// The store directory (mode 0700, created by [New]; see "Who may write the
+// directory") holds, for a secret called name:
 //
 //	name.age        the secret: age-encrypted JSON {"format", "version", "secret"}
 //	.name.lock      the lock file serialising saves of name (empty, never removed)
@@ -13,7 +13,10 @@
 //
 // Upper-case letters in name are written as '!' and the lower-case letter
 // (API-KEY becomes !a!p!i-!k!e!y.age), so names that differ only in case stay
-// distinct on case-insensitive file systems. Every file is mode 0600. Files
+// distinct on case-insensitive file systems. A name whose file names would
+// then pass the 255 bytes file systems allow (a long upper-case one) is
+// written in lower case followed by '~' and a hex mask of its upper-case
+// positions instead, so that every valid name is storable. Every file is mode 0600. Files
 // starting with '.' are never secrets: [Store.Load] and [Store.List] ignore
 // them.
 //
@@ -40,6 +43,17 @@
 //
 // [Store.Load] takes no lock: the rename is atomic, so a reader sees one
 // complete version or the other.
+//
+// # Who may write the directory
+//
+// Whoever can write the store directory can put back an old file, remove
+// one or plant another in its place, so [New] refuses a directory that
+// group or others may write. Loads refuse what rotor never writes there:
+// anything but a regular file (a FIFO would block the read), a symbolic
+// link, or a file larger than 4 MiB. An old file put back by someone who
+// can write the directory is a valid file; the audit chain, which records
+// each save's version and digest, is what detects it (see rotor's README,
+// "Security model").
 package file
 
 import (
@@ -51,8 +65,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -68,6 +84,14 @@ var ErrWrongIdentity = errors.New("age identity does not match the store")
 
 // formatVersion is the version of the document layout inside each file.
 const formatVersion = 1
+
+// maxFileSize bounds what is read from a secret file, and
+// maxDocumentSize what Save encrypts into one, leaving room for age's
+// header and per-chunk tags so that every file written can be read back.
+const (
+	maxFileSize     = 4 << 20
+	maxDocumentSize = 3 << 20
+)
 
 // lockRetry is how often Save retries a lock held by another writer.
 const lockRetry = 2 * time.Millisecond
@@ -110,6 +134,9 @@ func New(dir, identityPath string) (*Store, error) {
 		return nil, fmt.Errorf("open file store %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open file store: %w", err)
+	}
+	if err := checkDir(dir); err != nil {
 		return nil, fmt.Errorf("open file store: %w", err)
 	}
 	s := &Store{dir: dir, identityPath: identityPath, identities: ids, recipient: r}
@@ -246,16 +273,60 @@ func (s *Store) names() ([]string, error) {
 	return names, nil
 }
 
+// checkDir refuses a store directory that is not a directory or that
+// group or others may write: whoever can write it can put back an old
+// version of a secret, remove one, or plant a file in its place.
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	// Windows has no Unix permission bits; its ACLs are the operator's job.
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o022 != 0 {
+		return fmt.Errorf("store directory %s has mode %04o: group or others may write it, and so replace or remove secrets (chmod 700 %s)", dir, perm, dir)
+	}
+	return nil
+}
+
 // read reads and decrypts the file of name. It returns store.ErrNotFound if
-// there is none.
+// there is none, and refuses anything but a regular file of at most
+// maxFileSize bytes: a FIFO in its place would block the read (and with it
+// every command), a device or a huge file would exhaust memory.
 func (s *Store) read(name string) (*document, error) {
 	path := filepath.Join(s.dir, secretFile(name))
-	data, err := os.ReadFile(path)
+	// O_NONBLOCK makes opening a FIFO return at once instead of waiting
+	// for a writer; on regular files it changes nothing. O_NOFOLLOW
+	// refuses a symbolic link: rotor only ever renames regular files here.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, store.ErrNotFound
 	}
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link, not a file rotor wrote", path)
+	}
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %s)", path, fi.Mode().Type())
+	}
+	if fi.Size() > maxFileSize {
+		return nil, fmt.Errorf("%s is %d bytes, more than any secret file rotor writes (%d)", path, fi.Size(), maxFileSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s is more than %d bytes, more than any secret file rotor writes", path, maxFileSize)
 	}
 	doc, err := s.decode(path, data)
 	if err != nil {
@@ -299,6 +370,9 @@ func (s *Store) write(doc *document) error {
 		return fmt.Errorf("encode: %w", err)
 	}
 	defer clear(plain)
+	if len(plain) > maxDocumentSize {
+		return fmt.Errorf("encode: the secret is %d bytes, more than the %d a store file may hold (revoke retired keys)", len(plain), maxDocumentSize)
+	}
 
 	name := doc.Secret.Name
 	return atomicfile.WriteFile(filepath.Join(s.dir, secretFile(name)), tempPattern(name), 0o600, func(w io.Writer) error {

@@ -24,7 +24,8 @@
 // trip of every field of [store.Secret] (timestamps are compared with
 // time.Time.Equal, so a store may normalise them to UTC but not drop
 // nanoseconds), compare-and-swap under concurrent writers with no lost
-// update, copies in and out, case-sensitive names, [store.Lister] when the
+// update, copies in and out, case-sensitive names, the longest names
+// [store.ValidateName] accepts (upper case, lower case, mixed), [store.Lister] when the
 // store implements it, and that invalid secrets are rejected without a write.
 //
 // # Cost
@@ -45,6 +46,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -85,6 +87,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LoadReturnsCopy", testLoadReturnsCopy},
 		{"SaveCopiesInput", testSaveCopiesInput},
 		{"NamesAreCaseSensitive", testCaseSensitive},
+		{"LongestNames", testLongestNames},
 		{"List", testList},
 		{"SaveRejectsInvalidSecret", testRejectsInvalid},
 	}
@@ -390,6 +393,41 @@ func testCaseSensitive(t *testing.T, st store.Store) {
 	vu := create(t, st, upper)
 	assertStored(t, st, lower, vl)
 	assertStored(t, st, upper, vu)
+}
+
+// longestNames are names of the greatest length store.ValidateName
+// accepts, in the forms that cost a store most room: all upper case
+// (which a case-preserving encoding may double), all lower case, and a
+// mix of every character class.
+func longestNames() []string {
+	mixed := strings.Repeat("Ab-9_.", 22)[:store.MaxNameLen]
+	return []string{strings.Repeat("K", store.MaxNameLen), strings.Repeat("k", store.MaxNameLen), mixed}
+}
+
+// testLongestNames: every name ValidateName accepts is storable: created,
+// loaded, saved again and listed.
+func testLongestNames(t *testing.T, st store.Store) {
+	names := longestNames()
+	for _, name := range names {
+		if err := store.ValidateName(name); err != nil {
+			t.Fatalf("the suite's longest name is not valid: %v", err)
+		}
+		s := fullSecret(name)
+		v := create(t, st, s)
+		assertStored(t, st, s, v)
+		s2 := sparseSecret(name)
+		v2 := save(t, st, s2, v)
+		assertStored(t, st, s2, v2)
+	}
+	if l, ok := st.(store.Lister); ok {
+		got, err := l.List(t.Context())
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if want := slices.Sorted(slices.Values(names)); !slices.Equal(got, want) {
+			t.Fatalf("List = %q, want the %d longest names", got, len(want))
+		}
+	}
 }
 
 func testList(t *testing.T, st store.Store) {
