@@ -53,8 +53,10 @@
 // any repository on GitHub can ask for a token with any audience. What
 // restricts access are the [OIDCRule]s, which match the repository (better:
 // its never-reused repository_id), ref, environment and workflow claims and
-// give a role to the first token they match; every rule must name a
-// repository, an owner or a sub pattern. The audit identity of a GitHub
+// give a role to the first token they match. Every rule must pin one
+// repository literally (repository, repository_id, or a sub pattern
+// "repo:OWNER/NAME:…" with no wildcard in OWNER/NAME); wildcards are
+// allowed after it (ref, the rest of sub). The audit identity of a GitHub
 // token is "ci:github:<repository>:<workflow>#<run_id>", the same form
 // audit.DetectInitiator gives CLI runs inside GitHub Actions.
 //

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 
@@ -41,68 +40,6 @@ const maxSubjectLen = 512
 // signatureAlgorithms are the only JWS algorithms accepted: "none" and the
 // HMAC algorithms, whose key would be public, are not among them.
 var signatureAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
-
-// OIDCRule maps the claims of a verified token to a role. Every non-empty
-// field must match the token's claim of the same name exactly (Ref,
-// JobWorkflowRef and Subject are [path.Match] patterns, in which '*' does
-// not cross '/'); a claim the token lacks matches nothing. A rule must name
-// the repository or its owner (or a sub pattern), since with GitHub any
-// repository in the world can obtain a token for any audience.
-type OIDCRule struct {
-	// Repository is "owner/name".
-	Repository string `yaml:"repository,omitempty" json:"repository,omitempty"`
-	// RepositoryID is the repository's numeric id, which, unlike its
-	// name, is never reused by another repository.
-	RepositoryID string `yaml:"repository_id,omitempty" json:"repository_id,omitempty"`
-	// RepositoryOwner is the owning user or organisation.
-	RepositoryOwner string `yaml:"repository_owner,omitempty" json:"repository_owner,omitempty"`
-	// RepositoryOwnerID is the owner's numeric id.
-	RepositoryOwnerID string `yaml:"repository_owner_id,omitempty" json:"repository_owner_id,omitempty"`
-	// Ref is a pattern for the git ref, e.g. "refs/heads/main" or
-	// "refs/tags/v*".
-	Ref string `yaml:"ref,omitempty" json:"ref,omitempty"`
-	// Environment is the deployment environment of the job.
-	Environment string `yaml:"environment,omitempty" json:"environment,omitempty"`
-	// JobWorkflowRef is a pattern for the workflow file the job runs, e.g.
-	// "org/infra/.github/workflows/rotate.yml@refs/heads/main".
-	JobWorkflowRef string `yaml:"job_workflow_ref,omitempty" json:"job_workflow_ref,omitempty"`
-	// Subject is a pattern for the sub claim, e.g.
-	// "repo:org/app:environment:production".
-	Subject string `yaml:"sub,omitempty" json:"sub,omitempty"`
-	// Role is the role a matching token gets.
-	Role Role `yaml:"role" json:"role"`
-	// Secrets limits the role to these secrets (see [Principal.Secrets]).
-	Secrets []string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
-}
-
-// Validate checks r as it appears in the configuration.
-func (r OIDCRule) Validate() error {
-	if r.Repository == "" && r.RepositoryID == "" && r.RepositoryOwner == "" && r.RepositoryOwnerID == "" && strings.Trim(r.Subject, "*") == "" {
-		return errors.New("oidc rule: name repository, repository_id, repository_owner, repository_owner_id or sub: any GitHub repository can obtain a token for any audience")
-	}
-	for name, p := range map[string]string{"ref": r.Ref, "job_workflow_ref": r.JobWorkflowRef, "sub": r.Subject} {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("oidc rule: %s pattern %q: %w", name, p, err)
-		}
-	}
-	return validateGrant("oidc rule", r.Role, r.Secrets)
-}
-
-// match reports whether c satisfies every condition of r.
-func (r OIDCRule) match(c *oidcClaims) bool {
-	exact := func(want, have string) bool { return want == "" || want == have }
-	glob := func(pattern, have string) bool {
-		if pattern == "" {
-			return true
-		}
-		ok, err := path.Match(pattern, have)
-		return err == nil && ok && have != ""
-	}
-	return exact(r.Repository, string(c.Repository)) && exact(r.RepositoryID, string(c.RepositoryID)) &&
-		exact(r.RepositoryOwner, string(c.RepositoryOwner)) && exact(r.RepositoryOwnerID, string(c.RepositoryOwnerID)) &&
-		exact(r.Environment, string(c.Environment)) &&
-		glob(r.Ref, string(c.Ref)) && glob(r.JobWorkflowRef, string(c.JobWorkflowRef)) && glob(r.Subject, c.Subject)
-}
 
 // OIDCConfig configures an [OIDCVerifier].
 type OIDCConfig struct {

@@ -38,7 +38,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 var testRules = []OIDCRule{
 	{Repository: "org/app", Ref: "refs/heads/main", Role: RoleCI, Secrets: []string{"clerk"}},
 	{Repository: "org/app", Environment: "production", Role: RoleAdmin},
-	{RepositoryOwner: "org", Ref: "refs/tags/v*", Role: RoleViewer},
+	{Repository: "org/other", Ref: "refs/tags/v*", Role: RoleViewer},
 }
 
 func newVerifier(t *testing.T, iss *authztest.Issuer, clock *fakeClock, mod func(*OIDCConfig)) *OIDCVerifier {
@@ -98,7 +98,7 @@ func TestOIDCRules(t *testing.T) {
 		{"main branch", func(map[string]any) {}, RoleCI, 1, "first rule"},
 		{"production environment", func(c map[string]any) { c["ref"] = "refs/heads/dev"; c["environment"] = "production" }, RoleAdmin, 0, "second rule"},
 		{"first match wins", func(c map[string]any) { c["environment"] = "production" }, RoleCI, 1, "main matches rule 1 before rule 2"},
-		{"tag glob", func(c map[string]any) { c["repository"] = "org/other"; c["ref"] = "refs/tags/v1.2.3" }, RoleViewer, 0, "owner rule with ref pattern"},
+		{"tag glob", func(c map[string]any) { c["repository"] = "org/other"; c["ref"] = "refs/tags/v1.2.3" }, RoleViewer, 0, "rule with a ref pattern"},
 		{"glob does not cross slash", func(c map[string]any) { c["repository"] = "org/other"; c["ref"] = "refs/tags/v1/x" }, "", 0, "path.Match semantics"},
 		{"other branch", func(c map[string]any) { c["ref"] = "refs/heads/dev" }, "", 0, "no rule matches"},
 		{"other repository", func(c map[string]any) { c["repository"] = "evil/app"; c["repository_owner"] = "evil" }, "", 0, "no rule matches"},
@@ -396,7 +396,7 @@ func TestOIDCConfigValidation(t *testing.T) {
 		{"http issuer", OIDCConfig{Issuer: "http://issuer.example", Audience: "a"}, "https"},
 		{"relative jwks", OIDCConfig{Audience: "a", JWKSURL: "/jwks"}, "absolute"},
 		{"rule without repository", OIDCConfig{Audience: "a", Rules: []OIDCRule{{Ref: "refs/heads/main", Role: RoleCI}}}, "any GitHub repository"},
-		{"rule with wildcard sub only", OIDCConfig{Audience: "a", Rules: []OIDCRule{{Subject: "*", Role: RoleCI}}}, "any GitHub repository"},
+		{"rule with wildcard sub only", OIDCConfig{Audience: "a", Rules: []OIDCRule{{Subject: "*", Role: RoleCI}}}, "repo:OWNER/NAME"},
 		{"bad pattern", OIDCConfig{Audience: "a", Rules: []OIDCRule{{Repository: "o/r", Ref: "refs/[", Role: RoleCI}}}, "pattern"},
 		{"bad role", OIDCConfig{Audience: "a", Rules: []OIDCRule{{Repository: "o/r", Role: "god"}}}, "unknown role"},
 		{"app without secrets", OIDCConfig{Audience: "a", Rules: []OIDCRule{{Repository: "o/r", Role: RoleApp}}}, "needs the secrets"},

@@ -50,6 +50,16 @@ const (
 	DefaultLease = 15 * time.Minute
 )
 
+// Floors of the schedule. A secret rotated more often than hourly (every,
+// or the shortest gap of its cron expression) or whose previous key stays
+// valid for less than a minute is a typo outside tests (every: 30m for
+// 30d), and it would revoke keys consumers have not reloaded yet;
+// defaults.allow_short_intervals: true lifts both floors, for tests.
+const (
+	MinEvery = time.Hour
+	MinGrace = time.Minute
+)
+
 // Config is a validated rotor.yaml.
 type Config struct {
 	// Path is the file the config was loaded from; Dir is its directory.
@@ -125,6 +135,9 @@ type Defaults struct {
 	Lease   Duration `yaml:"lease"`
 	Jitter  Duration `yaml:"jitter"`
 	Windows []Window `yaml:"windows"`
+	// AllowShortIntervals lifts the floors MinEvery and MinGrace, for
+	// tests and drills.
+	AllowShortIntervals bool `yaml:"allow_short_intervals"`
 }
 
 // Window is a weekly range during which rotations may start, e.g.
@@ -482,6 +495,9 @@ func (c *Config) validate(v *validator) {
 		if s.Cron != "" && s.Every != 0 {
 			v.addf(p.Child("cron"), "set either every or cron, not both")
 		}
+		if !c.Defaults.AllowShortIntervals {
+			c.checkFloors(v, s, p)
+		}
 		if _, err := c.buildSchedule(s); err != nil {
 			switch {
 			case s.Cron != "":
@@ -501,6 +517,49 @@ func (c *Config) validate(v *validator) {
 			v.addf(p.Child("lease"), "lease (%s) must be at least 1s", pol.Lease)
 		}
 	}
+}
+
+// checkFloors reports an every, a cron expression or a grace below the
+// floors, at the key that set it (the secret's own, else the default's).
+func (c *Config) checkFloors(v *validator, s *Secret, p field.Path) {
+	pol := c.Policy(s)
+	at := func(own Duration, key string) field.Path {
+		if own != 0 {
+			return p.Child(key)
+		}
+		return field.NewPath("defaults", key)
+	}
+	const lift = "set defaults.allow_short_intervals: true only for tests"
+	if s.Cron == "" && pol.Every < MinEvery {
+		v.addf(at(s.Every, "every"), "every (%s) is below the floor of %s: rotating more often than hourly is a mistake outside tests (%s)", pol.Every, MinEvery, lift)
+	}
+	if s.Cron != "" {
+		if gap, ok := cronGap(s.Cron); ok && gap < MinEvery {
+			v.addf(p.Child("cron"), "cron %q fires %s apart, below the floor of %s (%s)", s.Cron, gap, MinEvery, lift)
+		}
+	}
+	if pol.Grace < MinGrace {
+		v.addf(at(s.Grace, "grace"), "grace (%s) is below the floor of %s: consumers could not reload before the previous key is revoked (%s)", pol.Grace, MinGrace, lift)
+	}
+}
+
+// cronGap returns the shortest time between two firings of the cron
+// expression over a year of firings (at most 1000), or false when it
+// does not parse (reported elsewhere).
+func cronGap(expr string) (time.Duration, bool) {
+	cs, err := schedule.ParseCron(expr)
+	if err != nil {
+		return 0, false
+	}
+	t := cs.Next(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	end := t.AddDate(1, 0, 0)
+	gap := time.Duration(1<<63 - 1)
+	for i := 0; i < 1000 && t.Before(end); i++ {
+		next := cs.Next(t)
+		gap = min(gap, next.Sub(t))
+		t = next
+	}
+	return gap, true
 }
 
 // nodeOrNil returns &n when ok, else nil.

@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
+	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/server"
 )
 
@@ -69,4 +71,53 @@ type stagingBackend struct {
 func (b *stagingBackend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (any, error) {
 	b.stages++
 	return b.stubBackend.Stage(ctx, name, value, meta, initiator)
+}
+
+// TestHostileOIDCRules: rules that would hand a role to tokens from
+// repositories the operator never meant (any GitHub repository can get a
+// token for any audience) are refused when the server is configured,
+// naming the field at fault. Before, only all-'*' patterns were refused:
+// sub: 'repo:*/*:ref:refs/heads/main' with role admin let every repository
+// on GitHub rotate secrets and stream values.
+func TestHostileOIDCRules(t *testing.T) {
+	tests := []struct {
+		name string
+		rule authz.OIDCRule
+		want string
+	}{
+		{"any owner, any repository", authz.OIDCRule{Subject: "repo:*/*:ref:refs/heads/main", Role: authz.RoleAdmin}, "sub"},
+		{"any repository of an owner via sub", authz.OIDCRule{Subject: "repo:acme/*:environment:production", Role: authz.RoleCI}, "sub"},
+		{"owner prefix", authz.OIDCRule{Subject: "repo:acme*/web:*", Role: authz.RoleCI}, "sub"},
+		{"character class", authz.OIDCRule{Subject: "repo:[a-z]cme/web:*", Role: authz.RoleCI}, "sub"},
+		{"owner only", authz.OIDCRule{RepositoryOwner: "acme", Ref: "refs/heads/main", Role: authz.RoleCI}, "pin one repository"},
+		{"owner id only", authz.OIDCRule{RepositoryOwnerID: "123", Role: authz.RoleCI}, "pin one repository"},
+		{"wildcard repository", authz.OIDCRule{Repository: "acme/*", Role: authz.RoleCI}, "repository"},
+		{"wildcard owner", authz.OIDCRule{Repository: "*/web", Role: authz.RoleCI}, "repository"},
+		{"ref only", authz.OIDCRule{Ref: "refs/heads/main", Role: authz.RoleAdmin}, "pin one repository"},
+		{"environment only", authz.OIDCRule{Environment: "production", Role: authz.RoleAdmin}, "pin one repository"},
+		{"workflow from any repository", authz.OIDCRule{Repository: "acme/web", JobWorkflowRef: "*/*/.github/workflows/rotate.yml@*", Role: authz.RoleCI}, "job_workflow_ref"},
+		{"non-GitHub subject pattern", authz.OIDCRule{Subject: "system:serviceaccount:*:rotor", Role: authz.RoleCI}, "sub"},
+		{"sub contradicts repository", authz.OIDCRule{Repository: "acme/web", Subject: "repo:acme/api:*", Role: authz.RoleCI}, "never match"},
+		{"repository_id not a number", authz.OIDCRule{RepositoryID: "*", Role: authz.RoleCI}, "repository_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := authz.NewOIDCVerifier(authz.OIDCConfig{Audience: "rotor", Rules: []authz.OIDCRule{tt.rule}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a refusal naming %q", err, tt.want)
+			}
+		})
+	}
+	// What rules may still do: wildcards after a pinned repository.
+	for _, ok := range []authz.OIDCRule{
+		{Subject: "repo:acme/web:ref:refs/heads/*", Role: authz.RoleCI},
+		{Repository: "acme/web", Ref: "refs/tags/v*", Role: authz.RoleViewer},
+		{RepositoryID: "123456", Environment: "production", Role: authz.RoleAdmin},
+		{Repository: "acme/web", JobWorkflowRef: "acme/infra/.github/workflows/*.yml@refs/heads/main", Role: authz.RoleCI},
+		{Subject: "system:serviceaccount:ops:rotor", Role: authz.RoleCI},
+	} {
+		if _, err := authz.NewOIDCVerifier(authz.OIDCConfig{Audience: "rotor", Rules: []authz.OIDCRule{ok}}); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
 }
