@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/rotor-dev/rotor/store"
@@ -137,13 +138,19 @@ func NewTokenAuthenticator(tokens []Token) (*TokenAuthenticator, error) {
 	return a, nil
 }
 
-// Authenticate looks token up among the configured hashes. It compares the
+// Authenticate looks token up among the configured hashes; a token that
+// fails [CheckTokenStrength] is refused whatever its hash. It compares the
 // token's hash with every configured hash in constant time, so neither the
 // answer's timing nor an early exit tells how close a guess came. An
 // unknown token is an error wrapping [ErrUnauthenticated] and [ErrNoMatch].
 func (a *TokenAuthenticator) Authenticate(_ context.Context, token string) (Principal, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return Principal{}, &authError{reason: "malformed token", noMatch: true}
+	}
+	// A guessable token is refused even when its hash is configured:
+	// whoever chose it, an attacker can guess it too.
+	if CheckTokenStrength(token) != nil {
+		return Principal{}, &authError{reason: "token too weak to be a rotor API token", noMatch: true}
 	}
 	sum := sha256.Sum256([]byte(token))
 	found := -1
@@ -158,4 +165,107 @@ func (a *TokenAuthenticator) Authenticate(_ context.Context, token string) (Prin
 	p := a.tokens[found].principal
 	p.Secrets = append([]string(nil), p.Secrets...)
 	return p, nil
+}
+
+// MinTokenBits is the least entropy, in bits, rotor accepts in an API
+// token: [NewToken] makes 256.
+const MinTokenBits = 128
+
+// minObservedBits is the least Shannon entropy per character of a
+// token's observed characters: 32 random hex digits carry about 3.7.
+const minObservedBits = 3
+
+// ErrWeakToken is wrapped by [CheckTokenStrength]'s errors.
+var ErrWeakToken = errors.New("token too weak")
+
+// CheckTokenStrength refuses a token that cannot hold [MinTokenBits] bits
+// of entropy: "admin", "changeme", a dictionary word with a number. The
+// estimate is generous to random strings and strict with everything else:
+// the token's length (without [TokenPrefix]) times the bits per character
+// of the smallest common alphabet holding all its characters (digits,
+// hex, letters, base64…); and a token whose characters repeat so much
+// that their observed distribution carries under 3 bits per character is
+// refused too ("aaaa…", "abab…"). A random token of 22 base64url or 32
+// hex characters passes; nothing a person chose as a password does. The
+// error never quotes the token.
+func CheckTokenStrength(token string) error {
+	t := strings.TrimPrefix(token, TokenPrefix)
+	if bits := alphabetBits(t) * float64(len(t)); bits < MinTokenBits {
+		return fmt.Errorf("%w: about %.0f bits, want at least %d (make one with `rotor token new`)", ErrWeakToken, bits, MinTokenBits)
+	}
+	if perChar := observedBits(t) / float64(len(t)); perChar < minObservedBits {
+		return fmt.Errorf("%w: its characters repeat too much (%.1f bits per character), want random ones (make one with `rotor token new`)", ErrWeakToken, perChar)
+	}
+	return nil
+}
+
+// alphabetBits returns log2 of the size of the smallest common alphabet
+// holding every byte of t.
+func alphabetBits(t string) float64 {
+	var lower, upper, digit, hexLower, hexUpper, b64, other bool
+	hexLower, hexUpper = true, true
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower = true
+			hexUpper = false
+			if c > 'f' {
+				hexLower = false
+			}
+		case c >= 'A' && c <= 'Z':
+			upper = true
+			hexLower = false
+			if c > 'F' {
+				hexUpper = false
+			}
+		case c >= '0' && c <= '9':
+			digit = true
+		case c == '-' || c == '_' || c == '+' || c == '/' || c == '=':
+			b64 = true
+			hexLower, hexUpper = false, false
+		default:
+			other = true
+			hexLower, hexUpper = false, false
+		}
+	}
+	size := 0
+	switch {
+	case other:
+		size = 95 // printable ASCII
+	case b64:
+		size = 64
+	case lower && upper:
+		size = 62
+	case (hexLower || hexUpper) && (lower || upper):
+		size = 16
+	case lower || upper:
+		size = 26
+		if digit {
+			size = 36
+		}
+	case digit:
+		size = 10
+	default:
+		return 0
+	}
+	return math.Log2(float64(size))
+}
+
+// observedBits returns the Shannon entropy of t's byte distribution times
+// its length.
+func observedBits(t string) float64 {
+	var counts [256]int
+	for i := 0; i < len(t); i++ {
+		counts[t[i]]++
+	}
+	n := float64(len(t))
+	var h float64
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h * n
 }

@@ -1,7 +1,10 @@
 package authz
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -62,15 +65,21 @@ func TestTokenValidate(t *testing.T) {
 	}
 }
 
+// Tokens of TestTokenAuthenticate: random enough for CheckTokenStrength.
+const (
+	tokDeploy = "rtr_deploy_Yx3kQ9vB2mN7pL4cR8sT1wZ6hF5jD0gA"
+	tokWeb    = "rtr_web_Lq7Vn2Xc9Bm4Kt8Rz1Ws6Hd3Pf5Jg0YaE"
+)
+
 func TestTokenAuthenticate(t *testing.T) {
 	a, err := NewTokenAuthenticator([]Token{
-		{Name: "deploy-bot", Hash: HashToken("rtr_deploy"), Role: RoleCI},
-		{Name: "web", Hash: HashToken("rtr_web"), Role: RoleApp, Secrets: []string{"clerk"}},
+		{Name: "deploy-bot", Hash: HashToken(tokDeploy), Role: RoleCI},
+		{Name: "web", Hash: HashToken(tokWeb), Role: RoleApp, Secrets: []string{"clerk"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := a.Authenticate(t.Context(), "rtr_web")
+	p, err := a.Authenticate(t.Context(), tokWeb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,16 +87,48 @@ func TestTokenAuthenticate(t *testing.T) {
 		t.Fatalf("principal = %+v", p)
 	}
 	p.Secrets[0] = "changed"
-	if p2, _ := a.Authenticate(t.Context(), "rtr_web"); p2.Secrets[0] != "clerk" {
+	if p2, _ := a.Authenticate(t.Context(), tokWeb); p2.Secrets[0] != "clerk" {
 		t.Fatal("a caller changed the authenticator's grants through a returned principal")
 	}
-	for _, tok := range []string{"", "rtr_unknown", "rtr_deploy ", strings.Repeat("x", maxTokenLen+1)} {
+	for _, tok := range []string{"", "rtr_unknown", tokDeploy + " ", strings.Repeat("x", maxTokenLen+1)} {
 		_, err := a.Authenticate(t.Context(), tok)
 		if !errors.Is(err, ErrUnauthenticated) || !errors.Is(err, ErrNoMatch) {
 			t.Errorf("token of %d bytes: err = %v, want unauthenticated and no match", len(tok), err)
 		}
 		if tok != "" && strings.Contains(err.Error(), tok) {
 			t.Errorf("error repeats the token: %v", err)
+		}
+	}
+}
+
+// TestCheckTokenStrength: every token rotor token new makes passes, and
+// so do random hex and base64url strings of 128 bits (seeded, so the test
+// is the same on every run); words and patterns fail.
+func TestCheckTokenStrength(t *testing.T) {
+	for range 50 {
+		tok, err := NewToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckTokenStrength(tok); err != nil {
+			t.Fatalf("a NewToken token: %v", err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		b := make([]byte, 16)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		for _, tok := range []string{hex.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)} {
+			if err := CheckTokenStrength(tok); err != nil {
+				t.Fatalf("a random 128-bit token (%d characters): %v", len(tok), err)
+			}
+		}
+	}
+	for _, weak := range []string{"", "admin", "rtr_admin", "password1234567890", "12345678901234567890", strings.Repeat("a", 100), strings.Repeat("xy", 50)} {
+		if err := CheckTokenStrength(weak); !errors.Is(err, ErrWeakToken) {
+			t.Errorf("%q: err = %v, want ErrWeakToken", weak, err)
 		}
 	}
 }

@@ -280,7 +280,7 @@ func TestOpenMetricsAndObserver(t *testing.T) {
 
 func TestListAndAuditScoped(t *testing.T) {
 	e := newEnv(t)
-	scoped, err := authz.NewTokenAuthenticator([]authz.Token{{Name: "scoped", Hash: authz.HashToken("rtr_scoped"), Role: authz.RoleViewer, Secrets: []string{"other"}}})
+	scoped, err := authz.NewTokenAuthenticator([]authz.Token{{Name: "scoped", Hash: authz.HashToken(tokScoped), Role: authz.RoleViewer, Secrets: []string{"other"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestListAndAuditScoped(t *testing.T) {
 	req := func(path string) string {
 		r := httptest.NewRequest("GET", path, nil)
 		r.RemoteAddr = "127.0.0.1:1"
-		r.Header.Set("Authorization", "Bearer rtr_scoped")
+		r.Header.Set("Authorization", "Bearer "+tokScoped)
 		rec := httptest.NewRecorder()
 		api.ServeHTTP(rec, r)
 		if rec.Code != 200 {

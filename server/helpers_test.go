@@ -23,11 +23,12 @@ import (
 
 // Tokens of the test deployment.
 const (
-	tokAdmin    = "rtr_admin_0123456789"
-	tokCI       = "rtr_ci_0123456789"
-	tokViewer   = "rtr_viewer_0123456789"
-	tokApp      = "rtr_app_0123456789"
-	tokOtherApp = "rtr_otherapp_0123456789"
+	tokAdmin    = "rtr_admin_1VxFPI_d1uE3z-Nx9tTRiYdElIxHgxyL"
+	tokCI       = "rtr_ci_vSaGXFPB1ccV-uxD0rscYEfgPxkKFDwi"
+	tokViewer   = "rtr_viewer_UzeNNEWzJqWqY1tUAQlhlTvpZ_Mowud7"
+	tokApp      = "rtr_app_z8k_oNPePqpG4bAOrN1rvpxDyGzlcSes"
+	tokOtherApp = "rtr_otherapp_XRnL7dBMSZ_0uPWT7fOfFhxzsbWTZi6t"
+	tokScoped   = "rtr_scoped_Qm3Zr8vK2pX9wLc4TnB7yHd1FsJ6gAeU"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers (the server's

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -119,5 +120,27 @@ func TestHostileOIDCRules(t *testing.T) {
 		if _, err := authz.NewOIDCVerifier(authz.OIDCConfig{Audience: "rotor", Rules: []authz.OIDCRule{ok}}); err != nil {
 			t.Errorf("%+v: %v", ok, err)
 		}
+	}
+}
+
+// TestHostileWeakToken: a guessable token is refused even when its hash is
+// configured, because an attacker can guess it as well as its owner.
+func TestHostileWeakToken(t *testing.T) {
+	tokens, err := authz.NewTokenAuthenticator([]authz.Token{{Name: "lazy", Hash: authz.HashToken("admin"), Role: authz.RoleAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := server.New(&stubBackend{}, tokens, discardAudit{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Close)
+	req := httptest.NewRequest("GET", "/v1/secrets", nil)
+	req.RemoteAddr = "127.0.0.1:5000"
+	req.Header.Set("Authorization", "Bearer admin")
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, req)
+	if rec.Code != 401 || !strings.Contains(rec.Body.String(), "too weak") {
+		t.Fatalf("%d %s, want 401 naming a weak token", rec.Code, rec.Body)
 	}
 }

@@ -23,8 +23,8 @@ import (
 
 const (
 	// Tokens of the API these tests start.
-	appToken   = "rtr_watch_app_0123456789"
-	adminToken = "rtr_watch_admin_0123456789"
+	appToken   = "rtr_watch_app_FerIACxACB5ucaelNVa9MCN7V_UAPMog"
+	adminToken = "rtr_watch_admin_0SXWO4gmcqGdGA_DpJp6AUDSuJCLtIVQ"
 )
 
 // rotorServer runs the real API over a servertest backend with secret

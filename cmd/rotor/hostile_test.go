@@ -82,3 +82,21 @@ func TestHostileStagedValues(t *testing.T) {
 	}
 	leakCheck(t, dir, outputs, good)
 }
+
+// TestHostileTokenHash: rotor token hash refuses tokens a person would
+// choose, which the server would refuse anyway; before, `echo admin |
+// rotor token hash` printed a hash that made "admin" an API token.
+func TestHostileTokenHash(t *testing.T) {
+	dir := t.TempDir()
+	for _, weak := range []string{"admin", "changeme123", "rtr_deploy-bot-2026", strings.Repeat("ab", 40)} {
+		r := rotorIn(t, dir, []byte(weak+"\n"), nil, "token", "hash")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "too weak") || strings.Contains(r.stdout, "sha256:") {
+			t.Errorf("%d-character weak token: exit %d, stdout %q, stderr %q", len(weak), r.code, r.stdout, r.stderr)
+		}
+	}
+	r := rotorIn(t, dir, nil, nil, "token", "new")
+	tok, _, _ := strings.Cut(strings.TrimPrefix(r.stdout, "token: "), "\n")
+	if r = rotorIn(t, dir, []byte(tok+"\n"), nil, "token", "hash"); r.code != 0 || !strings.HasPrefix(r.stdout, "sha256:") {
+		t.Fatalf("a token from rotor token new: exit %d %s", r.code, r.stderr)
+	}
+}
