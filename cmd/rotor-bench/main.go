@@ -160,10 +160,11 @@ func run(ctx context.Context, modes []string, rotations int, requests int64, wor
 
 // build compiles the main package pkg of the module in the directory
 // module (relative to the repository root, the working directory) into
-// dir.
+// dir, with -tags rotortest so that rotor has its test knobs
+// (ROTOR_CLOCK_SKEW).
 func build(dir, module, pkg string) (string, error) {
 	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-tags", "rotortest", "-o", out, pkg)
 	cmd.Dir = module
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -242,36 +240,4 @@ func (r *recorder) flushLocked(ctx context.Context) error {
 		r.held = nil
 	}
 	return err
-}
-
-// faultHook returns the engine's OnStep for ROTOR_FAULT=crash-after:STEP,
-// which kills the process with SIGKILL right after STEP was saved. Tests use
-// it to prove that a crash at every step boundary is recoverable. STEP may
-// also be one of the points inside create of a provider that prepares:
-// prepare (the new value saved as pending, the issuer not yet changed) and
-// apply (the issuer changed, create not yet recorded).
-func (g *globals) faultHook() (func(string, store.Step), error) {
-	v := g.env.getenv("ROTOR_FAULT")
-	if v == "" {
-		return nil, nil
-	}
-	step, ok := strings.CutPrefix(v, "crash-after:")
-	if !ok || !validStep(step) {
-		return nil, usagef("ROTOR_FAULT=%q: want crash-after:STEP with STEP one of prepare, apply, create, test, promote, reload, verify, finish", v)
-	}
-	return func(_ string, s store.Step) {
-		if string(s) == step {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // never returns: SIGKILL cannot be caught
-		}
-	}, nil
-}
-
-func validStep(s string) bool {
-	for _, st := range append([]store.Step{rotation.StepPrepared, rotation.StepApplied}, store.Steps...) {
-		if string(st) == s {
-			return true
-		}
-	}
-	return false
 }

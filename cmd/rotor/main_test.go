@@ -16,6 +16,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/internal/testknobs"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/file"
 )
@@ -26,7 +27,16 @@ import (
 const rotorBin = "rotorbin"
 
 func TestMain(m *testing.M) {
-	testscript.Main(stopPostgresAfter{m}, map[string]func(){rotorBin: main})
+	testscript.Main(stopPostgresAfter{m}, map[string]func(){rotorBin: mainWithKnobs})
+}
+
+// mainWithKnobs is main with the test knobs (ROTOR_CLOCK_SKEW,
+// ROTOR_FAULT), which the test binary has whatever its build tags; a
+// release build of rotor does not (TestReleaseBuildHasNoKnobs).
+func mainWithKnobs() {
+	e := newEnv()
+	e.knobs = &knobs{clock: testknobs.Clock, crash: testknobs.Crash}
+	os.Exit(run(os.Args[1:], e))
 }
 
 // TestScripts runs the end-to-end CLI scenarios in testdata/script.

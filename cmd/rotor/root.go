@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-dev/rotor/audit"
-	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/internal/errclass"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/rotation"
@@ -40,10 +39,13 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	now            func() time.Time
+	// knobs are the test-only knobs; nil in a release build (see
+	// knobs.go).
+	knobs *knobs
 }
 
 func newEnv() *env {
-	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, now: time.Now}
+	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, now: time.Now, knobs: buildKnobs()}
 }
 
 // usageError marks errors in how rotor was called (exit 2).
@@ -168,21 +170,6 @@ func (g *globals) initiatorName() string {
 		}
 		return "unknown"
 	})
-}
-
-// clock returns the time source. ROTOR_CLOCK_SKEW shifts it, for tests and
-// drills of grace-period expiry; rotor warns whenever it is set.
-func (g *globals) clock() (func() time.Time, error) {
-	skew := g.env.getenv("ROTOR_CLOCK_SKEW")
-	if skew == "" {
-		return g.env.now, nil
-	}
-	d, err := config.ParseDuration(strings.TrimPrefix(skew, "+"))
-	if err != nil {
-		return nil, usagef("ROTOR_CLOCK_SKEW: %v", err)
-	}
-	fmt.Fprintf(g.env.stderr, "rotor: warning: ROTOR_CLOCK_SKEW=%s shifts rotor's clock (testing only)\n", skew)
-	return func() time.Time { return g.env.now().Add(d) }, nil
 }
 
 // exitCode maps err to the exit code of its class; the API maps the same

@@ -8,11 +8,12 @@ import (
 )
 
 // build compiles the main package pkg of the module in the directory
-// module (relative to the repository root) into dir.
+// module (relative to the repository root) into dir, with -tags rotortest
+// so that rotor has its test knobs (ROTOR_CLOCK_SKEW).
 func build(t *testing.T, dir, module, pkg string) string {
 	t.Helper()
 	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-tags", "rotortest", "-o", out, pkg)
 	cmd.Dir = filepath.Join("../..", module)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
