@@ -208,6 +208,10 @@ type Hook struct {
 	// with the trigger's defaults applied.
 	Kubernetes *kubernetes.Options `yaml:"-"`
 	Timeout    Duration            `yaml:"timeout"` // default 30s (http verify: 60s)
+	// PassEnv names variables of those rotor consumed itself (see
+	// [Config.ConsumedEnv]) that a command hook still gets, e.g.
+	// [VAULT_ADDR, VAULT_TOKEN] for a hook running the vault CLI.
+	PassEnv []string `yaml:"pass_env"`
 	// Blocks catches the kubernetes block as written; Parse decodes it and
 	// reports any other key as unknown.
 	Blocks map[string]yaml.Node `yaml:",inline"`
@@ -666,6 +670,53 @@ func (h *Hook) validate(v *validator, p field.Path, kind, dir string) {
 	if h.Timeout < 0 {
 		v.addf(p.Child("timeout"), "must not be negative")
 	}
+	for i, name := range h.PassEnv {
+		if !envName.MatchString(name) {
+			v.addf(p.Child("pass_env", i), "%q is not an environment variable name", name)
+		}
+	}
+	if len(h.PassEnv) > 0 && len(h.Command) == 0 {
+		v.addf(p.Child("pass_env"), "only a command hook starts a process with an environment")
+	}
+}
+
+// envConsumer is implemented by the Options of backends that read
+// environment variables of their own (credentials, mostly).
+type envConsumer interface {
+	ConsumedEnv() []string
+}
+
+// ConsumedEnv lists the environment variables rotor reads for itself
+// under c: its own settings (ROTOR_*), the store's credentials
+// (vault.Options.ConsumedEnv, awssm.Options.ConsumedEnv), what providers
+// read (a ConsumedEnv method on their Options: clerk-machine's instance
+// key) and the tokens of HTTP hooks (token_env). rotor keeps them from
+// the processes it starts, hooks and `rotor run` children, unless told to
+// pass one (a hook's pass_env, rotor run --pass-env). A name ending in
+// '*' is a prefix.
+func (c *Config) ConsumedEnv() []string {
+	env := []string{"ROTOR_*"}
+	if o := c.Store.Vault; o != nil {
+		env = append(env, o.ConsumedEnv()...)
+	}
+	if o := c.Store.AWSSM; o != nil {
+		env = append(env, o.ConsumedEnv()...)
+	}
+	for i := range c.Secrets {
+		s := &c.Secrets[i]
+		if ec, ok := s.ProviderOptions.(envConsumer); ok {
+			env = append(env, ec.ConsumedEnv()...)
+		}
+		for _, hs := range [][]Hook{s.Reload, s.Verify} {
+			for _, h := range hs {
+				if h.HTTP != nil && h.HTTP.TokenEnv != "" {
+					env = append(env, h.HTTP.TokenEnv)
+				}
+			}
+		}
+	}
+	slices.Sort(env)
+	return slices.Compact(env)
 }
 
 // EnvName is the base name of the secret's environment variables.

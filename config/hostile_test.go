@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,5 +67,45 @@ func TestShortIntervalsNeedConsent(t *testing.T) {
 	}
 	if p := c.Policy(&c.Secrets[0]); p.Every != MinEvery/30 || p.Grace >= MinGrace {
 		t.Fatalf("policy = %+v", p)
+	}
+}
+
+// TestConsumedEnv: what rotor keeps from hooks and rotor run children is
+// what the configured store, providers and hooks read: the Vault client's
+// variables and the GitHub ID token request for jwt auth, the AWS
+// credential chain's variables, clerk-machine's instance key, an HTTP
+// hook's token, and ROTOR_*; not the AWS region or KUBECONFIG.
+func TestConsumedEnv(t *testing.T) {
+	tests := []struct {
+		name      string
+		doc       string
+		want, not []string
+	}{
+		{"vault jwt from GitHub", "store: {type: vault, vault: {address: 'https://v', auth: {method: jwt, role: r, audience: rotor}}}\n" +
+			"secrets:\n  - {name: m, provider: clerk-machine, clerk_machine: {machine_id: mch_1}}\n",
+			[]string{"VAULT_*", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL", "CLERK_SECRET_KEY", "ROTOR_*"}, []string{"AWS_SECRET_ACCESS_KEY"}},
+		{"aws", "store: {type: awssm}\nsecrets:\n  - name: a\n    provider: random\n    reload:\n      - http: {url: 'https://h', token_env: DEPLOY_TOKEN}\n",
+			[]string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "DEPLOY_TOKEN"}, []string{"AWS_REGION", "VAULT_*", "KUBECONFIG"}},
+		{"file store", "secrets:\n  - {name: a, provider: clerk-machine, clerk_machine: {machine_id: mch_1, instance_key_env: CLERK_INSTANCE_KEY}}\n",
+			[]string{"CLERK_INSTANCE_KEY", "ROTOR_*"}, []string{"VAULT_*", "AWS_SECRET_ACCESS_KEY", "CLERK_SECRET_KEY"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.doc), "/x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.ConsumedEnv()
+			for _, w := range tt.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("ConsumedEnv = %q, lacks %s", got, w)
+				}
+			}
+			for _, n := range tt.not {
+				if slices.Contains(got, n) {
+					t.Errorf("ConsumedEnv = %q, has %s", got, n)
+				}
+			}
+		})
 	}
 }

@@ -25,6 +25,10 @@
 //     adds the YAML path and line. It must never quote a secret.
 //   - Options.ResolvePaths(dir), only if some field is a file or program
 //     path, making relative ones relative to dir (the config's directory).
+//   - Options.ConsumedEnv() []string, only if the provider reads
+//     environment variables itself (an API key, an admin connection
+//     string): rotor keeps them from hooks and `rotor run` children
+//     unless the config passes them on (see config.Config.ConsumedEnv).
 //   - New(secret string, o Options, …) (*Provider, error), which applies
 //     WithDefaults and Validate itself, so that Go callers get the same
 //     defaults and checks as rotor.yaml.

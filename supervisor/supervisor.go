@@ -51,8 +51,9 @@ const (
 // Config describes the child and how to update it.
 type Config struct {
 	Argv []string
-	// Env is the base environment (usually os.Environ()); key variables
-	// are added to it.
+	// Env is the base environment; key variables are added to it (and
+	// replace any of the same name). rotor run passes its own environment
+	// without the credentials rotor consumed (package internal/childenv).
 	Env  []string
 	Mode Mode
 	// Signal is sent in Signal mode (default SIGHUP).

@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/rotor-dev/rotor/internal/redact"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 )
@@ -26,12 +28,17 @@ import (
 const DefaultTimeout = 30 * time.Second
 
 // Command runs a program (no shell) as a reload trigger or verification.
-// Its environment is rotor's plus ROTOR_SECRET, ROTOR_STEP, ROTOR_KEY_ID
+// Its environment is Env plus ROTOR_SECRET, ROTOR_STEP, ROTOR_KEY_ID
 // (current) and ROTOR_PREVIOUS_KEY_ID.
 type Command struct {
 	Argv    []string
 	Timeout time.Duration
 	Dir     string
+	// Env is the environment the command starts from, "NAME=value"
+	// entries; nil means rotor's own (os.Environ). rotor passes its
+	// environment without the credentials it consumed itself (package
+	// internal/childenv).
+	Env []string
 }
 
 var (
@@ -61,7 +68,11 @@ func (c *Command) run(ctx context.Context, step string, s *store.Secret) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(),
+	base := c.Env
+	if base == nil {
+		base = os.Environ()
+	}
+	cmd.Env = append(slices.Clip(base),
 		"ROTOR_SECRET="+s.Name,
 		"ROTOR_STEP="+step,
 		"ROTOR_KEY_ID="+store.KeyID(s.Current),
@@ -84,18 +95,16 @@ func (c *Command) run(ctx context.Context, step string, s *store.Secret) error {
 	return nil
 }
 
-// tail returns the last lines of a command's output for an error message,
-// with every value of s redacted in case the command printed one.
+// tail returns the last lines of a command's output for an error message
+// (and so the audit log), with every value of s redacted in case the
+// command printed one, whole or in part (any 8 bytes of a value; see
+// package internal/redact).
 func tail(out string, s *store.Secret) string {
 	out = strings.TrimSpace(out)
 	if out == "" {
 		return ""
 	}
-	for _, v := range s.Values() {
-		if v != "" {
-			out = strings.ReplaceAll(out, v, "[REDACTED]")
-		}
-	}
+	out = redact.Values(out, s.Values(), "[REDACTED]")
 	lines := strings.Split(out, "\n")
 	if len(lines) > 5 {
 		lines = lines[len(lines)-5:]

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/internal/childenv"
 	"github.com/rotor-dev/rotor/metrics"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
@@ -170,14 +171,21 @@ func (a *app) reloader(h config.Hook) (rotation.Reloader, error) {
 	case h.Kubernetes != nil:
 		return kubernetes.New(*h.Kubernetes, time.Duration(h.Timeout))
 	}
-	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir}, nil
+	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir, Env: a.childEnv(h.PassEnv)}, nil
+}
+
+// childEnv is the environment of a process rotor starts: rotor's own
+// without the variables it consumed (config.Config.ConsumedEnv), except
+// those in pass.
+func (a *app) childEnv(pass []string) []string {
+	return childenv.Filter(a.g.env.environ(), a.cfg.ConsumedEnv(), pass)
 }
 
 func (a *app) verifier(h config.Hook) rotation.Verifier {
 	if h.HTTP != nil {
 		return &trigger.HTTPCheck{URL: h.HTTP.URL, RequireKeyID: h.HTTP.RequireKeyID, Timeout: time.Duration(h.Timeout), Interval: time.Duration(h.HTTP.Interval)}
 	}
-	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir}
+	return &trigger.Command{Argv: h.Command, Timeout: time.Duration(h.Timeout), Dir: a.cfg.Dir, Env: a.childEnv(h.PassEnv)}
 }
 
 // names returns the configured secret names, in config order.

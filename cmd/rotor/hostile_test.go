@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -98,5 +101,63 @@ func TestHostileTokenHash(t *testing.T) {
 	tok, _, _ := strings.Cut(strings.TrimPrefix(r.stdout, "token: "), "\n")
 	if r = rotorIn(t, dir, []byte(tok+"\n"), nil, "token", "hash"); r.code != 0 || !strings.HasPrefix(r.stdout, "sha256:") {
 		t.Fatalf("a token from rotor token new: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestHostileHookEnvironment: hooks and rotor run children get rotor's
+// environment without what rotor consumed for itself (ROTOR_* settings,
+// an HTTP hook's token), unless the config passes a variable on; the rest
+// (PORT, KUBECONFIG) passes through. Before, they got everything.
+func TestHostileHookEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(hook.Close)
+	cfg := strings.Replace(defaultConfig, "      encoding: base64url\n", "      encoding: base64url\n"+
+		"    reload:\n"+
+		"      - command: [sh, -c, 'env > hook.env']\n"+
+		"      - command: [sh, -c, 'env > passed.env']\n"+
+		"        pass_env: [DEPLOY_HOOK_TOKEN]\n"+
+		"      - http: {url: '"+hook.URL+"', token_env: DEPLOY_HOOK_TOKEN}\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DEPLOY_HOOK_TOKEN=hook-token-of-rotor-only", "PORT=3000", "KUBECONFIG=/etc/kube", "ROTOR_CONFIG=rotor.yaml"}
+	if r := rotorIn(t, dir, nil, env, "rotate", "demo"); r.code != 0 {
+		t.Fatalf("rotate: exit %d\n%s", r.code, r.stderr)
+	}
+	check := func(file string, want, not []string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %s", file, w)
+			}
+		}
+		for _, n := range not {
+			if strings.Contains(string(b), n) {
+				t.Errorf("%s has %s", file, n)
+			}
+		}
+	}
+	check("hook.env", []string{"PORT=3000", "KUBECONFIG=/etc/kube", "ROTOR_SECRET=demo"},
+		[]string{"DEPLOY_HOOK_TOKEN", "ROTOR_CONFIG", "ROTOR_INITIATOR"})
+	check("passed.env", []string{"DEPLOY_HOOK_TOKEN=hook-token-of-rotor-only"}, []string{"ROTOR_INITIATOR"})
+
+	for _, tt := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{nil, []string{"PORT=3000", "DEMO_PRIMARY="}, []string{"DEPLOY_HOOK_TOKEN", "ROTOR_CONFIG", "ROTOR_INITIATOR"}},
+		{[]string{"--pass-env", "DEPLOY_HOOK_TOKEN"}, []string{"DEPLOY_HOOK_TOKEN=hook-token-of-rotor-only"}, []string{"ROTOR_INITIATOR"}},
+	} {
+		args := append(append([]string{"run"}, tt.args...), "--", "sh", "-c", "env > run.env")
+		if r := rotorIn(t, dir, nil, env, args...); r.code != 0 {
+			t.Fatalf("rotor run: exit %d\n%s", r.code, r.stderr)
+		}
+		check("run.env", tt.want, tt.not)
 	}
 }

@@ -38,6 +38,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        func() []string
 	now            func() time.Time
 	// knobs are the test-only knobs; nil in a release build (see
 	// knobs.go).
@@ -45,7 +46,7 @@ type env struct {
 }
 
 func newEnv() *env {
-	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, now: time.Now, knobs: buildKnobs()}
+	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ, now: time.Now, knobs: buildKnobs()}
 }
 
 // usageError marks errors in how rotor was called (exit 2).

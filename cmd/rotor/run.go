@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"time"
 
@@ -22,7 +21,7 @@ type childExit struct{ code int }
 func (e childExit) Error() string { return fmt.Sprintf("child exited with status %d", e.code) }
 
 func newRunCmd(g *globals) *cobra.Command {
-	var secrets []string
+	var secrets, passEnv []string
 	var mode, sig, envFile string
 	var poll, stopTimeout time.Duration
 	cmd := &cobra.Command{
@@ -43,6 +42,12 @@ rewrites --env-file and sends --signal (--mode signal) for applications that
 re-read their keys. Signals rotor receives are forwarded to CMD; rotor exits
 with CMD's exit status.
 
+CMD inherits rotor's environment except the variables rotor consumed for
+itself: its own ROTOR_* settings, the store's credentials (VAULT_*, the AWS
+credential variables), a provider's key (clerk-machine's instance_key_env)
+and HTTP hooks' token_env. --pass-env NAME passes one of them on anyway;
+everything else (PATH, PORT, NODE_ENV, KUBECONFIG…) passes through.
+
 An application that tries NAME_PRIMARY and, on a 401, NAME_SECONDARY keeps
 working through every rotation: its old key stays valid until it has the new
 one. A restart still takes a single process down for as long as it needs to
@@ -55,7 +60,7 @@ that gap matters.`,
 			if cmd.ArgsLenAtDash() != 0 {
 				return usagef("run: put the command after --, e.g. rotor run -- ./app")
 			}
-			cfg := supervisor.Config{Argv: args, Env: os.Environ(), StopTimeout: stopTimeout, EnvFile: envFile}
+			cfg := supervisor.Config{Argv: args, StopTimeout: stopTimeout, EnvFile: envFile}
 			switch mode {
 			case "restart":
 				cfg.Mode = supervisor.Restart
@@ -79,6 +84,7 @@ that gap matters.`,
 			if err != nil {
 				return err
 			}
+			cfg.Env = a.childEnv(passEnv)
 			names := a.names()
 			if len(secrets) > 0 {
 				for _, s := range secrets {
@@ -112,6 +118,7 @@ that gap matters.`,
 		},
 	}
 	cmd.Flags().StringSliceVar(&secrets, "secret", nil, "secrets to inject (repeatable; default: all)")
+	cmd.Flags().StringSliceVar(&passEnv, "pass-env", nil, "a variable rotor consumed itself that CMD gets anyway, e.g. AWS_PROFILE (repeatable)")
 	cmd.Flags().StringVar(&mode, "mode", "restart", "how a new key reaches the app: restart or signal")
 	cmd.Flags().StringVar(&sig, "signal", "HUP", "signal sent in signal mode: HUP, USR1 or USR2")
 	cmd.Flags().StringVar(&envFile, "env-file", "", "dotenv file (0600) rewritten with the keys before each start and signal")

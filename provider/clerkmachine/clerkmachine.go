@@ -113,6 +113,11 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
+// ConsumedEnv lists the environment variable holding the instance key
+// (InstanceKeyEnv), which rotor keeps from the processes it starts (hooks,
+// `rotor run` children) unless told to pass it.
+func (o Options) ConsumedEnv() []string { return []string{o.WithDefaults().InstanceKeyEnv} }
+
 // Validate reports every problem of o (after defaults) as a [field.List].
 // It never quotes a key pasted where a variable name belongs.
 func (o Options) Validate() error {

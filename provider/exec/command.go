@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	redactpkg "github.com/rotor-dev/rotor/internal/redact"
 )
 
 // DefaultTimeout bounds a command run when its config names no timeout.
@@ -107,14 +109,18 @@ func (c Command) Run(ctx context.Context, stdin []byte, redact ...string) ([]byt
 	return stdout.Bytes(), nil
 }
 
-// redactText replaces every value in redact, drops control characters and
+// redactText replaces every value in redact, and every piece of one (see
+// package internal/redact), drops control characters and
 // shortens s to about max bytes, for quoting program output in an error.
 func redactText(s string, redact []string, max int) string {
+	var vs []string
 	for _, v := range redact {
 		if len(v) >= minRedactLen {
-			s = strings.ReplaceAll(s, v, "[redacted]")
+			vs = append(vs, v)
 		}
 	}
+	// Pieces of a value (8 bytes or more) too, not only whole values.
+	s = redactpkg.Values(s, vs, "[redacted]")
 	s = strings.Map(func(r rune) rune {
 		switch {
 		case r == '\n' || r == '\t':

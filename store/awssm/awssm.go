@@ -104,6 +104,23 @@ var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 // 128-character secret name and the state suffix.
 const maxPrefix = maxName - 128 - len(StateSuffix)
 
+// ConsumedEnv lists the environment variables the AWS SDK's default
+// credential chain reads for credentials, which rotor keeps from the
+// processes it starts (hooks, `rotor run` children) unless told to pass
+// them: keys, session tokens, the web identity and container credential
+// variables, and the profile and credential file that select them.
+// Region and endpoint settings are not credentials and pass.
+func (o Options) ConsumedEnv() []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY",
+		"AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+		"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+	}
+}
+
 // WithDefaults returns o with its empty fields set to their defaults and
 // trailing slashes dropped from Endpoint.
 func (o Options) WithDefaults() Options {

@@ -200,3 +200,17 @@ func checkPathPart(s string) error {
 	}
 	return nil
 }
+
+// ConsumedEnv lists the environment variables a store with these options
+// reads, for rotor to keep them from the processes it starts (hooks,
+// `rotor run` children): every VAULT_* variable, which the Vault client
+// reads (VAULT_TOKEN, VAULT_ADDR, VAULT_CACERT…) and rotor's auth methods
+// too, and the GitHub Actions ID token request variables when the jwt
+// method asks GitHub for a token. A name ending in '*' is a prefix.
+func (o Options) ConsumedEnv() []string {
+	env := []string{"VAULT_*"}
+	if a := o.Auth.WithDefaults(); a.Method == AuthJWT && a.JWTFile == "" {
+		env = append(env, envActionsTokenURL, envActionsToken)
+	}
+	return env
+}
