@@ -51,7 +51,7 @@ every reveal is recorded in the audit log.`,
 			if _, err := a.audit.Append(cmd.Context(), audit.Event{Initiator: g.initiatorName(), Action: "get.reveal", Secret: args[0], KeyID: k.ID, Status: audit.StatusSucceeded, Detail: "slot " + string(sl)}); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), k.Value)
+			fmt.Fprintln(g.rawStdout, k.Value)
 			return nil
 		},
 	}

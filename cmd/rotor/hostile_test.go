@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -159,5 +160,47 @@ func TestHostileHookEnvironment(t *testing.T) {
 			t.Fatalf("rotor run: exit %d\n%s", r.code, r.stderr)
 		}
 		check("run.env", tt.want, tt.not)
+	}
+}
+
+// TestHostileTerminalOutput: fields rotor prints but does not control (an
+// initiator, which for API calls may be an unverified token's claim) cannot
+// drive the terminal: bidi and other format characters and escape
+// sequences come out as \u escapes, in tables and in JSON (which stays
+// valid and decodes to the original text). Before, audit tail printed
+// U+202E as it was, so "user:evil\u202eretsiger" read as another name.
+func TestHostileTerminalOutput(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	hostile := "user:mallory\u202e\u2066nimda\x1b[2J\u200b"
+	if r := rotorIn(t, dir, nil, []string{"ROTOR_INITIATOR=" + hostile}, "rotate", "demo"); r.code != 0 {
+		t.Fatalf("rotate: %d %s", r.code, r.stderr)
+	}
+	table := mustRotor(t, dir, "audit", "tail").stdout
+	js := mustRotor(t, dir, "audit", "tail", "-o", "json").stdout
+	for _, out := range []string{table, js} {
+		for _, bad := range []string{"\u202e", "\u2066", "\x1b", "\u200b"} {
+			if strings.Contains(out, bad) {
+				t.Fatalf("output holds %+q:\n%s", bad, out)
+			}
+		}
+	}
+	if !strings.Contains(table, `mallory\u202e\u2066nimda`) {
+		t.Fatalf("table does not show the escapes:\n%s", table)
+	}
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(js), "\n") {
+		var rec struct{ Initiator string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("JSON output does not parse: %v\n%s", err, line)
+		}
+		found = found || rec.Initiator == hostile
+	}
+	if !found {
+		t.Fatalf("no JSON record decodes to the original initiator:\n%s", js)
+	}
+	// get --reveal prints the value byte for byte.
+	if v := reveal(t, dir, "current"); len(v) != 43 {
+		t.Fatalf("revealed value of %d bytes", len(v))
 	}
 }

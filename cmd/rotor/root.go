@@ -66,12 +66,20 @@ type globals struct {
 	// sinks ship audit records; closed, after a last delivery attempt,
 	// when the command ends.
 	sinks []*audit.Shipper
+	// rawStdout is stdout without neutralisation, for the one output that
+	// must stay byte for byte: a value get --reveal prints.
+	rawStdout io.Writer
 }
 
 func run(args []string, e *env) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g := &globals{env: e}
+	// Everything rotor prints is neutralised for terminals (termWriter),
+	// except a value get --reveal prints.
+	safe := *e
+	safe.stdout, safe.stderr = newTermWriter(e.stdout), newTermWriter(e.stderr)
+	g := &globals{env: &safe, rawStdout: e.stdout}
+	e = &safe
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	root.SetIn(e.stdin)

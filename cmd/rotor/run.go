@@ -98,7 +98,7 @@ that gap matters.`,
 			if err != nil {
 				return err
 			}
-			cfg.Log = slog.New(slog.NewTextHandler(g.env.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			cfg.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			sup, err := supervisor.New(cfg)
 			if err != nil {
 				return usageError{err}
