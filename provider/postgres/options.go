@@ -127,6 +127,19 @@ func (o Options) Warning() string {
 		"there is no grace period at the database, and reload and verify carry the whole zero-downtime burden (alternating_users has none of this)"
 }
 
+// ConsumedEnv lists what the provider reads from the environment: the
+// admin connection variable (AdminURLEnv) and the PG* variables, which
+// pgx reads for every connection it opens (PGPASSWORD, PGSSLKEY…). rotor
+// keeps them from hooks and `rotor run` children unless the config
+// passes them on.
+func (o Options) ConsumedEnv() []string {
+	env := []string{"PG*"}
+	if o.AdminURLEnv != "" {
+		env = append(env, o.AdminURLEnv)
+	}
+	return env
+}
+
 // Validate checks o (after [Options.WithDefaults]) and reports every
 // problem as a [field.List] with paths in snake_case (roles[1],
 // password_alphabet); nil when o is usable.
