@@ -12,12 +12,17 @@
 //	rotor_previous_expires_seconds{secret}          until previous expires (absent without previous)
 //	rotor_last_success_timestamp_seconds{secret}    when the last rotation finished
 //	rotor_audit_chain_valid                          1 when the last audit verification passed, else 0
+//	rotor_api_denied_total{outcome}                 refused API requests (401, 403, 429); outcome:
+//	                                                recorded, coalesced (counted in a summary record),
+//	                                                rate_limited (answered 429)
 //
 // Counters are fed by the audit events the engine records (wrap its
 // recorder with [Metrics.Recorder]) and by step timing ([Metrics.OnStep]),
 // so API, daemon and CLI rotations are all counted the same way. Gauges
 // are computed at scrape time from the store, so every replica reports the
-// same truth. Values never appear in metrics: labels are secret names.
+// same truth. Refused API requests are counted one by one ([Metrics.Denied])
+// even when the audit log sums them up. Values never appear in metrics:
+// labels are secret names.
 package metrics
 
 import (
@@ -56,6 +61,7 @@ type Metrics struct {
 	verifyErr *prometheus.CounterVec
 	rollbacks *prometheus.CounterVec
 	auditOK   prometheus.Gauge
+	denied    *prometheus.CounterVec
 
 	mu       sync.Mutex
 	lastStep map[string]time.Time
@@ -88,10 +94,13 @@ func New(status StatusFunc, now func() time.Time, log *slog.Logger) *Metrics {
 		auditOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rotor_audit_chain_valid", Help: "1 when the last verification of the audit hash chain passed, else 0.",
 		}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rotor_api_denied_total", Help: "Refused API requests by how the audit log kept them (recorded, coalesced, rate_limited).",
+		}, []string{"outcome"}),
 		lastStep: map[string]time.Time{},
 		now:      now,
 	}
-	m.reg.MustRegister(m.rotations, m.steps, m.verifyErr, m.rollbacks, m.auditOK, &gauges{status: status, now: now, log: log})
+	m.reg.MustRegister(m.rotations, m.steps, m.verifyErr, m.rollbacks, m.auditOK, m.denied, &gauges{status: status, now: now, log: log})
 	return m
 }
 
@@ -144,6 +153,12 @@ func (m *Metrics) AuditVerified(err error) {
 		return
 	}
 	m.auditOK.Set(1)
+}
+
+// Denied counts a refused API request; outcome is its
+// server.RequestInfo.Denial. Chain it into the server's observer.
+func (m *Metrics) Denied(outcome string) {
+	m.denied.WithLabelValues(outcome).Inc()
 }
 
 // OnStep records the duration of the step that just completed; chain it

@@ -87,3 +87,19 @@ func TestGaugesAndExposition(t *testing.T) {
 		t.Fatal("a key value appears in the metrics")
 	}
 }
+
+// TestDeniedCountsEveryRefusal: refusals are counted by outcome, each one,
+// and exposed.
+func TestDeniedCountsEveryRefusal(t *testing.T) {
+	m := New(func(context.Context) ([]SecretStatus, error) { return nil, nil }, nil, nil)
+	for _, o := range []string{"recorded", "coalesced", "coalesced", "rate_limited"} {
+		m.Denied(o)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`rotor_api_denied_total{outcome="recorded"} 1`, `rotor_api_denied_total{outcome="coalesced"} 2`, `rotor_api_denied_total{outcome="rate_limited"} 1`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("exposition lacks %s", want)
+		}
+	}
+}

@@ -27,6 +27,14 @@
 // unverified JWT claims is added to the detail). Operations record their
 // own steps through the [Backend], under the caller's identity.
 //
+// Refusals are bounded so that a flood cannot fill the audit log's disk
+// ([WithDenialLimits]): a caller's first refusal in each window is
+// recorded in full and the rest in one summary record with their count; a
+// caller refused too often is answered 429 too_many_requests with
+// Retry-After. A caller is its address when it sent no valid credential,
+// else its identity; allowed requests are never limited. Every refusal
+// reaches the observer ([RequestInfo].Denial) for metrics.
+//
 // Request bodies are at most 64 KiB of UTF-8: one JSON object with no
 // unknown fields, no key given twice and no key spelled in another case
 // than its field (encoding/json would take the last duplicate and match

@@ -28,6 +28,7 @@ const (
 	CodeConflict           = "conflict"             // 409: the secret changed concurrently; retry
 	CodeNoRotation         = "no_rotation"          // 409: no rotation in progress
 	CodeTooLarge           = "request_too_large"    // 413
+	CodeTooManyRequests    = "too_many_requests"    // 429: too many refused requests from this caller; see Retry-After
 	CodeKeyRejected        = "key_rejected"         // 422: the new key failed its test at its issuer
 	CodeInternal           = "internal"             // 500
 	CodeRolledBack         = "rolled_back"          // 502: verification failed after promote; rolled back

@@ -96,6 +96,9 @@ func newEnv(t *testing.T, opts ...server.Option) *env {
 		// Streams are driven by notifications, not by polling or time.
 		server.WithWatchInterval(time.Hour),
 		server.WithHeartbeat(time.Hour),
+		// Every refusal gets a record of its own: the access tests check
+		// each one. Coalescing is tested in hostile_test.go.
+		server.WithDenialLimits(1e9, 1<<30, time.Nanosecond),
 	}
 	api, err := server.New(b, authz.Chain(tokens, oidc), b.Log, append(base, opts...)...)
 	if err != nil {

@@ -3,12 +3,22 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/server"
+	"github.com/rotor-dev/rotor/server/servertest"
 )
 
 // Hostile input to the API: each case is something an attacker with API
@@ -142,5 +152,207 @@ func TestHostileWeakToken(t *testing.T) {
 	api.ServeHTTP(rec, req)
 	if rec.Code != 401 || !strings.Contains(rec.Body.String(), "too weak") {
 		t.Fatalf("%d %s, want 401 naming a weak token", rec.Code, rec.Body)
+	}
+}
+
+// floodAPI is an API over a real audit log with the given denial rate,
+// the default burst and a window of an hour (one window for the whole
+// test), and an observer counting statuses and denial outcomes.
+type floodAPI struct {
+	api      *server.Server
+	b        *servertest.Backend
+	mu       sync.Mutex
+	statuses map[int]int
+	denials  map[string]int
+}
+
+func newFloodAPI(t testing.TB, perSecond float64) *floodAPI {
+	return newFloodAPIWith(t, server.WithDenialLimits(perSecond, server.DefaultDenialBurst, time.Hour))
+}
+
+func newFloodAPIWith(t testing.TB, limits server.Option) *floodAPI {
+	f := &floodAPI{b: servertest.NewBackend(t, "clerk"), statuses: map[int]int{}, denials: map[string]int{}}
+	tokens, err := authz.NewTokenAuthenticator([]authz.Token{{Name: "admin", Hash: authz.HashToken(tokAdmin), Role: authz.RoleAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.api, err = server.New(f.b, tokens, f.b.Log, limits,
+		server.WithObserver(func(ri server.RequestInfo) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.statuses[ri.Status]++
+			if ri.Denial != "" {
+				f.denials[ri.Denial]++
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// get sends GET /v1/secrets to the API served at url over HTTP.
+func (f *floodAPI) get(t testing.TB, c *http.Client, url, token string) int {
+	req, err := http.NewRequestWithContext(t.Context(), "GET", url+"/v1/secrets", nil)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// floodToken is the credential of a flood's j-th request from flooder i:
+// none, then unknown tokens.
+func floodToken(i, j int) string {
+	if j%2 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("rtr_flood_%d_%d_Qm3Zr8vK2pX9wLc4TnB7yHd1FsJ6gAeU", i, j)
+}
+
+func (f *floodAPI) serve(addr, token string) int {
+	req := httptest.NewRequest("GET", "/v1/secrets", nil)
+	req.RemoteAddr = addr
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	f.api.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// deniedRecords returns the audit records with status denied.
+func (f *floodAPI) deniedRecords(t *testing.T) []audit.Record {
+	recs, err := f.b.Log.Tail(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Record
+	for _, r := range recs {
+		if r.Status == audit.StatusDenied {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestHostileDenialFlood: a client sending thousands of requests with bad
+// credentials grows the audit log by two records (its first refusal and
+// one summary with the count), is answered 429 once it has used up its
+// refusals, and shows in full in the observer (metrics); a valid client
+// keeps being served during the flood. Before, every refusal appended a
+// synced record (about 840 a second from one client, 28 GB a day).
+func TestHostileDenialFlood(t *testing.T) {
+	// One refusal every 1000 s after the burst: the flood, whatever the
+	// machine's speed, outruns it.
+	f := newFloodAPI(t, 0.001)
+	srv := httptest.NewServer(f.api)
+	defer srv.Close()
+	// Flooders send a request for each token of budget. The valid client
+	// adds perValid tokens before each of its requests and waits until a
+	// flood request has been answered, so each valid request is sent
+	// while flood requests are in flight, and the flood is bounded.
+	const flooders, valids, perValid = 8, 200, 50
+	budget := make(chan struct{}, valids*perValid)
+	progress := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for i := range flooders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := srv.Client()
+			j := 0
+			for range budget {
+				sent.Add(1)
+				if code := f.get(t, c, srv.URL, floodToken(i, j)); code != 401 && code != 429 {
+					t.Errorf("flood request answered %d", code)
+				}
+				j++
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	// The valid client calls from the flooders' own address (loopback).
+	valid := srv.Client()
+	for i := range valids {
+		for range perValid {
+			budget <- struct{}{}
+		}
+		<-progress
+		if code := f.get(t, valid, srv.URL, tokAdmin); code != 200 {
+			t.Errorf("valid request %d during the flood answered %d", i, code)
+			break
+		}
+	}
+	close(budget)
+	wg.Wait()
+	srv.Close()
+	f.api.Close() // writes the pending summary
+
+	total := int(sent.Load())
+	f.mu.Lock()
+	refused, limited := f.statuses[401]+f.statuses[429], f.statuses[429]
+	recorded, coalesced, rateLimited := f.denials[server.DenialRecorded], f.denials[server.DenialCoalesced], f.denials[server.DenialRateLimited]
+	f.mu.Unlock()
+	if refused != total || recorded+coalesced+rateLimited != total || rateLimited != limited {
+		t.Fatalf("observed %d refusals (%d answered 429), outcomes %d/%d/%d; want all %d, each with its outcome", refused, limited, recorded, coalesced, rateLimited, total)
+	}
+	if limited < total-server.DefaultDenialBurst-1 {
+		t.Fatalf("%d of %d refused requests were answered 429, want all but the burst of %d", limited, total, server.DefaultDenialBurst)
+	}
+	recs := f.deniedRecords(t)
+	if len(recs) != 2 {
+		t.Fatalf("%d denied records for one flooding client in one window, want 2 (its first refusal and a summary)", len(recs))
+	}
+	if want := fmt.Sprintf("%d more refused requests", total-1); !strings.Contains(recs[1].Detail, want) || recs[1].Initiator != "unauthenticated:127.0.0.1" {
+		t.Fatalf("summary %q by %s, want %q", recs[1].Detail, recs[1].Initiator, want)
+	}
+}
+
+// TestHostileDenialsFromManyAddresses: refusals from more addresses than
+// the per-window cap of individual records still grow the audit log by a
+// bounded number of records, and every refusal is counted in one of them.
+func TestHostileDenialsFromManyAddresses(t *testing.T) {
+	f := newFloodAPI(t, server.DefaultDenialRate)
+	const addrs, each = 600, 3
+	for i := range addrs {
+		for range each {
+			if code := f.serve(fmt.Sprintf("10.%d.%d.1:1234", i/250, i%250), ""); code != 401 {
+				t.Fatalf("answered %d", code)
+			}
+		}
+	}
+	f.api.Close()
+	recs := f.deniedRecords(t)
+	const maxRecords = 200 // the per-window cap of individual records
+	if len(recs) > 2*maxRecords+1 {
+		t.Fatalf("%d denied records, want at most %d", len(recs), 2*maxRecords+1)
+	}
+	counted := 0
+	re := regexp.MustCompile(`^(\d+) more refused requests`)
+	for _, r := range recs {
+		if m := re.FindStringSubmatch(r.Detail); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			counted += n
+		} else {
+			counted++
+		}
+	}
+	if counted != addrs*each {
+		t.Fatalf("the records account for %d refusals, want %d", counted, addrs*each)
 	}
 }

@@ -111,6 +111,11 @@ type RequestInfo struct {
 	// Duration is how long the request took (for a watch, the whole
 	// stream).
 	Duration time.Duration
+	// Denial, for a refused request (401, 403, 429), says how its audit
+	// record was kept: DenialRecorded, DenialCoalesced or
+	// DenialRateLimited; empty otherwise. Every refusal is observed,
+	// whether or not it got a record of its own.
+	Denial string
 }
 
 // Defaults of the options.
@@ -140,6 +145,9 @@ type options struct {
 	openMetrics   bool
 	plaintext     bool
 	observe       func(RequestInfo)
+	denyRate      float64
+	denyBurst     int
+	denyWindow    time.Duration
 }
 
 // WithLogger sets where the server logs (errors it does not show callers,
@@ -192,6 +200,10 @@ type Server struct {
 	opts    options
 	mux     *http.ServeMux
 	hub     *hub
+	denials *denials
+	// denialsDone is closed when the denials' flusher has written its
+	// last summaries, after Close.
+	denialsDone chan struct{}
 
 	ctx    context.Context // done when Close is called
 	cancel context.CancelFunc
@@ -210,12 +222,15 @@ func New(backend Backend, auth authz.Authenticator, log AuditLog, opts ...Option
 		watchInterval: DefaultWatchInterval,
 		heartbeat:     DefaultHeartbeat,
 		opTimeout:     DefaultOperationTimeout,
+		denyRate:      DefaultDenialRate,
+		denyBurst:     DefaultDenialBurst,
+		denyWindow:    DefaultDenialWindow,
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.watchInterval <= 0 || o.heartbeat <= 0 || o.opTimeout <= 0 {
-		return nil, errors.New("server: intervals and timeouts must be positive")
+	if o.watchInterval <= 0 || o.heartbeat <= 0 || o.opTimeout <= 0 || o.denyWindow <= 0 || o.denyRate <= 0 || o.denyBurst < 1 {
+		return nil, errors.New("server: intervals, timeouts and denial limits must be positive")
 	}
 	if o.log == nil {
 		return nil, errors.New("server: nil logger")
@@ -223,15 +238,25 @@ func New(backend Backend, auth authz.Authenticator, log AuditLog, opts ...Option
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{backend: backend, auth: auth, audit: log, opts: o, mux: http.NewServeMux(), ctx: ctx, cancel: cancel}
 	s.hub = newHub(ctx, backend, o.watchInterval, o.log)
+	s.denials = newDenials(log, o.denyRate, o.denyBurst, o.denyWindow, func(err error) {
+		o.log.Error("audit refused requests", "err", err)
+	})
+	s.denialsDone = make(chan struct{})
+	go func() {
+		defer close(s.denialsDone)
+		s.denials.run(ctx)
+	}()
 	s.routes()
 	return s, nil
 }
 
-// Close ends every watch stream and stops reading key sets. Requests that
-// arrive afterwards are still served, but watch streams end at once.
+// Close ends every watch stream, stops reading key sets, and writes the
+// audit summaries of refused requests still pending. Requests that arrive
+// afterwards are still served, but watch streams end at once.
 func (s *Server) Close() {
 	s.cancel()
 	s.hub.wait()
+	<-s.denialsDone
 }
 
 // Notify tells the server that the secret called name may have changed, so
@@ -307,7 +332,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(sw, r)
 	}
 	if s.opts.observe != nil {
-		s.opts.observe(RequestInfo{Endpoint: pattern, Status: sw.code(), Role: sw.role, Duration: time.Since(start)})
+		s.opts.observe(RequestInfo{Endpoint: pattern, Status: sw.code(), Role: sw.role, Duration: time.Since(start), Denial: sw.denial})
 	}
 }
 
@@ -369,20 +394,42 @@ func refusal(p authz.Principal, a authz.Action, secret string) string {
 }
 
 // refuse answers a refused request and records it in the audit log as
-// denied, with the caller's identity.
+// denied, with the caller's identity: in a record of its own, or summed
+// up with the client's other refusals, or, when the client has been
+// refused too often, answered 429 (see [WithDenialLimits]).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a authz.Action, secret, initiator string, status int, d ErrorDetail, detail string) {
-	if store.ValidateName(secret) != nil {
-		secret = "" // not a name: do not copy arbitrary path text into the log
+	limited, record := s.denials.decide(r.Context(), initiator)
+	if sw, ok := w.(*statusWriter); ok {
+		switch {
+		case limited:
+			sw.denial = DenialRateLimited
+		case record:
+			sw.denial = DenialRecorded
+		default:
+			sw.denial = DenialCoalesced
+		}
 	}
-	e := audit.Event{
-		Initiator: initiator,
-		Action:    "api." + string(a),
-		Secret:    secret,
-		Status:    audit.StatusDenied,
-		Detail:    clipTo(fmt.Sprintf("%s %s from %s: %s", r.Method, r.URL.Path, remoteHost(r), detail), maxDetailLen),
+	if record {
+		if store.ValidateName(secret) != nil {
+			secret = "" // not a name: do not copy arbitrary path text into the log
+		}
+		if limited {
+			detail += " (answered 429: too many refusals)"
+		}
+		e := audit.Event{
+			Initiator: initiator,
+			Action:    "api." + string(a),
+			Secret:    secret,
+			Status:    audit.StatusDenied,
+			Detail:    clipTo(fmt.Sprintf("%s %s from %s: %s", r.Method, r.URL.Path, remoteHost(r), detail), maxDetailLen),
+		}
+		if _, err := s.audit.Append(context.WithoutCancel(r.Context()), e); err != nil {
+			s.opts.log.Error("audit a refused request", "action", e.Action, "initiator", initiator, "err", err)
+		}
 	}
-	if _, err := s.audit.Append(context.WithoutCancel(r.Context()), e); err != nil {
-		s.opts.log.Error("audit a refused request", "action", e.Action, "initiator", initiator, "err", err)
+	if limited {
+		s.denials.tooMany(w)
+		return
 	}
 	writeError(w, status, d)
 }
@@ -430,6 +477,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	role   authz.Role
+	denial string // see RequestInfo.Denial
 }
 
 // WriteHeader records the first status.

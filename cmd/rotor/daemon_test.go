@@ -70,7 +70,7 @@ func apiConfig(t *testing.T, dir string) (ci, viewer, app string) {
 // TestDaemonRotatesAndServes: the daemon rotates the never-rotated demo
 // secret on its first tick, serves the API with role checks (a viewer may
 // read status but not rotate, and the refusal is audited), counts the
-// rotation in /metrics, and exits cleanly on SIGTERM.
+// rotation and the refusals in /metrics, and exits cleanly on SIGTERM.
 func TestDaemonRotatesAndServes(t *testing.T) {
 	dir := t.TempDir()
 	mustRotor(t, dir, "init")
@@ -96,6 +96,9 @@ func TestDaemonRotatesAndServes(t *testing.T) {
 	_, metrics := call(t, "GET", base+"/metrics", viewer, "")
 	if !strings.Contains(metrics, `rotor_rotations_total{result="success",secret="demo"} 2`) {
 		t.Fatalf("metrics do not count two rotations:\n%s", grepLines(metrics, "rotor_rotations_total"))
+	}
+	if !strings.Contains(metrics, `rotor_api_denied_total{outcome="recorded"} 3`) {
+		t.Fatalf("metrics do not count three refusals:\n%s", grepLines(metrics, "rotor_api_denied_total"))
 	}
 	if code, _ := call(t, "GET", base+"/readyz", "", ""); code != 200 {
 		t.Fatalf("readyz = %d", code)

@@ -169,7 +169,12 @@ func (a *app) apiServer(log *slog.Logger) (*server.Server, error) {
 	if len(auths) == 0 {
 		log.Warn("no tokens or OIDC issuers configured: every API request will be refused")
 	}
-	opts := []server.Option{server.WithLogger(log), server.WithMetrics(a.metrics.Handler(), sc.MetricsOpen)}
+	opts := []server.Option{server.WithLogger(log), server.WithMetrics(a.metrics.Handler(), sc.MetricsOpen),
+		server.WithObserver(func(ri server.RequestInfo) {
+			if ri.Denial != "" {
+				a.metrics.Denied(ri.Denial)
+			}
+		})}
 	if sc.WatchInterval > 0 {
 		opts = append(opts, server.WithWatchInterval(time.Duration(sc.WatchInterval)))
 	}
