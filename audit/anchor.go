@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/rotor-dev/rotor/internal/atomicfile"
@@ -37,8 +38,16 @@ func anchorMAC(salt []byte, seq uint64, hash string) string {
 
 // readAnchor returns the anchor, or nil when the file does not exist. An
 // anchor that does not parse or whose MAC is wrong is a *ChainError.
+//
+// Whatever stands at the anchor's path that is not a regular file (a
+// directory, a FIFO, a device, a link to one) is a tampered anchor too,
+// not an I/O error: rotor only ever writes a regular file there. It is
+// opened without blocking, so a FIFO put in its place cannot hang rotor.
 func (l *Log) readAnchor() (*anchor, error) {
-	f, err := os.Open(l.anchorPath)
+	broken := func(what string) error {
+		return &ChainError{Reason: fmt.Sprintf("anchor file %s %s: the anchor was tampered with", l.anchorPath, what)}
+	}
+	f, err := os.OpenFile(l.anchorPath, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -46,12 +55,16 @@ func (l *Log) readAnchor() (*anchor, error) {
 		return nil, fmt.Errorf("read audit anchor: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxAnchorSize+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("read audit anchor: %w", err)
 	}
-	broken := func(what string) error {
-		return &ChainError{Reason: fmt.Sprintf("anchor file %s %s: the anchor was tampered with", l.anchorPath, what)}
+	if !fi.Mode().IsRegular() {
+		return nil, broken(fmt.Sprintf("is not a regular file (%s)", fi.Mode().Type()))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxAnchorSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read audit anchor: %w", err)
 	}
 	if len(data) > maxAnchorSize {
 		return nil, broken("is too large")

@@ -222,7 +222,7 @@ func (l *Log) write(batch []*pending) (*commit, error) {
 	}
 	var buf []byte
 	add := func(e Event) (Record, error) {
-		r := Record{Seq: h.seq + 1, Timestamp: l.now().UTC(), Event: e, PrevHash: h.hash}
+		r := Record{Seq: h.seq + 1, Timestamp: nextTimestamp(l.now(), h.time), Event: e, PrevHash: h.hash}
 		r.Hash = recordHash(l.salt, &r)
 		line, err := encodeRecord(r)
 		if err != nil {
@@ -237,7 +237,7 @@ func (l *Log) write(batch []*pending) (*commit, error) {
 			return Record{}, fmt.Errorf("record would not parse back: %w", err)
 		}
 		buf = append(buf, line...)
-		h.seq, h.hash = r.Seq, r.Hash
+		h.seq, h.hash, h.time = r.Seq, r.Hash, r.Timestamp
 		c.last = r
 		return r, nil
 	}

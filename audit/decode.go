@@ -42,14 +42,14 @@ var fieldNames = [1 + numStrFields]string{"seq", "timestamp", "initiator", "acti
 type rawRecord struct {
 	seq uint64
 	str [numStrFields][]byte
+	ts  time.Time // the timestamp, parsed by validate
 }
 
 // record converts r into a Record. r must have been validated.
 func (r *rawRecord) record() Record {
-	ts, _ := parseTimestamp(r.str[fTimestamp])
 	return Record{
 		Seq:       r.seq,
-		Timestamp: ts,
+		Timestamp: r.ts,
 		Event: Event{
 			Initiator: string(r.str[fInitiator]),
 			Action:    string(r.str[fAction]),
@@ -394,7 +394,8 @@ func (r *rawRecord) validate(line []byte) error {
 	if r.seq == 0 {
 		return errors.New("seq is 0; records are numbered from 1")
 	}
-	if _, ok := parseTimestamp(r.str[fTimestamp]); !ok {
+	var ok bool
+	if r.ts, ok = parseTimestamp(r.str[fTimestamp]); !ok {
 		return errors.New("timestamp is not an RFC 3339 UTC time as rotor writes it")
 	}
 	if !isLowerHexBytes(r.str[fPrevHash], hashHexLen) {
@@ -544,6 +545,7 @@ type checker struct {
 	rec  rawRecord
 	n    uint64           // records checked
 	head [hashHexLen]byte // hash of the last record checked
+	last time.Time        // timestamp of the last record checked
 }
 
 func newChecker(salt []byte) *checker {
@@ -571,8 +573,14 @@ func (c *checker) next(line []byte) (*rawRecord, *ChainError) {
 		return nil, &ChainError{Seq: seq, Reason: fmt.Sprintf("found seq %d: records were deleted, inserted or reordered", r.seq)}
 	case !bytes.Equal(r.str[fPrevHash], c.head[:]):
 		return nil, &ChainError{Seq: seq, Reason: "prev_hash is not the hash of the record before: records were deleted, inserted or reordered"}
+	case r.ts.Before(c.last):
+		// Writers never go back (see nextTimestamp): a record dated
+		// before the one it follows was written by a clock that was
+		// bent, or by somebody holding the salt.
+		return nil, &ChainError{Seq: seq, Reason: "the timestamp is earlier than the record before's: time went backwards"}
 	}
 	c.n = r.seq
+	c.last = r.ts
 	copy(c.head[:], r.str[fHash])
 	return r, nil
 }

@@ -15,7 +15,9 @@
 //	 "status":"succeeded","detail":"","prev_hash":"…","hash":"…"}
 //
 // seq counts records from 1 without gaps; timestamp is RFC 3339 with
-// nanoseconds, in UTC; status is started, succeeded, failed or denied;
+// nanoseconds, in UTC, and never earlier than the record before's (a
+// writer whose clock is behind the last record, another machine's or one
+// set back, dates its record like that one); status is started, succeeded, failed or denied;
 // key_id is a key id from package keyid, or empty, never a secret value;
 // detail is free text and may be empty. Every field is always present.
 // [ParseRecord] rejects lines that differ from this in any way.
@@ -93,17 +95,23 @@
 // "rotor-audit-record-v1" and a line holds exactly the fields above.
 // Adding a field is a new version with a domain of its own; readers must
 // keep accepting version 1 lines, so old logs and chains verify for ever.
+// (One exception: a log written before appenders kept timestamps from
+// going backwards, by a machine whose clock was set back between two
+// records, reports that step.)
 //
 // # What Verify detects
 //
 // [Log.Verify] reports, as a [*ChainError] wrapping [ErrChainBroken] that
 // names the line where the chain broke: a record modified or forged (its
 // hash does not match), records deleted, reordered or inserted (seq or
-// prev_hash does not follow), a line that does not parse, the tail of the
-// log truncated or the log deleted (the anchor names a record the log does
-// not hold), a log rewritten from some record onwards (the anchored record's
-// hash differs), and an anchor that was edited or deleted. A last line cut
-// short by a crash is reported distinctly ([ErrIncompleteLine]); the next
+// prev_hash does not follow), a record dated before the one it follows
+// (time going backwards: a bent clock, or a holder of the salt), a line
+// that does not parse, the tail of the log truncated or the log deleted
+// (the anchor names a record the log does not hold), a log rewritten from
+// some record onwards (the anchored record's hash differs), and an anchor
+// that was edited, deleted or replaced by anything but a regular file (a
+// directory, a FIFO, a link to a device). A last line cut short by a crash
+// is reported distinctly ([ErrIncompleteLine]); the next
 // append discards it and records that it did ([ActionRecover]).
 //
 // # What it cannot detect

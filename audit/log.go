@@ -183,8 +183,9 @@ func (l *Log) acquire(ctx context.Context) (release func(), err error) {
 type head struct {
 	seq  uint64
 	hash string
-	end  int64 // offset just past the last complete line
-	size int64 // file size; more than end when the last line is incomplete
+	time time.Time // timestamp of the last record
+	end  int64     // offset just past the last complete line
+	size int64     // file size; more than end when the last line is incomplete
 	// anchorMissing says that the log holds no record and there is no
 	// anchor yet.
 	anchorMissing bool
@@ -224,7 +225,7 @@ func (l *Log) head(f *os.File) (head, error) {
 	err = l.scanBack(f, h.end, func(r Record) (bool, error) {
 		if first {
 			first = false
-			h.seq, h.hash = r.Seq, r.Hash
+			h.seq, h.hash, h.time = r.Seq, r.Hash, r.Timestamp
 			if a.Seq > r.Seq {
 				return false, &ChainError{Seq: a.Seq, Reason: fmt.Sprintf("the last record is %d but the anchor records %d: the tail of the log was truncated", r.Seq, a.Seq)}
 			}

@@ -92,6 +92,18 @@ type wireRecord struct {
 
 func formatTimestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
+// nextTimestamp is the timestamp of a record appended at now after a
+// record dated prev: now, or prev when the clock is behind it. Timestamps
+// thus never go backwards along a chain, though the processes and
+// machines that append to it have clocks that differ a little, and the
+// verifier can refuse every record dated before the one it follows.
+func nextTimestamp(now, prev time.Time) time.Time {
+	if now = now.UTC(); now.Before(prev) {
+		return prev
+	}
+	return now
+}
+
 // encodeRecord returns r as one JSON line, newline included.
 func encodeRecord(r Record) ([]byte, error) {
 	var buf bytes.Buffer

@@ -44,7 +44,8 @@ type Shared struct {
 type position struct {
 	seq   uint64
 	hash  string
-	batch uint64 // key of the batch holding seq; 0 at the genesis
+	batch uint64    // key of the batch holding seq; 0 at the genesis
+	time  time.Time // timestamp of the record seq
 }
 
 var genesis = position{hash: GenesisHash}
@@ -133,7 +134,7 @@ func (s *Shared) AppendAll(ctx context.Context, es []Event) ([]Record, error) {
 		out = append(out, recs...)
 		es = es[len(recs):]
 		last := recs[len(recs)-1]
-		pos = position{seq: last.Seq, hash: last.Hash, batch: first}
+		pos = position{seq: last.Seq, hash: last.Hash, batch: first, time: last.Timestamp}
 	}
 	s.end = &pos
 	if err := s.moveHead(ctx, pos); err != nil {
@@ -152,7 +153,7 @@ func (s *Shared) build(pos position, es []Event) ([]Record, []byte, error) {
 	)
 	prev := pos
 	for _, e := range es {
-		r := Record{Seq: prev.seq + 1, Timestamp: s.now().UTC(), Event: e, PrevHash: prev.hash}
+		r := Record{Seq: prev.seq + 1, Timestamp: nextTimestamp(s.now(), prev.time), Event: e, PrevHash: prev.hash}
 		r.Hash = recordHash(s.salt, &r)
 		line, err := encodeRecord(r)
 		if err != nil {
@@ -168,7 +169,7 @@ func (s *Shared) build(pos position, es []Event) ([]Record, []byte, error) {
 			break
 		}
 		recs, data = append(recs, r), append(data, line...)
-		prev = position{seq: r.Seq, hash: r.Hash}
+		prev = position{seq: r.Seq, hash: r.Hash, time: r.Timestamp}
 	}
 	return recs, data, nil
 }
@@ -266,7 +267,7 @@ func (s *Shared) checkHeadBatch(ctx context.Context, h *sharedHead) (position, e
 	if !found {
 		return position{}, &ChainError{Seq: h.Seq, Reason: "the record does not match the head: the chain was rewritten or truncated"}
 	}
-	return position{seq: c.n, hash: c.headHash(), batch: h.Batch}, nil
+	return position{seq: c.n, hash: c.headHash(), batch: h.Batch, time: c.last}, nil
 }
 
 // advance follows the batches stored after pos and returns the last
@@ -282,12 +283,12 @@ func (s *Shared) advance(ctx context.Context, pos position) (position, error) {
 			return position{}, err
 		}
 		c := newChecker(s.salt)
-		c.n = pos.seq
+		c.n, c.last = pos.seq, pos.time
 		copy(c.head[:], pos.hash)
 		if err := s.checkBatch(c, first, data, nil); err != nil {
 			return position{}, err
 		}
-		pos = position{seq: c.n, hash: c.headHash(), batch: first}
+		pos = position{seq: c.n, hash: c.headHash(), batch: first, time: c.last}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/audit/audittest"
@@ -183,4 +184,34 @@ func TestSharedRotationCost(t *testing.T) {
 		t.Fatalf("a rotation cost %d writes and %d reads, want 4 writes and at most 6 reads", c.puts, c.gets)
 	}
 	t.Logf("a rotation: %d writes, %d reads", c.puts, c.gets)
+}
+
+// TestSharedClockBehind: a machine whose clock is an hour behind the one
+// that appended last dates its record like that one, not earlier, so the
+// shared chain's timestamps never go backwards and it verifies.
+func TestSharedClockBehind(t *testing.T) {
+	m := &audittest.Memory{}
+	ahead := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	a, err := audit.NewShared(m, audittest.Salt, audit.WithClock(func() time.Time { return ahead }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := audit.NewShared(m, audittest.Salt, audit.WithClock(func() time.Time { return ahead.Add(-time.Hour) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.Append(t.Context(), sharedEvent(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := b.Append(t.Context(), sharedEvent(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Seq != 2 || !second.Timestamp.Equal(first.Timestamp) {
+		t.Fatalf("record %d from the machine behind is dated %s, want seq 2 dated %s", second.Seq, second.Timestamp, first.Timestamp)
+	}
+	if _, err := b.Verify(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
