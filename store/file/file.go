@@ -51,9 +51,8 @@
 // group or others may write. Loads refuse what rotor never writes there:
 // anything but a regular file (a FIFO would block the read), a symbolic
 // link, or a file larger than 4 MiB. An old file put back by someone who
-// can write the directory is a valid file; the audit chain, which records
-// each save's version and digest, is what detects it (see rotor's README,
-// "Security model").
+// can write the directory is a valid file, and this package cannot tell it
+// from the current one (see rotor's README, "Security model").
 package file
 
 import (
