@@ -98,7 +98,9 @@ node_tests() {
 	npm run build --silent -w @rotor-dev/keyring || return 1
 	ROTOR_TEST_BIN="$(mktemp -d)"
 	export ROTOR_TEST_BIN
-	go build -o "$ROTOR_TEST_BIN/rotor" ./cmd/rotor &&
+	# The suites use rotor's test knobs (ROTOR_CLOCK_SKEW), which exist only
+	# with the rotortest build tag.
+	go build -tags rotortest -o "$ROTOR_TEST_BIN/rotor" ./cmd/rotor &&
 		go build -o "$ROTOR_TEST_BIN/clerk-emulator" ./cmd/clerk-emulator &&
 		(cd examples/nextjs-app && SKIP_ENV_VALIDATION=1 npx next build) &&
 		node --test --test-concurrency=1 sdk/js/test/*.test.js examples/nextjs-app/test/*.test.js

@@ -42,14 +42,16 @@ process.on("exit", () => {
 /**
  * Go binaries the suites run. scripts/test.sh builds them once and passes
  * ROTOR_TEST_BIN; run alone, a suite builds them into a temporary
- * directory (Go's build cache makes that quick after the first time).
+ * directory (Go's build cache makes that quick after the first time),
+ * with the rotortest build tag: the suites use rotor's test knobs
+ * (ROTOR_CLOCK_SKEW), which a release build refuses.
  */
 let binDir = process.env.ROTOR_TEST_BIN;
 export function goBinary(name) {
   if (!binDir) binDir = tempDir("rotor-js-bin-");
   const out = join(binDir, name);
   if (!existsSync(out)) {
-    execFileSync("go", ["build", "-o", out, `./cmd/${name}`], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync("go", ["build", "-tags", "rotortest", "-o", out, `./cmd/${name}`], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
   }
   return out;
 }
