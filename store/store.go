@@ -10,6 +10,19 @@
 // slots but may still be valid at their issuer wait in Retired until they
 // are revoked.
 //
+// # Operations and intents
+//
+// Every operation that changes a secret in more than one save (a rotation,
+// a rollback, a revoke, a stage) holds the secret's lease, a [Rotation]
+// record, from its first save to its last; its Kind says which operation
+// it is. Before a call that changes the world outside the store and whose
+// result rotor must keep (a mint), the operation saves an [Intent] with a
+// request id; a run that finds an intent without its outcome reconciles it
+// with the issuer instead of repeating the call blindly. A key rotor has
+// decided to revoke is marked [KeyRevoking] before its issuer is asked, and
+// the ids of revoked keys are remembered in Revoked, so that no such key is
+// ever made current again.
+//
 // # Contract
 //
 // A [Store] loads a secret together with an opaque [Version] and saves it
@@ -104,7 +117,21 @@ type Key struct {
 	ExpiresAt time.Time         `json:"expires_at,omitzero"`
 	Source    string            `json:"source,omitempty"`
 	Meta      map[string]string `json:"meta,omitempty"`
+	// State is empty for a usable key, or [KeyRevoking] once rotor has
+	// decided to revoke it.
+	State KeyState `json:"state,omitempty"`
 }
+
+// KeyState says where a key is on its way out.
+type KeyState string
+
+// KeyRevoking marks a key rotor decided to revoke and whose issuer may
+// already have been asked: it never becomes current, previous or next
+// again, and the next revoke finishes revoking it whatever its expiry.
+const KeyRevoking KeyState = "revoking"
+
+// Revoking reports whether k is marked [KeyRevoking].
+func (k *Key) Revoking() bool { return k != nil && k.State == KeyRevoking }
 
 // Key sources.
 const (
@@ -167,16 +194,61 @@ const (
 // Steps lists the rotation steps in order.
 var Steps = []Step{StepCreate, StepTest, StepPromote, StepReload, StepVerify, StepFinish}
 
-// Rotation is an unfinished rotation, held under a lease.
+// StepAborted is recorded as the last step of a rotation whose abort has
+// been saved but whose lease is not yet released.
+const StepAborted Step = "aborted"
+
+// OpKind names the operation a [Rotation] record holds.
+type OpKind string
+
+// The operations that hold a secret's lease.
+const (
+	// OpRotate: create → test → promote → reload → verify → finish.
+	OpRotate OpKind = "rotate"
+	// OpRollback: test previous → promote it back → reload → verify →
+	// finish.
+	OpRollback OpKind = "rollback"
+	// OpRevoke: revoke the key named by KeyID at its issuer, then clear it.
+	OpRevoke OpKind = "revoke"
+	// OpStage: a key was saved as next; the operation's outcome is being
+	// recorded.
+	OpStage OpKind = "stage"
+	// OpDismiss: a possibly orphaned key was dismissed by the operator.
+	OpDismiss OpKind = "dismiss"
+)
+
+// Rotation is the operation in flight on a secret (a rotation, or a
+// rollback, revoke or stage; see Kind), held under a lease.
 type Rotation struct {
-	ID        string    `json:"id"`
-	Step      Step      `json:"step,omitempty"` // last completed step; empty before create
+	ID string `json:"id"`
+	// Kind is the operation; empty means OpRotate (records written before
+	// operations had kinds).
+	Kind      OpKind    `json:"kind,omitempty"`
+	Step      Step      `json:"step,omitempty"` // last completed step; empty before the first
 	StartedAt time.Time `json:"started_at"`
 	Initiator string    `json:"initiator"`
 	// Holder identifies the process holding the lease (host, pid, nonce).
 	Holder string `json:"holder"`
 	// LeaseExpiresAt is when another rotator may take the rotation over.
 	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	// KeyID names the key the operation is about, when it is about one
+	// that is not in a fixed slot: the key being revoked or staged, the
+	// key a rollback sets aside.
+	KeyID string `json:"key_id,omitempty"`
+	// Reason says why a rollback runs ("requested", "automatic after
+	// failed verify", "abort of rotation …").
+	Reason string `json:"reason,omitempty"`
+	// Intent is a call outside the store that the operation decided on
+	// and may have made, whose outcome is not saved yet.
+	Intent *Intent `json:"intent,omitempty"`
+}
+
+// OpKind returns r's kind, OpRotate when none is recorded.
+func (r *Rotation) OpKind() OpKind {
+	if r.Kind == "" {
+		return OpRotate
+	}
+	return r.Kind
 }
 
 // Clone returns a copy of r; nil stays nil.
@@ -185,7 +257,57 @@ func (r *Rotation) Clone() *Rotation {
 		return nil
 	}
 	c := *r
+	c.Intent = r.Intent.Clone()
 	return &c
+}
+
+// Intent actions.
+const (
+	// IntentMint: the provider is (or was) asked to mint a credential.
+	IntentMint = "mint"
+)
+
+// Intent records a side effect at an issuer before it is attempted.
+type Intent struct {
+	// ID is the request id the provider is given; it stays the same when
+	// the call is repeated or reconciled.
+	ID     string    `json:"id"`
+	Action string    `json:"action"`
+	At     time.Time `json:"at"`
+}
+
+// Clone returns a copy of i; nil stays nil.
+func (i *Intent) Clone() *Intent {
+	if i == nil {
+		return nil
+	}
+	c := *i
+	return &c
+}
+
+// RevokedKey remembers a key that was revoked and cleared from the slots.
+type RevokedKey struct {
+	ID        string    `json:"key_id"`
+	RevokedAt time.Time `json:"revoked_at"`
+}
+
+// MaxRevoked bounds Secret.Revoked: the oldest entries are dropped first.
+// A key revoked that long ago is also one its issuer rejects, which every
+// operation that could bring a key back tests for.
+const MaxRevoked = 64
+
+// Orphan reports a credential that an interrupted call may have created at
+// the issuer without rotor ever learning its value: rotor cannot revoke
+// it, so an operator must check the issuer.
+type Orphan struct {
+	// RequestID is the id of the call (see Intent).
+	RequestID string `json:"request_id"`
+	// Operation is the id of the operation that made the call.
+	Operation string    `json:"operation"`
+	Action    string    `json:"action"`
+	At        time.Time `json:"at"`
+	// Check tells the operator what to look for at the issuer.
+	Check string `json:"check"`
 }
 
 // Secret is everything rotor stores about one managed secret.
@@ -201,6 +323,47 @@ type Secret struct {
 	Rotation *Rotation `json:"rotation,omitempty"`
 	// LastRotatedAt is when the last rotation finished.
 	LastRotatedAt time.Time `json:"last_rotated_at,omitzero"`
+	// ReloadedKeyID is the id of the key the last completed reload gave
+	// consumers. Until another reload completes, consumers may still use
+	// it, so it is never revoked.
+	ReloadedKeyID string `json:"reloaded_key_id,omitempty"`
+	// Revoked lists the most recently revoked keys (at most MaxRevoked),
+	// newest last, so that none is staged, promoted or rolled back to.
+	Revoked []RevokedKey `json:"revoked,omitempty"`
+	// Orphans lists credentials an interrupted call may have left at the
+	// issuer, until an operator dismisses them.
+	Orphans []Orphan `json:"orphans,omitempty"`
+}
+
+// IsRevoked reports whether the key with id was revoked: it is in Revoked,
+// or marked [KeyRevoking] in previous or the retired list.
+func (s *Secret) IsRevoked(id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, r := range s.Revoked {
+		if r.ID == id {
+			return true
+		}
+	}
+	if p := s.Previous; p.Revoking() && p.ID == id {
+		return true
+	}
+	for i := range s.Retired {
+		if k := &s.Retired[i]; k.Revoking() && k.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// AddRevoked remembers id as revoked at, keeping the list within
+// MaxRevoked.
+func (s *Secret) AddRevoked(id string, at time.Time) {
+	s.Revoked = append(s.Revoked, RevokedKey{ID: id, RevokedAt: at})
+	if n := len(s.Revoked) - MaxRevoked; n > 0 {
+		s.Revoked = slices.Delete(s.Revoked, 0, n)
+	}
 }
 
 // Slot returns the key in slot sl, or nil.
@@ -233,6 +396,8 @@ func (s *Secret) Clone() *Secret {
 	for i := range c.Retired {
 		c.Retired[i].Meta = maps.Clone(s.Retired[i].Meta)
 	}
+	c.Revoked = slices.Clone(s.Revoked)
+	c.Orphans = slices.Clone(s.Orphans)
 	return &c
 }
 

@@ -64,6 +64,9 @@ func (s *Store) plan(ctx context.Context, name string, snap *snapshot, cur *stat
 	}
 	next.rotation = desired.Rotation.Clone()
 	next.lastRotatedAt = desired.LastRotatedAt
+	next.reloadedKeyID = desired.ReloadedKeyID
+	next.revoked = slices.Clone(desired.Revoked)
+	next.orphans = slices.Clone(desired.Orphans)
 
 	// The layout to leave on the secret. Without a current key, nothing
 	// new is written: Secrets Manager would make the first version

@@ -25,9 +25,11 @@
 //
 // The state secret holds one JSON document (format 1) with what labels
 // cannot carry: each slot's key id, creation and expiry times, source and
-// Meta, keyed to the version id that holds its value; the retired keys;
-// the rotation (id, step, initiator, lease holder and expiry); when the
-// last rotation finished; a serial number counting saves; and the label
+// Meta, keyed to the version id that holds its value, and whether it is
+// being revoked; the retired keys; the operation in flight (id, kind, step,
+// initiator, lease holder and expiry, intent); when the last rotation
+// finished; the key the last reload gave consumers; the ids of recently
+// revoked keys; possibly orphaned keys; a serial number counting saves; and the label
 // layout the save left on rotor/NAME together with the layout before it.
 // The document also repeats the values, because retired keys have no label
 // left to keep them and versions without labels are deleted by AWS. It is

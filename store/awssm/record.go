@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/rotor-dev/rotor/store"
@@ -90,6 +91,9 @@ type record struct {
 	Retired       []keyRecord              `json:"retired,omitempty"`
 	Rotation      *rotationRecord          `json:"rotation,omitempty"`
 	LastRotatedAt time.Time                `json:"last_rotated_at,omitzero"`
+	ReloadedKeyID string                   `json:"reloaded_key_id,omitempty"`
+	Revoked       []store.RevokedKey       `json:"revoked,omitempty"`
+	Orphans       []store.Orphan           `json:"orphans,omitempty"`
 	// Labels is the layout this save leaves on the secret; Prior the
 	// layout it found there (raw, AWSPENDING on current included).
 	Labels layout `json:"labels"`
@@ -105,15 +109,20 @@ type keyRecord struct {
 	ExpiresAt time.Time         `json:"expires_at,omitzero"`
 	Source    string            `json:"source,omitempty"`
 	Meta      map[string]string `json:"meta,omitempty"`
+	State     store.KeyState    `json:"state,omitempty"`
 }
 
 type rotationRecord struct {
-	ID             string     `json:"id"`
-	Step           store.Step `json:"step,omitempty"`
-	StartedAt      time.Time  `json:"started_at,omitzero"`
-	Initiator      string     `json:"initiator,omitempty"`
-	Holder         string     `json:"holder,omitempty"`
-	LeaseExpiresAt time.Time  `json:"lease_expires_at,omitzero"`
+	ID             string        `json:"id"`
+	Kind           store.OpKind  `json:"kind,omitempty"`
+	Step           store.Step    `json:"step,omitempty"`
+	StartedAt      time.Time     `json:"started_at,omitzero"`
+	Initiator      string        `json:"initiator,omitempty"`
+	Holder         string        `json:"holder,omitempty"`
+	LeaseExpiresAt time.Time     `json:"lease_expires_at,omitzero"`
+	KeyID          string        `json:"key_id,omitempty"`
+	Reason         string        `json:"reason,omitempty"`
+	Intent         *store.Intent `json:"intent,omitempty"`
 }
 
 // entry is a key with the version that holds its value.
@@ -128,6 +137,9 @@ type state struct {
 	retired       []entry
 	rotation      *store.Rotation
 	lastRotatedAt time.Time
+	reloadedKeyID string
+	revoked       []store.RevokedKey
+	orphans       []store.Orphan
 }
 
 func newState() *state { return &state{slots: map[store.Slot]*entry{}} }
@@ -135,7 +147,7 @@ func newState() *state { return &state{slots: map[store.Slot]*entry{}} }
 func keyOf(r keyRecord) entry {
 	return entry{vid: r.VersionID, key: store.Key{
 		Value: r.Value, ID: r.ID, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-		Source: r.Source, Meta: maps.Clone(r.Meta),
+		Source: r.Source, Meta: maps.Clone(r.Meta), State: r.State,
 	}}
 }
 
@@ -143,7 +155,7 @@ func recordOf(e entry) keyRecord {
 	k := e.key
 	return keyRecord{
 		VersionID: e.vid, Value: k.Value, ID: k.ID, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
-		Source: k.Source, Meta: maps.Clone(k.Meta),
+		Source: k.Source, Meta: maps.Clone(k.Meta), State: k.State,
 	}
 }
 
@@ -159,11 +171,15 @@ func (r *record) state() *state {
 	}
 	if rr := r.Rotation; rr != nil {
 		st.rotation = &store.Rotation{
-			ID: rr.ID, Step: rr.Step, StartedAt: rr.StartedAt, Initiator: rr.Initiator,
+			ID: rr.ID, Kind: rr.Kind, Step: rr.Step, StartedAt: rr.StartedAt, Initiator: rr.Initiator,
 			Holder: rr.Holder, LeaseExpiresAt: rr.LeaseExpiresAt,
+			KeyID: rr.KeyID, Reason: rr.Reason, Intent: rr.Intent.Clone(),
 		}
 	}
 	st.lastRotatedAt = r.LastRotatedAt
+	st.reloadedKeyID = r.ReloadedKeyID
+	st.revoked = slices.Clone(r.Revoked)
+	st.orphans = slices.Clone(r.Orphans)
 	return st
 }
 
@@ -182,16 +198,23 @@ func (r *record) fill(st *state) {
 	r.Rotation = nil
 	if rot := st.rotation; rot != nil {
 		r.Rotation = &rotationRecord{
-			ID: rot.ID, Step: rot.Step, StartedAt: rot.StartedAt, Initiator: rot.Initiator,
+			ID: rot.ID, Kind: rot.Kind, Step: rot.Step, StartedAt: rot.StartedAt, Initiator: rot.Initiator,
 			Holder: rot.Holder, LeaseExpiresAt: rot.LeaseExpiresAt,
+			KeyID: rot.KeyID, Reason: rot.Reason, Intent: rot.Intent.Clone(),
 		}
 	}
 	r.LastRotatedAt = st.lastRotatedAt
+	r.ReloadedKeyID = st.reloadedKeyID
+	r.Revoked = slices.Clone(st.revoked)
+	r.Orphans = slices.Clone(st.orphans)
 }
 
 // secret returns st as a store.Secret called name.
 func (st *state) secret(name string) *store.Secret {
-	s := &store.Secret{Name: name, Rotation: st.rotation.Clone(), LastRotatedAt: st.lastRotatedAt}
+	s := &store.Secret{
+		Name: name, Rotation: st.rotation.Clone(), LastRotatedAt: st.lastRotatedAt,
+		ReloadedKeyID: st.reloadedKeyID, Revoked: slices.Clone(st.revoked), Orphans: slices.Clone(st.orphans),
+	}
 	for _, sl := range store.Slots {
 		e := st.slots[sl]
 		if e == nil {

@@ -63,6 +63,7 @@ func fullSecret(name string) *store.Secret {
 				ExpiresAt: base.Add(-29 * 24 * time.Hour).In(zoneWest),
 				Source:    store.SourceMinted,
 				Meta:      map[string]string{"reason": "rolled back"},
+				State:     store.KeyRevoking,
 			},
 			{
 				Value:     "sk_test_storetest_retired1_" + name,
@@ -72,13 +73,29 @@ func fullSecret(name string) *store.Secret {
 		},
 		Rotation: &store.Rotation{
 			ID:             "rot-01JQ7W3Z5K",
+			Kind:           store.OpRollback,
 			Step:           store.StepTest,
 			StartedAt:      base.Add(-time.Minute + 3),
 			Initiator:      "ci:github-actions:rotor-dev/app",
 			Holder:         "host-1/4242/9f8e7d",
 			LeaseExpiresAt: base.Add(15 * time.Minute).In(zoneWest),
+			KeyID:          "0123456789abcdef",
+			Reason:         "automatic after failed verify",
+			Intent:         &store.Intent{ID: "req-01JQ7W3Z5K", Action: store.IntentMint, At: base.Add(-time.Minute + 5).In(zoneWest)},
 		},
 		LastRotatedAt: base.Add(-30*24*time.Hour + 999).In(zoneWest),
+		ReloadedKeyID: "1123456789abcdef",
+		Revoked: []store.RevokedKey{
+			{ID: "8123456789abcdef", RevokedAt: base.Add(-40 * 24 * time.Hour).In(zoneWest)},
+			{ID: "9123456789abcdef", RevokedAt: base.Add(-20*24*time.Hour + 7)},
+		},
+		Orphans: []store.Orphan{{
+			RequestID: "req-01JQ7W3Z00",
+			Operation: "rot-01JQ7W3Z00",
+			Action:    store.IntentMint,
+			At:        base.Add(-2 * time.Hour).In(zoneWest),
+			Check:     "look for a key created at the issuer around this time",
+		}},
 	}
 }
 
@@ -154,6 +171,38 @@ func diffSecret(got, want *store.Secret) []string {
 	}
 	d = append(d, diffRotation(got.Rotation, want.Rotation)...)
 	d = append(d, diffTime("last_rotated_at", got.LastRotatedAt, want.LastRotatedAt)...)
+	if got.ReloadedKeyID != want.ReloadedKeyID {
+		d = append(d, fmt.Sprintf("reloaded_key_id = %q, want %q", got.ReloadedKeyID, want.ReloadedKeyID))
+	}
+	if len(got.Revoked) != len(want.Revoked) {
+		d = append(d, fmt.Sprintf("revoked: %d entries, want %d", len(got.Revoked), len(want.Revoked)))
+	} else {
+		for i, w := range want.Revoked {
+			g := got.Revoked[i]
+			if g.ID != w.ID {
+				d = append(d, fmt.Sprintf("revoked[%d]: key_id = %q, want %q", i, g.ID, w.ID))
+			}
+			d = append(d, diffTime(fmt.Sprintf("revoked[%d]: revoked_at", i), g.RevokedAt, w.RevokedAt)...)
+		}
+	}
+	if len(got.Orphans) != len(want.Orphans) {
+		d = append(d, fmt.Sprintf("orphans: %d entries, want %d", len(got.Orphans), len(want.Orphans)))
+	} else {
+		for i, w := range want.Orphans {
+			g := got.Orphans[i]
+			for _, f := range []struct{ name, got, want string }{
+				{"request_id", g.RequestID, w.RequestID},
+				{"operation", g.Operation, w.Operation},
+				{"action", g.Action, w.Action},
+				{"check", g.Check, w.Check},
+			} {
+				if f.got != f.want {
+					d = append(d, fmt.Sprintf("orphans[%d]: %s = %q, want %q", i, f.name, f.got, f.want))
+				}
+			}
+			d = append(d, diffTime(fmt.Sprintf("orphans[%d]: at", i), g.At, w.At)...)
+		}
+	}
 	return d
 }
 
@@ -181,6 +230,9 @@ func diffKey(path string, got, want *store.Key) []string {
 	if !maps.Equal(got.Meta, want.Meta) {
 		d = append(d, fmt.Sprintf("%s: meta = %q, want %q", path, got.Meta, want.Meta))
 	}
+	if got.State != want.State {
+		d = append(d, fmt.Sprintf("%s: state = %q, want %q", path, got.State, want.State))
+	}
 	return d
 }
 
@@ -196,9 +248,12 @@ func diffRotation(got, want *store.Rotation) []string {
 	var d []string
 	for _, f := range []struct{ name, got, want string }{
 		{"id", got.ID, want.ID},
+		{"kind", string(got.Kind), string(want.Kind)},
 		{"step", string(got.Step), string(want.Step)},
 		{"initiator", got.Initiator, want.Initiator},
 		{"holder", got.Holder, want.Holder},
+		{"key_id", got.KeyID, want.KeyID},
+		{"reason", got.Reason, want.Reason},
 	} {
 		if f.got != f.want {
 			d = append(d, fmt.Sprintf("rotation: %s = %q, want %q", f.name, f.got, f.want))
@@ -206,6 +261,17 @@ func diffRotation(got, want *store.Rotation) []string {
 	}
 	d = append(d, diffTime("rotation: started_at", got.StartedAt, want.StartedAt)...)
 	d = append(d, diffTime("rotation: lease_expires_at", got.LeaseExpiresAt, want.LeaseExpiresAt)...)
+	switch gi, wi := got.Intent, want.Intent; {
+	case gi == nil && wi != nil:
+		d = append(d, "rotation: intent: got none, want one")
+	case gi != nil && wi == nil:
+		d = append(d, "rotation: intent: got one, want none")
+	case gi != nil:
+		if gi.ID != wi.ID || gi.Action != wi.Action {
+			d = append(d, fmt.Sprintf("rotation: intent = %s %s, want %s %s", gi.Action, gi.ID, wi.Action, wi.ID))
+		}
+		d = append(d, diffTime("rotation: intent: at", gi.At, wi.At)...)
+	}
 	return d
 }
 

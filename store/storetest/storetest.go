@@ -385,6 +385,9 @@ func mutate(s *store.Secret) {
 	s.Retired[1].ID = "mutated"
 	s.Retired = append(s.Retired[:1], s.Retired[2:]...)
 	s.Rotation.Step = store.StepFinish
+	s.Rotation.Intent.ID = "mutated"
+	s.Revoked[0].ID = "mutated"
+	s.Orphans[0].Check = "mutated"
 }
 
 func testCaseSensitive(t *testing.T, st store.Store) {
