@@ -5,7 +5,8 @@
 // calls Mint to obtain a new credential when nothing is pre-staged, Test
 // before anything is accepted or promoted, and Revoke once a key's grace
 // period is over. Capabilities that only some providers have are optional
-// interfaces ([PromoteChecker], [Preparer]) the engine type-asserts.
+// interfaces ([PromoteChecker], [Preparer], [Recoverer],
+// [IdempotentMinter]) the engine type-asserts.
 //
 // # Writing a provider
 //
@@ -44,12 +45,41 @@
 //
 // # Intent before side effect
 //
+// A mint changes the world outside rotor: the issuer now holds a credential
+// whose value only the answer carries. A run that dies after the issuer
+// answered and before the value was saved would leave a working key that
+// nobody knows about, or, for an issuer whose mint is a rotate call (Clerk
+// machine keys), lose the new key while the old one expires. So the engine
+// saves an intent with a request id ([MintRequest].RequestID) before it
+// calls Mint, and the value after; a run that finds the intent without the
+// value reconciles, in this order of preference:
+//
+//   - [Recoverer]: Recover asks the issuer for the credential minted for
+//     the request (Clerk machine keys: the machine's key, if it is no
+//     longer the current one). It answers [ErrNotMinted] when there is
+//     none, and the engine mints with the same request id.
+//   - [IdempotentMinter]: Mint is idempotent on RequestID (the same id
+//     returns the same credential and mints nothing new), so the engine
+//     calls it again. The exec provider's protocol (version 2) requires
+//     this of its commands.
+//   - neither: the engine cannot know whether a key was created. It records
+//     a possibly orphaned key ([store.Orphan]) in the secret, shown by
+//     `rotor status` and written to the audit log with what the operator
+//     must check at the issuer, and mints again with a new request id.
+//
+// A provider with no issuer (random bytes the application owns) creates
+// nothing outside rotor: its Recover always answers ErrNotMinted.
+//
 // A provider whose mint changes the issuer in a way that cannot be looked
 // up afterwards (a database password is set, never read back) implements
-// [Preparer]: Prepare picks the new value with no side effect, the engine
-// saves it as the pending key, and only then does Apply make the issuer
-// accept it. A run that dies at any point leaves the value in the store, and
-// the next run applies the same value again instead of losing it.
+// [Preparer] instead: Prepare picks the new value with no side effect, the
+// engine saves it as the pending key, and only then does Apply make the
+// issuer accept it. A run that dies at any point leaves the value in the
+// store, and the next run applies the same value again instead of losing it.
+//
+// Revoke needs no intent of its own: it is idempotent, and the engine marks
+// the key [store.KeyRevoking] before calling it, so a run that dies in
+// between revokes it again.
 package provider
 
 import (
@@ -74,6 +104,11 @@ var (
 	// so the prepared value can be dropped with nothing to undo. An Apply
 	// error that does not wrap it leaves the outcome unknown.
 	ErrNotApplied = errors.New("change not applied at the issuer")
+	// ErrNotMinted means no credential was created: [Recoverer.Recover]
+	// found none for the request, or Mint failed before the issuer could
+	// create one. A Mint error that does not wrap it (nor ErrCannotMint)
+	// leaves the outcome unknown.
+	ErrNotMinted = errors.New("no credential was minted")
 )
 
 // ActionRequiredError tells the operator what to do by hand, e.g. create a
@@ -104,12 +139,21 @@ type MintRequest struct {
 	// grace period; nil when there is none or it has expired. A provider
 	// that reuses issuer-side accounts must not take the one it serves.
 	Previous *store.Key
+	// RequestID identifies this mint. It is saved before Mint is called
+	// and is the same when the engine calls Mint or Recover again for the
+	// same intent (see [IdempotentMinter], [Recoverer]). Safe to show.
+	RequestID string
+	// RequestedAt is when the intent was saved: an issuer's credentials
+	// created before it cannot be the one this request minted.
+	RequestedAt time.Time
 }
 
 // Provider is the contract every credential provider implements.
 type Provider interface {
 	// Mint creates a new credential. Providers that cannot (Clerk instance
-	// keys) return an *ActionRequiredError.
+	// keys) return an *ActionRequiredError. An error wrapping
+	// [ErrNotMinted] says the issuer definitely created nothing; any
+	// other error leaves that unknown (see "Intent before side effect").
 	Mint(ctx context.Context, req MintRequest) (Credential, error)
 
 	// Test checks that value works against its issuer. It returns an error
@@ -147,4 +191,25 @@ type PromoteChecker interface {
 type Preparer interface {
 	Prepare(ctx context.Context, req MintRequest) (Credential, error)
 	Apply(ctx context.Context, key store.Key) error
+}
+
+// Recoverer is implemented by providers that can ask their issuer for the
+// credential a Mint created, after a run died before saving its answer.
+//
+// Recover returns the credential req.RequestID minted, or an error
+// wrapping [ErrNotMinted] when the issuer definitely holds none (the
+// engine then mints with the same request). Any other error means the
+// issuer could not be asked; the engine keeps the intent and tries again
+// on the next run. Recover must not change the issuer.
+type Recoverer interface {
+	Recover(ctx context.Context, req MintRequest) (Credential, error)
+}
+
+// IdempotentMinter is implemented by providers whose Mint is idempotent on
+// [MintRequest].RequestID when IdempotentMint reports true: a second Mint
+// with a request id already answered returns the same credential and
+// creates nothing at the issuer. The engine then repeats Mint to learn the
+// value of an interrupted one.
+type IdempotentMinter interface {
+	IdempotentMint() bool
 }

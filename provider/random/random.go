@@ -2,7 +2,8 @@
 // signing secrets, anything rotor's own consumers verify. The issuer is the
 // application itself, so every value is valid the moment it exists and
 // revoking one means forgetting it, which the store does when it clears the
-// slot.
+// slot. A value minted by a run that died before saving it exists nowhere
+// and needs no cleanup ([Provider.Recover]).
 package random
 
 import (
@@ -78,7 +79,10 @@ type Provider struct {
 	prefix   string
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider  = (*Provider)(nil)
+	_ provider.Recoverer = (*Provider)(nil)
+)
 
 // New returns a provider minting keys as o says; empty fields take their
 // defaults.
@@ -97,6 +101,13 @@ func (p *Provider) Mint(context.Context, provider.MintRequest) (provider.Credent
 		return provider.Credential{}, fmt.Errorf("random: %w", err)
 	}
 	return provider.Credential{Value: p.prefix + p.encode(b)}, nil
+}
+
+// Recover answers [provider.ErrNotMinted] for every request: a value Mint
+// returned exists nowhere else, so one that was never saved is simply gone
+// and nothing can use it.
+func (p *Provider) Recover(context.Context, provider.MintRequest) (provider.Credential, error) {
+	return provider.Credential{}, fmt.Errorf("random: a value not saved exists nowhere: %w", provider.ErrNotMinted)
 }
 
 func (p *Provider) encode(b []byte) string {

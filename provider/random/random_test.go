@@ -105,3 +105,20 @@ func TestOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoverFindsNothing: a minted value that was never saved exists
+// nowhere, so recovering any request answers ErrNotMinted and the engine
+// mints again instead of reporting a possibly orphaned key.
+func TestRecoverFindsNothing(t *testing.T) {
+	p, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := provider.MintRequest{Secret: "s", RequestID: "req-1"}
+	if _, err := p.Mint(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Recover(t.Context(), req); !errors.Is(err, provider.ErrNotMinted) {
+		t.Fatalf("Recover = %v, want ErrNotMinted", err)
+	}
+}
