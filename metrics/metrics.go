@@ -141,7 +141,9 @@ func (m *Metrics) observe(e rotation.Event) {
 		m.rotations.WithLabelValues(e.Secret, "rolled_back").Inc()
 	case strings.HasPrefix(e.Action, "rotate.") && e.Status == rotation.StatusFailed:
 		m.rotations.WithLabelValues(e.Secret, "failure").Inc()
-	case e.Action == "rollback" && e.Status == rotation.StatusSucceeded:
+	case e.Action == "rollback.promote" && e.Status == rotation.StatusSucceeded:
+		// Previous is current again (what a rollback is, whatever its
+		// reload and verify do next).
 		m.rollbacks.WithLabelValues(e.Secret).Inc()
 	}
 }

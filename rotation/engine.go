@@ -2,15 +2,47 @@
 // and revokes the keys of a managed secret, recording every step in the
 // store before the next one starts.
 //
-// # Steps
+// # Operations
 //
-// A rotation runs create → test → promote → reload → verify → finish
-// (see [store.Steps]). After each step the secret is saved with
-// compare-and-swap, with the completed step recorded in its
-// [store.Rotation]. A process that dies at any point leaves a secret that
-// the next run resumes from the last recorded step, or that
-// `rotor rotate NAME --abort` unwinds: before promote the pending key is
-// discarded, after promote the rotation is rolled back.
+// Every operation that takes more than one save holds the secret's lease
+// (a [store.Rotation] whose Kind names it) from its first save to its
+// last:
+//
+//   - rotate: create → test → promote → reload → verify → finish
+//     (see [store.Steps]);
+//   - rollback: test previous again → promote it back → reload → verify →
+//     finish, whether asked for (`rotor rollback`), automatic after a failed
+//     reload or verify, or the unwinding of an abort after promote;
+//   - revoke: mark the key [store.KeyRevoking] → revoke it at its issuer →
+//     clear it, one key per operation;
+//   - stage, and the dismissal of a possibly orphaned key: one save, then
+//     the outcome is recorded.
+//
+// After each step the secret is saved with compare-and-swap, with the
+// completed step recorded. A process that dies at any point leaves a
+// secret that the next run completes: `rotor rotate NAME`, a daemon tick,
+// or the command of the same kind resumes a rotation or a rollback from
+// its last recorded step, and any command finishes an interrupted revoke or
+// stage before its own work. `rotor rotate NAME --abort` unwinds a
+// rotation instead: before promote the pending key is set aside, after
+// promote the rotation becomes a rollback.
+//
+// # Intent before side effect
+//
+// A call that changes the world outside the store is preceded by a saved
+// record of it. A mint saves an intent with a request id
+// ([store.Intent], [provider.MintRequest].RequestID); a run that finds the
+// intent without a pending key reconciles it (see package provider):
+// it recovers the credential from the issuer, repeats an idempotent mint, or
+// records a possibly orphaned key ([store.Orphan]) for the operator. A
+// revoke marks the key revoking before asking the issuer; a revoking or
+// revoked key ([store.Secret].Revoked) is never staged, promoted or rolled
+// back to again, and rollback tests previous with the issuer before it
+// promotes it back. Reload and verify are preceded by the saved promote:
+// a run that dies during a hook runs it again, so hooks must be safe to
+// repeat. The id of the key the last completed reload gave consumers is
+// kept ([store.Secret].ReloadedKeyID), and revoke refuses that key until
+// a later reload completes.
 //
 // # Providers that prepare
 //
@@ -22,22 +54,33 @@
 // an abort or a rollback is applied again too, for issuers that hold one
 // credential at a time.
 //
+// # Audit records
+//
+// Every record of an operation carries its id, and its last record says how
+// it ended: in the audit log's detail, "[op ID] …" and
+// "[op ID ended: OUTCOME] …" (see [Event.AuditDetail]). The terminal record
+// is written before the save that releases the lease, so a run that dies
+// between the two leaves an operation the next run finds and closes again
+// ([EndRecovered]); an operation is never left without one unless nobody
+// runs again. [OpenOperations] lists the operations of a log that have
+// none (`rotor audit verify --open`).
+//
 // # Leases
 //
-// An unfinished rotation holds a lease: the holder's identity and an expiry.
-// Another rotator that finds a live lease gets [ErrRotationInProgress]; one
-// that finds an expired lease, or a lease held by a process on this host
-// that no longer exists, takes the rotation over and resumes it. The store's
-// compare-and-swap is the only coordination: two rotators that race to
-// start both load the same version, and only one save succeeds.
+// An unfinished operation holds a lease: the holder's identity and an
+// expiry. Another rotator that finds a live lease gets
+// [ErrRotationInProgress]; one that finds an expired lease, or a lease held
+// by a process on this host that no longer exists, takes the operation over.
+// The store's compare-and-swap is the only coordination: two rotators that
+// race to start both load the same version, and only one save succeeds.
 //
 // # Keys that leave the slots
 //
 // A key that stops being current is kept as previous until its grace period
 // ends, then revoked. A key pushed out of previous by the next rotation, or
-// set aside by a rollback, moves to the secret's retired list and is revoked
-// by the next revoke run once it has expired. No key is dropped while its
-// issuer may still accept it.
+// set aside by a rollback or an abort, moves to the secret's retired list and
+// is revoked by the next revoke run once it has expired. No key is dropped
+// while its issuer may still accept it.
 package rotation
 
 import (
@@ -111,6 +154,12 @@ type Event struct {
 	KeyID  string
 	Status string // started, succeeded, failed
 	Detail string
+	// Op is the id of the operation the event belongs to; empty for an
+	// event outside one (a refusal before anything started).
+	Op string
+	// End, when set, makes this the operation's terminal record and says
+	// how the operation ended.
+	End Outcome
 }
 
 // Audit statuses.
@@ -118,6 +167,22 @@ const (
 	StatusStarted   = "started"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
+)
+
+// Outcome is how an operation ended, in its terminal record.
+type Outcome string
+
+// The outcomes of an operation.
+const (
+	EndSucceeded Outcome = "succeeded"
+	EndFailed    Outcome = "failed"
+	// EndAborted: a rotation unwound by `rotor rotate --abort` before
+	// promote.
+	EndAborted Outcome = "aborted"
+	// EndRecovered: written by a run that found the operation interrupted
+	// after its work was saved and closed it (its own terminal record may
+	// or may not have been written).
+	EndRecovered Outcome = "recovered"
 )
 
 // Recorder writes audit events. An error from Record stops the operation
@@ -143,8 +208,8 @@ type Engine struct {
 	// hosts are assumed alive until their lease expires.
 	HolderAlive func(holder string) bool
 	// OnStep is called after each step is saved (progress output, fault
-	// injection in tests), and at the points [StepPrepared] and
-	// [StepApplied] inside create. It may not modify the secret.
+	// injection in tests), and at the other [Points]. It may not modify
+	// the secret.
 	OnStep func(name string, step store.Step, s *store.Secret)
 	// Log receives operational logs (key ids only). Default: discard.
 	Log *slog.Logger
@@ -155,17 +220,53 @@ type Engine struct {
 	Stopping func() bool
 }
 
-// Points inside the create step of a provider that is a
-// [provider.Preparer], reported to [Engine.OnStep] like steps but never
-// recorded as one: the secret's rotation still says create is not done.
+// Points reported to [Engine.OnStep] like steps but never recorded as
+// one: places inside a step, and the steps of operations other than a
+// rotation.
 const (
+	// StepIntent: the mint intent was saved; the provider has not been
+	// asked yet.
+	StepIntent store.Step = "intent"
+	// StepMinted: the provider answered Mint; the pending key is not saved
+	// yet.
+	StepMinted store.Step = "minted"
 	// StepPrepared: the prepared value was saved as pending; the issuer
-	// has not been asked to accept it yet.
+	// has not been asked to accept it yet ([provider.Preparer]).
 	StepPrepared store.Step = "prepare"
 	// StepApplied: the issuer accepted the pending value; create is not
 	// recorded yet.
 	StepApplied store.Step = "apply"
+	// StepAborted: an abort before promote was saved; its outcome is not
+	// recorded yet and the lease is held.
+	StepAborted = store.StepAborted
+	// StepRevoking: the key was marked revoking and saved; its issuer has
+	// not been asked yet.
+	StepRevoking store.Step = "revoking"
+	// StepRevoked: the issuer revoked the key; it is not cleared yet.
+	StepRevoked store.Step = "revoked"
+	// StepStaged: the staged key was saved; its outcome is not recorded
+	// yet and the lease is held.
+	StepStaged store.Step = "staged"
 )
+
+// RollbackStep names a step of a rollback for [Engine.OnStep]:
+// "rollback.test", "rollback.promote", "rollback.reload",
+// "rollback.verify", "rollback.finish".
+func RollbackStep(step store.Step) store.Step { return "rollback." + step }
+
+// rollbackSteps are the steps of a rollback, in order.
+var rollbackSteps = []store.Step{store.StepTest, store.StepPromote, store.StepReload, store.StepVerify, store.StepFinish}
+
+// Points lists every step and point [Engine.OnStep] may be called with.
+var Points = func() []store.Step {
+	ps := []store.Step{StepIntent, StepMinted, StepPrepared, StepApplied}
+	ps = append(ps, store.Steps...)
+	ps = append(ps, StepAborted)
+	for _, st := range rollbackSteps {
+		ps = append(ps, RollbackStep(st))
+	}
+	return append(ps, StepRevoking, StepRevoked, StepStaged)
+}()
 
 // point reports a point inside a step to OnStep.
 func (e *Engine) point(s *store.Secret, p store.Step) {
@@ -302,10 +403,8 @@ func (e *Engine) Due(s *store.Secret, sec Secret, now time.Time) bool {
 	return s.Current == nil || !now.Before(sec.NextRotation(s))
 }
 
-// checkIdle returns an *InProgressError when a rotation holds s.
-func (e *Engine) checkIdle(s *store.Secret) error {
-	if s.Rotation != nil {
-		return inProgress(s, e.now())
-	}
-	return nil
+// live reports whether rot is held by another process that may still be
+// running: its lease has not expired and its holder is not known dead.
+func (e *Engine) live(rot *store.Rotation) bool {
+	return e.now().Before(rot.LeaseExpiresAt) && rot.Holder != e.holder() && e.alive(rot.Holder)
 }

@@ -15,7 +15,9 @@ var (
 	ErrRotationInProgress = errors.New("rotation in progress")
 	// ErrNoRotation means --abort found no rotation to abort.
 	ErrNoRotation = errors.New("no rotation in progress")
-	// ErrNothingToRollBack means previous is empty, revoked or expired.
+	// ErrNothingToRollBack means previous is empty, expired, revoked or
+	// being revoked, or rejected by its issuer when tested again; or, for
+	// an abort after promote, that the rotation is the secret's first.
 	ErrNothingToRollBack = errors.New("nothing to roll back to")
 	// ErrRolledBack means reload or verification failed after promote and
 	// the rotation was rolled back: current is the key it was before.
@@ -40,12 +42,23 @@ var (
 	ErrPromoteRefused = errors.New("provider refuses this key over the current one")
 	// ErrSameKey means a staged value is already in use.
 	ErrSameKey = errors.New("value is already in use by this secret")
+	// ErrKeyRevoked means a key to stage or promote was revoked, or is
+	// being revoked, by this secret: it never comes back.
+	ErrKeyRevoked = errors.New("key was revoked")
+	// ErrReloadPending means revoke was asked for the key consumers were
+	// last reloaded with, while the reload of its successor has not
+	// completed: consumers may still be using it.
+	ErrReloadPending = errors.New("consumers may still use this key: the reload of its successor has not completed")
+	// ErrNoOrphan means no possibly orphaned key has that request id.
+	ErrNoOrphan = errors.New("no possibly orphaned key with that request id")
 )
 
-// InProgressError describes the rotation that blocks an operation.
+// InProgressError describes the operation (a rotation, or a rollback,
+// revoke or stage) that blocks another.
 type InProgressError struct {
 	Secret         string
 	ID             string
+	Kind           store.OpKind // empty: a rotation
 	Step           store.Step
 	Initiator      string
 	Holder         string
@@ -64,8 +77,12 @@ func (e *InProgressError) Error() string {
 	if e.Holder == "" {
 		holder = "lease released"
 	}
-	return fmt.Sprintf("%s: rotation %s in progress for %s (last step %s, started %s by %s, %s until %s)",
-		e.Secret, e.ID, e.Age.Round(time.Second), step, e.StartedAt.UTC().Format(time.RFC3339), e.Initiator, holder,
+	kind := "rotation"
+	if e.Kind != "" && e.Kind != store.OpRotate {
+		kind = string(e.Kind)
+	}
+	return fmt.Sprintf("%s: %s %s in progress for %s (last step %s, started %s by %s, %s until %s)",
+		e.Secret, kind, e.ID, e.Age.Round(time.Second), step, e.StartedAt.UTC().Format(time.RFC3339), e.Initiator, holder,
 		e.LeaseExpiresAt.UTC().Format(time.RFC3339))
 }
 
@@ -75,7 +92,7 @@ func (e *InProgressError) Is(target error) bool { return target == ErrRotationIn
 func inProgress(s *store.Secret, now time.Time) *InProgressError {
 	r := s.Rotation
 	return &InProgressError{
-		Secret: s.Name, ID: r.ID, Step: r.Step, Initiator: r.Initiator, Holder: r.Holder,
+		Secret: s.Name, ID: r.ID, Kind: r.OpKind(), Step: r.Step, Initiator: r.Initiator, Holder: r.Holder,
 		StartedAt: r.StartedAt, LeaseExpiresAt: r.LeaseExpiresAt, Age: now.Sub(r.StartedAt),
 	}
 }

@@ -14,92 +14,160 @@ import (
 // Result summarises a completed operation.
 type Result struct {
 	Secret   string
-	Rotation string // rotation id, for rotate
-	Resumed  bool   // the rotation was taken over from an earlier run
+	Rotation string // operation id
+	// Kind is what ran: a rotation, or a rollback that a rotate resumed.
+	Kind     store.OpKind
+	Resumed  bool   // the operation was taken over from an earlier run
 	Current  string // key id of current afterwards
 	Previous string // key id of previous afterwards
 }
 
-// run is one rotation in flight: the secret as last saved and its version.
+// run is one operation in flight: the secret as last saved and its
+// version, with the lease held.
 type run struct {
 	e   *Engine
 	sec Secret
 	s   *store.Secret
 	ver store.Version
+	op  string // the operation's id, kept when s.Rotation is cleared
+	// resumed is set when the operation was taken over from another run.
+	resumed bool
+	// cause is why an automatic rollback runs: the failed reload or verify
+	// of the rotation it undoes.
+	cause error
 }
 
 // Rotate runs a rotation of sec to completion: it starts one, or resumes an
-// abandoned one. It returns an error wrapping ErrRotationInProgress when
-// another live rotator holds the lease, ErrTestFailed when the new key was
-// rejected (nothing promoted), and ErrRolledBack when reload or verify
-// failed after promote and the rotation was undone.
+// abandoned one. An interrupted revoke or stage is finished first; an
+// interrupted rollback is resumed instead of rotating (Result.Kind says
+// so). It returns an error wrapping ErrRotationInProgress when another live
+// rotator holds the lease, ErrTestFailed when the new key was rejected
+// (nothing promoted), and ErrRolledBack when reload or verify failed after
+// promote and the rotation was undone.
 func (e *Engine) Rotate(ctx context.Context, sec Secret) (Result, error) {
-	r, resumed, err := e.acquire(ctx, sec)
-	if err != nil {
-		return Result{Secret: sec.Name}, err
-	}
-	res := Result{Secret: sec.Name, Rotation: r.s.Rotation.ID, Resumed: resumed}
-	err = r.advance(ctx)
-	if r.s.Current != nil {
-		res.Current = r.s.Current.ID
-	}
-	if r.s.Previous != nil {
-		res.Previous = r.s.Previous.ID
-	}
-	return res, err
-}
-
-// acquire starts a rotation or takes over an abandoned one, saving the
-// lease with compare-and-swap so that exactly one rotator wins.
-func (e *Engine) acquire(ctx context.Context, sec Secret) (*run, bool, error) {
+	res := Result{Secret: sec.Name, Kind: store.OpRotate}
 	for attempt := 0; ; attempt++ {
 		s, ver, err := e.load(ctx, sec.Name)
 		if err != nil {
-			return nil, false, err
+			return res, err
 		}
-		now := e.now()
-		resumed := false
 		if rot := s.Rotation; rot != nil {
-			if now.Before(rot.LeaseExpiresAt) && rot.Holder != e.holder() && e.alive(rot.Holder) {
-				return nil, false, inProgress(s, e.now())
+			if e.live(rot) {
+				return res, inProgress(s, e.now())
 			}
-			resumed = true
-			rot.Holder = e.holder()
-			rot.LeaseExpiresAt = now.Add(sec.Lease)
-		} else {
-			s.Rotation = &store.Rotation{
-				ID:             newRotationID(now),
-				StartedAt:      now,
-				Initiator:      e.Initiator,
-				Holder:         e.holder(),
-				LeaseExpiresAt: now.Add(sec.Lease),
+			r, err := e.takeover(ctx, sec, s, ver)
+			if errors.Is(err, store.ErrConflict) && attempt < 3 {
+				continue
 			}
+			if err != nil {
+				return res, err
+			}
+			switch kind := rot.OpKind(); {
+			case kind == store.OpRotate && rot.Step != store.StepAborted, kind == store.OpRollback:
+				err := r.advance(ctx)
+				return r.result(kind), err
+			}
+			if err := r.complete(ctx); err != nil {
+				return res, err
+			}
+			continue
 		}
-		action, detail := "rotate.start", "rotation "+s.Rotation.ID
-		if resumed {
-			action, detail = "rotate.resume", fmt.Sprintf("rotation %s from step %s", s.Rotation.ID, stepName(s.Rotation.Step))
-		}
-		nv, err := e.Store.Save(ctx, s, ver)
+		r, err := e.start(ctx, sec, s, ver, store.OpRotate, nil, "rotate.start", store.KeyID(s.Current), "")
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			// Somebody else wrote first; look again: they either hold
 			// the lease now (in progress) or finished something else.
 			continue
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("start rotation of %s: %w", sec.Name, err)
+			return res, err
 		}
-		r := &run{e: e, sec: sec, s: s, ver: nv}
-		if err := e.record(ctx, Event{Action: action, Secret: sec.Name, KeyID: store.KeyID(s.Current), Status: StatusStarted, Detail: detail}); err != nil {
-			return nil, false, errors.Join(err, r.release(ctx))
-		}
-		e.log().Info("rotation acquired", "secret", sec.Name, "rotation", s.Rotation.ID, "resumed", resumed)
-		return r, resumed, nil
+		err = r.advance(ctx)
+		return r.result(store.OpRotate), err
 	}
 }
 
-func newRotationID(now time.Time) string {
+func (r *run) result(kind store.OpKind) Result {
+	return Result{
+		Secret: r.sec.Name, Rotation: r.op, Kind: kind, Resumed: r.resumed,
+		Current: store.KeyID(r.s.Current), Previous: store.KeyID(r.s.Previous),
+	}
+}
+
+// start takes the lease of s (loaded at ver, with no operation in flight)
+// for a new operation of kind, with setup (if any) making the changes the
+// first save carries. It saves, then records the start as action. When the
+// start cannot be recorded, the secret is put back as it was loaded, so
+// that nothing happens unaudited. A lost race returns an error wrapping
+// store.ErrConflict.
+func (e *Engine) start(ctx context.Context, sec Secret, s *store.Secret, ver store.Version, kind store.OpKind, setup func(*store.Secret), action, keyID, detail string) (*run, error) {
+	orig := s.Clone()
+	now := e.now()
+	s.Rotation = &store.Rotation{
+		ID:             newOperationID(now),
+		Kind:           kind,
+		StartedAt:      now,
+		Initiator:      e.Initiator,
+		Holder:         e.holder(),
+		LeaseExpiresAt: now.Add(sec.Lease),
+	}
+	if setup != nil {
+		setup(s)
+	}
+	nv, err := e.Store.Save(ctx, s, ver)
+	if err != nil {
+		return nil, fmt.Errorf("start %s of %s: %w", kind, sec.Name, err)
+	}
+	r := &run{e: e, sec: sec, s: s, ver: nv, op: s.Rotation.ID}
+	if detail == "" {
+		detail = string(kind) + " " + r.op
+	}
+	if err := r.rec(ctx, action, StatusStarted, keyID, detail); err != nil {
+		r.s = orig
+		return nil, errors.Join(err, r.save(context.WithoutCancel(ctx)))
+	}
+	e.log().Info("operation started", "secret", sec.Name, "kind", kind, "operation", r.op)
+	return r, nil
+}
+
+// takeover takes the lease of an operation whose holder is gone (or is
+// this process) and records that it is resumed.
+func (e *Engine) takeover(ctx context.Context, sec Secret, s *store.Secret, ver store.Version) (*run, error) {
+	rot := s.Rotation
+	rot.Holder = e.holder()
+	rot.LeaseExpiresAt = e.now().Add(sec.Lease)
+	nv, err := e.Store.Save(ctx, s, ver)
+	if err != nil {
+		return nil, fmt.Errorf("take over %s %s of %s: %w", rot.OpKind(), rot.ID, sec.Name, err)
+	}
+	r := &run{e: e, sec: sec, s: s, ver: nv, op: rot.ID, resumed: true}
+	detail := fmt.Sprintf("%s %s from step %s", rot.OpKind(), rot.ID, stepName(rot.Step))
+	if err := r.rec(ctx, string(rot.OpKind())+".resume", StatusStarted, store.KeyID(s.Current), detail); err != nil {
+		return nil, err
+	}
+	e.log().Info("operation resumed", "secret", sec.Name, "kind", rot.OpKind(), "operation", r.op, "step", stepName(rot.Step))
+	return r, nil
+}
+
+// complete finishes an interrupted operation that is short and already
+// decided (a revoke, a stage, a dismissal, an abort whose changes were
+// saved), so that the caller can go on with its own.
+func (r *run) complete(ctx context.Context) error {
+	rot := r.s.Rotation
+	switch {
+	case rot.OpKind() == store.OpRevoke:
+		_, err := r.revoke(ctx, rot.KeyID)
+		return err
+	case rot.OpKind() == store.OpRotate && rot.Step == store.StepAborted:
+		return r.close(ctx, EndAborted, "rotate.abort", StatusSucceeded, store.KeyID(r.s.Current), "abort saved by an interrupted run; lease released")
+	}
+	return r.close(ctx, EndRecovered, string(rot.OpKind()), StatusSucceeded, rot.KeyID, "saved by an interrupted run; outcome recorded and lease released")
+}
+
+func newOperationID(now time.Time) string {
 	return now.Format("20060102T150405Z") + "-" + randomID(4)
 }
+
+func newRequestID(op string) string { return op + "-mint-" + randomID(4) }
 
 func stepName(s store.Step) string {
 	if s == "" {
@@ -115,7 +183,7 @@ func (r *run) save(ctx context.Context) error {
 	}
 	nv, err := r.e.Store.Save(ctx, r.s, r.ver)
 	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("save %s: %w (the secret was changed by someone else, e.g. an abort)", r.s.Name, ErrLeaseLost)
+		return fmt.Errorf("save %s: %w: %w (the secret was changed by someone else, e.g. an abort)", r.s.Name, ErrLeaseLost, err)
 	}
 	if err != nil {
 		return fmt.Errorf("save %s: %w", r.s.Name, err)
@@ -124,7 +192,7 @@ func (r *run) save(ctx context.Context) error {
 	return nil
 }
 
-// release gives the lease up after a failure that left the rotation
+// release gives the lease up after a failure that left the operation
 // resumable, so the next run need not wait for the lease to expire.
 func (r *run) release(ctx context.Context) error {
 	if r.s.Rotation == nil {
@@ -140,32 +208,103 @@ func (r *run) release(ctx context.Context) error {
 	return nil
 }
 
-// advance runs the steps after the last recorded one.
-func (r *run) advance(ctx context.Context) error {
+// rec records an event of the operation.
+func (r *run) rec(ctx context.Context, action, status, keyID, detail string) error {
+	return r.e.record(ctx, Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: status, Detail: detail, Op: r.op})
+}
+
+// recErr records a failure of the operation and returns err with any
+// audit error joined.
+func (r *run) recErr(ctx context.Context, action, keyID string, err error) error {
+	if aerr := r.rec(ctx, action, StatusFailed, keyID, err.Error()); aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	return err
+}
+
+// close records the operation's terminal event, then ends the operation:
+// the lease is dropped with whatever else the caller changed in r.s. The
+// record comes first so that a run dying in between leaves an operation
+// the next run closes again, never one without a terminal record.
+func (r *run) close(ctx context.Context, end Outcome, action, status, keyID, detail string) error {
+	err := r.e.record(ctx, Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: status, Detail: detail, Op: r.op, End: end})
+	if err != nil {
+		return err
+	}
+	r.s.Rotation = nil
+	return r.save(context.WithoutCancel(ctx))
+}
+
+// closeErr is close for a failure: it records cause and returns it, with
+// any error of the close joined.
+func (r *run) closeErr(ctx context.Context, action, keyID string, cause error) error {
+	if err := r.close(ctx, EndFailed, action, StatusFailed, keyID, cause.Error()); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// steps returns the steps of r's operation after the last recorded one.
+func (r *run) steps() ([]store.Step, error) {
 	steps := store.Steps
+	if r.s.Rotation.OpKind() == store.OpRollback {
+		steps = rollbackSteps
+	}
 	if last := r.s.Rotation.Step; last != "" {
 		i := slices.Index(steps, last)
 		if i < 0 {
-			return fmt.Errorf("%s: unknown recorded step %q", r.s.Name, last)
+			return nil, fmt.Errorf("%s: unknown recorded step %q of %s %s", r.s.Name, last, r.s.Rotation.OpKind(), r.op)
 		}
 		steps = steps[i+1:]
 	}
-	for _, step := range steps {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(fmt.Errorf("%s: rotation interrupted before %s: %w", r.s.Name, step, err), r.release(context.WithoutCancel(ctx)))
-		}
-		if r.e.Stopping != nil && r.e.Stopping() {
-			return errors.Join(fmt.Errorf("%s: rotation parked before %s: %w", r.s.Name, step, ErrParked), r.release(ctx))
-		}
-		if err := r.do(ctx, step); err != nil {
+	return steps, nil
+}
+
+// advance runs the steps of a rotation or rollback after the last
+// recorded one. A rotation whose reload or verify fails becomes a rollback
+// and advance goes on with its steps.
+func (r *run) advance(ctx context.Context) error {
+	for r.s.Rotation != nil {
+		steps, err := r.steps()
+		if err != nil {
 			return err
 		}
-		if r.e.OnStep != nil {
-			r.e.OnStep(r.s.Name, step, r.s)
+		if len(steps) == 0 {
+			return nil
 		}
+		step := steps[0]
+		kind := r.s.Rotation.OpKind()
+		if err := ctx.Err(); err != nil {
+			return errors.Join(fmt.Errorf("%s: %s interrupted before %s: %w", r.s.Name, kind, step, err), r.release(context.WithoutCancel(ctx)))
+		}
+		if r.e.Stopping != nil && r.e.Stopping() {
+			return errors.Join(fmt.Errorf("%s: %s parked before %s: %w", r.s.Name, kind, step, ErrParked), r.release(ctx))
+		}
+		var stepErr error
+		if kind == store.OpRollback {
+			stepErr = r.rollbackStep(ctx, step)
+			step = RollbackStep(step)
+		} else {
+			stepErr = r.do(ctx, step)
+		}
+		if errors.Is(stepErr, errBecameRollback) {
+			continue
+		}
+		if stepErr != nil {
+			return stepErr
+		}
+		r.e.point(r.s, step)
+	}
+	if r.cause != nil {
+		// An automatic rollback completed.
+		return errors.Join(ErrRolledBack, r.cause)
 	}
 	return nil
 }
+
+// errBecameRollback tells advance that a rotation turned into a rollback
+// and the rollback's steps follow.
+var errBecameRollback = errors.New("rotation became a rollback")
 
 func (r *run) do(ctx context.Context, step store.Step) error {
 	switch step {
@@ -201,46 +340,43 @@ func (r *run) stepDone(ctx context.Context, step store.Step, keyID, detail strin
 	if err := r.save(ctx); err != nil {
 		return err
 	}
-	return r.e.record(ctx, Event{Action: "rotate." + string(step), Secret: r.s.Name, KeyID: keyID, Status: StatusSucceeded, Detail: detail})
-}
-
-func (r *run) fail(ctx context.Context, step store.Step, keyID string, err error) error {
-	return r.e.recordAll(ctx, err, Event{Action: "rotate." + string(step), Secret: r.s.Name, KeyID: keyID, Status: StatusFailed, Detail: err.Error()})
+	action := string(r.s.Rotation.OpKind()) + "." + string(step)
+	return r.rec(ctx, action, StatusSucceeded, keyID, detail)
 }
 
 // create fills pending: a pending key left by a crashed run is kept, then
-// the staged next key is taken, else the provider mints one. A provider
-// that is a [provider.Preparer] prepares the value, which is saved as
-// pending before Apply changes the issuer; a run that finds such a pending
-// key with create not yet recorded applies it again.
+// the staged next key is taken, else the provider mints one (see mint). A
+// provider that is a [provider.Preparer] prepares the value, which is
+// saved as pending before Apply changes the issuer; a run that finds such
+// a pending key with create not yet recorded applies it again.
 func (r *run) create(ctx context.Context) error {
 	s := r.s
 	prep, _ := r.sec.Provider.(provider.Preparer)
 	resumed := s.Pending != nil
 	if s.Pending == nil {
-		var k *store.Key
 		switch {
 		case s.Next != nil:
-			k = s.Next.Clone()
+			k := s.Next.Clone()
 			k.Source = store.SourceStaged
 			s.Next = nil
-		default:
-			mint := r.sec.Provider.Mint
-			if prep != nil {
-				mint = prep.Prepare
-			}
-			cred, err := mint(ctx, r.mintRequest())
+			s.Pending = k
+		case prep != nil:
+			cred, err := prep.Prepare(ctx, r.mintRequest(nil))
 			if err != nil {
-				err = fmt.Errorf("%s: create: %w", s.Name, err)
-				return errors.Join(r.fail(ctx, store.StepCreate, "", err), r.abandon(ctx))
+				return r.closeErr(ctx, "rotate.create", "", fmt.Errorf("%s: create: %w", s.Name, err))
 			}
 			if err := store.ValidateValue(cred.Value); err != nil {
-				err = fmt.Errorf("%s: create: the provider minted an unusable key: %w", s.Name, err)
-				return errors.Join(r.fail(ctx, store.StepCreate, "", err), r.abandon(ctx))
+				return r.closeErr(ctx, "rotate.create", "", fmt.Errorf("%s: create: the provider prepared an unusable key: %w", s.Name, err))
 			}
-			k = &store.Key{Value: cred.Value, ID: r.e.keyID(cred.Value), CreatedAt: r.e.now(), Source: store.SourceMinted, Meta: cred.Meta}
+			s.Pending = r.newKey(cred)
+		default:
+			k, err := r.mint(ctx)
+			if err != nil {
+				return err
+			}
+			s.Pending = k
+			r.e.point(s, StepMinted)
 		}
-		s.Pending = k
 	}
 	if err := r.checkCandidate(ctx, s.Pending); err != nil {
 		return err
@@ -250,16 +386,180 @@ func (r *run) create(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.stepDone(ctx, store.StepCreate, s.Pending.ID, "pending key "+s.Pending.Source)
+	s.Rotation.Intent = nil
+	k := *s.Pending
+	err := r.stepDone(ctx, store.StepCreate, k.ID, "pending key "+k.Source)
+	if errors.Is(err, ErrLeaseLost) && !resumed && k.Source == store.SourceMinted && prep == nil {
+		// An abort or a takeover got in between: the key this run minted
+		// must not be lost with the lease.
+		return errors.Join(err, r.salvage(context.WithoutCancel(ctx), k))
+	}
+	return err
 }
 
-// mintRequest describes the rotation to the provider.
-func (r *run) mintRequest() provider.MintRequest {
+// salvage retires a key this run minted but could not save as pending,
+// because the operation was aborted or taken over meanwhile, so that it is
+// revoked like any other key set aside.
+func (r *run) salvage(ctx context.Context, k store.Key) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		s, ver, err := r.e.load(ctx, r.s.Name)
+		if err != nil {
+			return fmt.Errorf("retire minted key %s: %w", k.ID, err)
+		}
+		if slices.Contains(s.Values(), k.Value) {
+			return nil
+		}
+		k.ExpiresAt = r.e.now()
+		s.Retired = append(s.Retired, k)
+		if _, err := r.e.Store.Save(ctx, s, ver); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("retire minted key %s: %w", k.ID, err)
+		}
+		return r.rec(ctx, "rotate.create", StatusFailed, k.ID, "the rotation was aborted or taken over before the minted key was saved; key retired for revocation")
+	}
+	return r.recErr(ctx, "rotate.create", k.ID, fmt.Errorf("%s: minted key %s could not be retired (the secret kept changing): %w", r.s.Name, k.ID, store.ErrConflict))
+}
+
+func (r *run) newKey(cred provider.Credential) *store.Key {
+	return &store.Key{Value: cred.Value, ID: r.e.keyID(cred.Value), CreatedAt: r.e.now(), Source: store.SourceMinted, Meta: cred.Meta}
+}
+
+// mintRequest describes the rotation to the provider, for the intent in
+// (nil when preparing).
+func (r *run) mintRequest(in *store.Intent) provider.MintRequest {
 	req := provider.MintRequest{Secret: r.s.Name, Current: r.s.Current.Clone(), Grace: r.sec.Grace}
-	if p := r.s.Previous; p != nil && !p.Expired(r.e.now()) {
+	if p := r.s.Previous; p != nil && !p.Expired(r.e.now()) && !p.Revoking() {
 		req.Previous = p.Clone()
 	}
+	if in != nil {
+		req.RequestID, req.RequestedAt = in.ID, in.At
+	}
 	return req
+}
+
+// mint has the provider mint the pending key, with the intent saved
+// first. A run that finds the intent of an earlier one reconciles it (see
+// reconcile) before minting again.
+func (r *run) mint(ctx context.Context) (*store.Key, error) {
+	rot := r.s.Rotation
+	if in := rot.Intent; in != nil && in.Action == store.IntentMint {
+		cred, err := r.reconcile(ctx)
+		if err != nil {
+			err = fmt.Errorf("%s: create: reconcile mint %s: %w", r.s.Name, in.ID, err)
+			return nil, errors.Join(r.recErr(ctx, "rotate.create", "", err), r.release(context.WithoutCancel(ctx)))
+		}
+		if cred != nil {
+			if err := r.usable(ctx, *cred); err != nil {
+				return nil, err
+			}
+			k := r.newKey(*cred)
+			return k, r.rec(ctx, "rotate.create", StatusSucceeded, k.ID, fmt.Sprintf("recovered the key minted for request %s", in.ID))
+		}
+	} else {
+		rot.Intent = &store.Intent{ID: newRequestID(r.op), Action: store.IntentMint, At: r.e.now()}
+		if err := r.save(ctx); err != nil {
+			return nil, err
+		}
+		r.e.point(r.s, StepIntent)
+	}
+	cred, err := r.sec.Provider.Mint(ctx, r.mintRequest(rot.Intent))
+	if err != nil {
+		return nil, r.mintFailed(ctx, fmt.Errorf("%s: create: %w", r.s.Name, err))
+	}
+	if err := r.usable(ctx, cred); err != nil {
+		return nil, err
+	}
+	return r.newKey(cred), nil
+}
+
+// usable checks a key the issuer minted against [store.ValidateValue].
+// One that fails it exists at the issuer but cannot be stored or handed
+// to consumers: it is recorded as possibly orphaned and the rotation ends.
+func (r *run) usable(ctx context.Context, cred provider.Credential) error {
+	verr := store.ValidateValue(cred.Value)
+	if verr == nil {
+		return nil
+	}
+	err := fmt.Errorf("%s: create: the provider minted an unusable key: %w", r.s.Name, verr)
+	if oerr := r.orphan(ctx, r.s.Rotation.Intent); oerr != nil {
+		err = errors.Join(err, oerr)
+	}
+	return r.closeErr(ctx, "rotate.create", "", err)
+}
+
+// reconcile learns what became of the mint intent of an interrupted run:
+// the credential it minted, or nil when none exists and Mint is to be
+// called for the intent (which may have been replaced by a new one). An
+// error means the issuer could not tell; the intent is kept.
+func (r *run) reconcile(ctx context.Context) (*provider.Credential, error) {
+	in := r.s.Rotation.Intent
+	switch p := r.sec.Provider.(type) {
+	case provider.Recoverer:
+		cred, err := p.Recover(ctx, r.mintRequest(in))
+		switch {
+		case errors.Is(err, provider.ErrNotMinted):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		return &cred, nil
+	case provider.IdempotentMinter:
+		if p.IdempotentMint() {
+			return nil, nil // Mint with the same request id answers it
+		}
+	}
+	// The provider can neither look the key up nor mint idempotently:
+	// report what may exist at the issuer and mint afresh.
+	if err := r.orphan(ctx, in); err != nil {
+		return nil, err
+	}
+	r.s.Rotation.Intent = &store.Intent{ID: newRequestID(r.op), Action: store.IntentMint, At: r.e.now()}
+	if err := r.save(ctx); err != nil {
+		return nil, err
+	}
+	r.e.point(r.s, StepIntent)
+	return nil, nil
+}
+
+// orphan records in the secret and in the audit log that the call of
+// intent in may have created a key rotor never saw.
+func (r *run) orphan(ctx context.Context, in *store.Intent) error {
+	o := store.Orphan{
+		RequestID: in.ID, Operation: r.op, Action: in.Action, At: in.At,
+		Check: fmt.Sprintf("a %s for %s was interrupted at %s and its provider cannot say whether it created a key: look at the issuer for a key created from %s on that no slot of %s holds, revoke it there, then run `rotor revoke %s --orphan-checked %s`",
+			in.Action, r.s.Name, in.At.Format(time.RFC3339), in.At.Format(time.RFC3339), r.s.Name, r.s.Name, in.ID),
+	}
+	r.s.Orphans = append(r.s.Orphans, o)
+	return r.rec(ctx, "rotate.create", StatusFailed, "", "possibly orphaned key at the issuer: "+o.Check)
+}
+
+// mintFailed ends or parks a rotation whose Mint failed. A provider that
+// definitely minted nothing leaves nothing to remember; one that can be
+// reconciled keeps the intent for the next run; any other may have created
+// a key, which is reported as possibly orphaned.
+func (r *run) mintFailed(ctx context.Context, err error) error {
+	in := r.s.Rotation.Intent
+	if errors.Is(err, provider.ErrCannotMint) || errors.Is(err, provider.ErrNotMinted) {
+		return r.closeErr(ctx, "rotate.create", "", err)
+	}
+	if reconcilable(r.sec.Provider) {
+		return errors.Join(r.recErr(ctx, "rotate.create", "", fmt.Errorf("%w (the next run asks the issuer what request %s created)", err, in.ID)),
+			r.release(context.WithoutCancel(ctx)))
+	}
+	if oerr := r.orphan(ctx, in); oerr != nil {
+		err = errors.Join(err, oerr)
+	}
+	return r.closeErr(ctx, "rotate.create", "", err)
+}
+
+// reconcilable reports whether p can tell what an interrupted mint created.
+func reconcilable(p provider.Provider) bool {
+	if _, ok := p.(provider.Recoverer); ok {
+		return true
+	}
+	im, ok := p.(provider.IdempotentMinter)
+	return ok && im.IdempotentMint()
 }
 
 // apply saves a freshly prepared pending key (the intent), then has the
@@ -278,36 +578,32 @@ func (r *run) apply(ctx context.Context, prep provider.Preparer, resumed bool) e
 		err = fmt.Errorf("%s: create: apply key %s: %w", s.Name, k.ID, err)
 		if !resumed && errors.Is(err, provider.ErrNotApplied) {
 			s.Pending = nil
-			return errors.Join(r.fail(ctx, store.StepCreate, k.ID, err), r.abandon(ctx))
+			return r.closeErr(ctx, "rotate.create", k.ID, err)
 		}
-		return errors.Join(r.fail(ctx, store.StepCreate, k.ID, err), r.release(context.WithoutCancel(ctx)))
+		return errors.Join(r.recErr(ctx, "rotate.create", k.ID, err), r.release(context.WithoutCancel(ctx)))
 	}
 	r.e.point(s, StepApplied)
 	return nil
 }
 
-// checkCandidate refuses a pending key that equals a live key or that the
-// provider will not promote over current.
+// checkCandidate refuses a pending key that equals a live key, was
+// revoked, or that the provider will not promote over current.
 func (r *run) checkCandidate(ctx context.Context, k *store.Key) error {
 	s := r.s
 	for _, live := range []*store.Key{s.Current, s.Previous} {
 		if live != nil && live.Value == k.Value {
-			return r.reject(ctx, store.StepCreate, fmt.Errorf("%s: create: pending key %s: %w", s.Name, k.ID, ErrSameKey))
+			return r.reject(ctx, store.StepCreate, fmt.Errorf("%s: create: pending key %s: %w", s.Name, k.ID, ErrSameKey), false)
 		}
+	}
+	if s.IsRevoked(k.ID) {
+		return r.reject(ctx, store.StepCreate, fmt.Errorf("%s: create: pending key %s: %w", s.Name, k.ID, ErrKeyRevoked), false)
 	}
 	if pc, ok := r.sec.Provider.(provider.PromoteChecker); ok {
 		if err := pc.CheckPromote(s.Current.Clone(), k.Value); err != nil {
-			return r.reject(ctx, store.StepCreate, fmt.Errorf("%s: create: key %s: %w: %w", s.Name, k.ID, ErrPromoteRefused, err))
+			return r.reject(ctx, store.StepCreate, fmt.Errorf("%s: create: key %s: %w: %w", s.Name, k.ID, ErrPromoteRefused, err), true)
 		}
 	}
 	return nil
-}
-
-// abandon ends a rotation that failed before anything was written to a
-// slot: the lease is dropped and the secret is as it was.
-func (r *run) abandon(ctx context.Context) error {
-	r.s.Rotation = nil
-	return r.save(context.WithoutCancel(ctx))
 }
 
 func (r *run) test(ctx context.Context) error {
@@ -318,30 +614,35 @@ func (r *run) test(ctx context.Context) error {
 	if err := r.sec.Provider.Test(ctx, k.Value); err != nil {
 		err = fmt.Errorf("%s: test key %s: %w", r.s.Name, k.ID, err)
 		if errors.Is(err, provider.ErrRejected) {
-			return r.reject(ctx, store.StepTest, fmt.Errorf("%w: %w", ErrTestFailed, err))
+			return r.reject(ctx, store.StepTest, fmt.Errorf("%w: %w", ErrTestFailed, err), false)
 		}
 		// Unknown answer (network, 5xx): keep the rotation for a retry.
-		return errors.Join(r.fail(ctx, store.StepTest, k.ID, err), r.release(context.WithoutCancel(ctx)))
+		return errors.Join(r.recErr(ctx, "rotate.test", k.ID, err), r.release(context.WithoutCancel(ctx)))
 	}
-	return r.stepDone(ctx, store.StepTest, k.ID, "issuer accepted the pending key")
+	return r.stepDone(ctx, store.StepTest, k.ID, "issuer accepts the pending key")
 }
 
-// reject drops a pending key that must never be promoted (rejected by its
-// issuer or refused by the provider) and ends the rotation. A rejected key
-// is not retired: its issuer does not accept it, so there is nothing to
-// revoke.
-func (r *run) reject(ctx context.Context, step store.Step, cause error) error {
-	id := store.KeyID(r.s.Pending)
+// reject drops a pending key that must never be promoted and ends the
+// rotation. A key its issuer rejected, or that equals a live key, is not
+// kept: there is nothing to revoke. A minted key refused for another
+// reason may work at its issuer, so it is retired (when retire is set).
+func (r *run) reject(ctx context.Context, step store.Step, cause error, retire bool) error {
+	k := r.s.Pending
+	if retire && k.Source == store.SourceMinted {
+		k.ExpiresAt = r.e.now()
+		r.s.Retired = append(r.s.Retired, *k)
+	}
 	r.s.Pending = nil
-	r.s.Rotation = nil
-	err := r.save(context.WithoutCancel(ctx))
-	return r.fail(ctx, step, id, errors.Join(cause, err))
+	return r.closeErr(ctx, "rotate."+string(step), k.ID, cause)
 }
 
 func (r *run) promote(ctx context.Context) error {
 	s := r.s
 	if s.Pending == nil {
 		return fmt.Errorf("%s: promote: no pending key", s.Name)
+	}
+	if s.IsRevoked(s.Pending.ID) {
+		return r.reject(ctx, store.StepPromote, fmt.Errorf("%s: promote: pending key %s: %w", s.Name, s.Pending.ID, ErrKeyRevoked), false)
 	}
 	now := r.e.now()
 	if s.Previous != nil {
@@ -364,87 +665,21 @@ func (r *run) promote(ctx context.Context) error {
 	return r.stepDone(ctx, store.StepPromote, s.Current.ID, detail)
 }
 
-// check runs reload or verify; a failure rolls the promotion back.
+// check runs reload or verify; a failure turns the rotation into a
+// rollback (see rollback.go), unless there is nothing to roll back to.
 func (r *run) check(ctx context.Context, step store.Step, fn func(context.Context) error) error {
 	if err := fn(ctx); err != nil {
 		cause := fmt.Errorf("%s: %s key %s: %w", r.s.Name, step, r.s.Current.ID, err)
-		failErr := r.fail(ctx, step, r.s.Current.ID, cause)
-		done, rbErr := r.e.rollbackLocked(context.WithoutCancel(ctx), r.sec, r.s, r.ver, "automatic after failed "+string(step))
-		if rbErr != nil {
-			rbErr = fmt.Errorf("automatic rollback: %w", rbErr)
-		}
-		if !done {
-			return errors.Join(failErr, rbErr)
-		}
-		return errors.Join(ErrRolledBack, failErr, rbErr)
+		failErr := r.recErr(ctx, "rotate."+string(step), r.s.Current.ID, cause)
+		return r.becomeRollback(ctx, "automatic after failed "+string(step), failErr)
+	}
+	if step == store.StepReload {
+		r.s.ReloadedKeyID = r.s.Current.ID
 	}
 	return r.stepDone(ctx, step, r.s.Current.ID, "")
 }
 
 func (r *run) finish(ctx context.Context) error {
-	id := r.s.Rotation.ID
-	r.s.Rotation = nil
 	r.s.LastRotatedAt = r.e.now()
-	if err := r.save(ctx); err != nil {
-		return err
-	}
-	return r.e.record(ctx, Event{Action: "rotate.finish", Secret: r.s.Name, KeyID: r.s.Current.ID, Status: StatusSucceeded, Detail: "rotation " + id + " complete"})
-}
-
-// Abort ends an unfinished rotation of sec, whoever holds it: before
-// promote the pending key is discarded (a staged key goes back to next, a
-// minted one is retired for revocation); after promote the rotation is
-// rolled back. A live holder's next save then fails with ErrLeaseLost.
-func (e *Engine) Abort(ctx context.Context, sec Secret) (Result, error) {
-	s, ver, err := e.load(ctx, sec.Name)
-	if err != nil {
-		return Result{Secret: sec.Name}, err
-	}
-	if s.Rotation == nil {
-		return Result{Secret: sec.Name}, fmt.Errorf("%s: %w", sec.Name, ErrNoRotation)
-	}
-	res := Result{Secret: sec.Name, Rotation: s.Rotation.ID}
-	if err := e.record(ctx, Event{Action: "rotate.abort", Secret: sec.Name, KeyID: store.KeyID(s.Pending), Status: StatusStarted, Detail: "rotation " + s.Rotation.ID + " at step " + stepName(s.Rotation.Step)}); err != nil {
-		return res, err
-	}
-	promoted := slices.Index(store.Steps, s.Rotation.Step) >= slices.Index(store.Steps, store.StepPromote)
-	if promoted {
-		_, err := e.rollbackLocked(ctx, sec, s, ver, "abort of rotation "+s.Rotation.ID)
-		res.Current = store.KeyID(s.Current)
-		return res, err
-	}
-	if p := s.Pending; p != nil {
-		if err := e.reapplyCurrent(ctx, sec, s); err != nil {
-			err = fmt.Errorf("abort rotation of %s: %w", sec.Name, err)
-			return res, e.recordAll(ctx, err, Event{Action: "rotate.abort", Secret: sec.Name, KeyID: store.KeyID(s.Current), Status: StatusFailed, Detail: err.Error()})
-		}
-		switch {
-		case p.Source == store.SourceStaged && s.Next == nil:
-			s.Next = p
-		default:
-			p.ExpiresAt = e.now()
-			s.Retired = append(s.Retired, *p)
-		}
-		s.Pending = nil
-	}
-	s.Rotation = nil
-	if _, err := e.Store.Save(ctx, s, ver); err != nil {
-		err = fmt.Errorf("abort rotation of %s: %w", sec.Name, err)
-		return res, e.recordAll(ctx, err, Event{Action: "rotate.abort", Secret: sec.Name, Status: StatusFailed, Detail: err.Error()})
-	}
-	res.Current = store.KeyID(s.Current)
-	return res, e.record(ctx, Event{Action: "rotate.abort", Secret: sec.Name, KeyID: res.Current, Status: StatusSucceeded, Detail: "pending key discarded; nothing was promoted"})
-}
-
-// reapplyCurrent has the issuer accept current again after a prepared
-// pending key may have been applied in its place (see [provider.Preparer]).
-func (e *Engine) reapplyCurrent(ctx context.Context, sec Secret, s *store.Secret) error {
-	prep, ok := sec.Provider.(provider.Preparer)
-	if !ok || s.Current == nil || s.Pending == nil || s.Pending.Source != store.SourceMinted {
-		return nil
-	}
-	if err := prep.Apply(ctx, *s.Current); err != nil {
-		return fmt.Errorf("apply current key %s again: %w", s.Current.ID, err)
-	}
-	return nil
+	return r.close(ctx, EndSucceeded, "rotate.finish", StatusSucceeded, r.s.Current.ID, "rotation "+r.op+" complete")
 }

@@ -217,7 +217,7 @@ type recorder struct {
 func (r *recorder) Record(ctx context.Context, e rotation.Event) error {
 	ev := audit.Event{
 		Initiator: r.initiator, Action: e.Action, Secret: e.Secret,
-		KeyID: e.KeyID, Status: e.Status, Detail: e.Detail,
+		KeyID: e.KeyID, Status: e.Status, Detail: e.AuditDetail(),
 	}
 	if !r.batch {
 		_, err := r.trail.Append(ctx, ev)

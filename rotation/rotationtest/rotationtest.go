@@ -56,31 +56,47 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 // Provider is a provider.Provider that mints numbered values, rejects the
-// values it is told to, and records revocations.
+// values it is told to, and records revocations. Its Mint is idempotent on
+// the request id ([provider.IdempotentMinter]).
 type Provider struct {
-	mu      sync.Mutex
-	n       int
-	reject  map[string]bool
-	revoked map[string]int
-	minted  []string
+	mu        sync.Mutex
+	n         int
+	reject    map[string]bool
+	revoked   map[string]int
+	minted    []string
+	byRequest map[string]string
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider         = (*Provider)(nil)
+	_ provider.IdempotentMinter = (*Provider)(nil)
+)
 
 // NewProvider returns a test provider.
 func NewProvider() *Provider {
-	return &Provider{reject: map[string]bool{}, revoked: map[string]int{}}
+	return &Provider{reject: map[string]bool{}, revoked: map[string]int{}, byRequest: map[string]string{}}
 }
 
-// Mint returns a new unique value.
-func (p *Provider) Mint(context.Context, provider.MintRequest) (provider.Credential, error) {
+// Mint returns a new unique value, or the value it returned before for
+// the same request id.
+func (p *Provider) Mint(_ context.Context, req provider.MintRequest) (provider.Credential, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if v, ok := p.byRequest[req.RequestID]; ok && req.RequestID != "" {
+		return provider.Credential{Value: v}, nil
+	}
 	p.n++
 	v := fmt.Sprintf("test-secret-%d-%d", time.Now().UnixNano(), p.n)
 	p.minted = append(p.minted, v)
+	if req.RequestID != "" {
+		p.byRequest[req.RequestID] = v
+	}
 	return provider.Credential{Value: v}, nil
 }
+
+// IdempotentMint reports true: Mint answers a request id it has seen with
+// the same value.
+func (p *Provider) IdempotentMint() bool { return true }
 
 // Test rejects values passed to Reject.
 func (p *Provider) Test(_ context.Context, v string) error {
@@ -114,6 +130,14 @@ func (p *Provider) Revoked(v string) bool {
 	return p.revoked[v] > 0
 }
 
+// MintedFor returns the value Mint answered for requestID.
+func (p *Provider) MintedFor(requestID string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.byRequest[requestID]
+	return v, ok
+}
+
 // Minted returns every value minted so far.
 func (p *Provider) Minted() []string {
 	p.mu.Lock()
@@ -140,6 +164,16 @@ func (r *Recorder) Events() []rotation.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]rotation.Event(nil), r.events...)
+}
+
+// Open returns the operations with no terminal record among the recorded
+// events (see [rotation.OpenOperations]).
+func (r *Recorder) Open() []rotation.OpenOperation {
+	var recs []rotation.AuditRecord
+	for i, ev := range r.Events() {
+		recs = append(recs, rotation.AuditRecord{Seq: uint64(i + 1), Action: ev.Action, Secret: ev.Secret, Status: ev.Status, Detail: ev.AuditDetail()})
+	}
+	return rotation.OpenOperations(recs)
 }
 
 // Has reports whether an event with action and status was recorded.
@@ -247,6 +281,16 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CrashAtEveryStepAborts", crashAtEveryStepAborts},
 		{"LiveLeaseBlocksOthers", liveLeaseBlocksOthers},
 		{"TwentyConcurrentRotatorsOneWins", concurrentRotators},
+		{"CrashAroundMintResumesToTheMintedKey", crashAroundMintResumes},
+		{"CrashAroundMintThenAbortRetiresTheKey", crashAroundMintAborts},
+		{"UnreconcilableMintIsReportedOrphaned", unreconcilableMintIsReported},
+		{"RecoverableMintIsRecovered", recoverableMintIsRecovered},
+		{"InterruptedRevokeNeverComesBack", interruptedRevokeNeverComesBack},
+		{"RollbackRetestsPrevious", rollbackRetestsPrevious},
+		{"InterruptedRollbackIsResumed", interruptedRollbackIsResumed},
+		{"RevokeWaitsForReload", revokeWaitsForReload},
+		{"FirstRotationAbortAfterPromoteRefused", firstRotationAbortAfterPromote},
+		{"InterruptedStageIsClosed", interruptedStageIsClosed},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) { sc.fn(newEnv(t, newStore(t))) })
@@ -320,6 +364,7 @@ func fullCycle(e *env) {
 	if e.prov.Revoked(s.Current.Value) {
 		e.t.Fatal("current key was revoked")
 	}
+	e.noOpenOperations()
 }
 
 func stagedKeyIsPromoted(e *env) {
@@ -382,7 +427,12 @@ func verifyFailureRollsBack(e *env) {
 	e.rotate()
 	c0 := e.load().Current
 	sec := e.secret()
-	sec.Verify = HookFunc(func(context.Context, *store.Secret) error { return errors.New("health check failed") })
+	sec.Verify = HookFunc(func(_ context.Context, s *store.Secret) error {
+		if s.Current.Value != c0.Value {
+			return errors.New("health check failed with the new key")
+		}
+		return nil
+	})
 	_, err := e.engine().Rotate(ctx, sec)
 	if !errors.Is(err, rotation.ErrRolledBack) {
 		e.t.Fatalf("rotate = %v, want ErrRolledBack", err)
@@ -478,21 +528,42 @@ type crash struct{ step store.Step }
 
 func (e *env) rotateUntilCrash(step store.Step) {
 	e.t.Helper()
+	e.crashAt(step, func(eng *rotation.Engine) error {
+		_, err := eng.Rotate(context.Background(), e.secret())
+		return err
+	})
+}
+
+// crashAt runs op with an engine that "dies" (panics, and its holder is
+// then known dead) when it reaches point.
+func (e *env) crashAt(point store.Step, op func(*rotation.Engine) error) {
+	e.t.Helper()
 	eng := e.engine()
 	eng.OnStep = func(_ string, s store.Step, _ *store.Secret) {
-		if s == step {
-			panic(crash{step})
+		if s == point {
+			panic(crash{point})
 		}
 	}
 	defer func() {
 		r := recover()
 		if _, ok := r.(crash); !ok {
-			e.t.Fatalf("rotation did not stop at %s (recovered %v)", step, r)
+			e.t.Fatalf("operation did not stop at %s (recovered %v)", point, r)
 		}
 		e.dead.Store(eng.Holder, true)
 	}()
-	_, err := eng.Rotate(context.Background(), e.secret())
-	e.t.Fatalf("rotate returned %v instead of crashing", err)
+	err := op(eng)
+	e.t.Fatalf("operation returned %v instead of crashing at %s", err, point)
+}
+
+// noOpenOperations fails the test if an operation on e's secret has no
+// terminal audit record.
+func (e *env) noOpenOperations() {
+	e.t.Helper()
+	for _, op := range e.audit.Open() {
+		if op.Secret == e.name {
+			e.t.Errorf("operation %s (%s, last record %s %s) has no terminal audit record", op.ID, op.First.Action, op.Last.Action, op.Last.Status)
+		}
+	}
 }
 
 func crashAtEveryStepResumes(e *env) {
@@ -524,6 +595,7 @@ func crashAtEveryStepResumes(e *env) {
 			if s.Previous == nil || s.Previous.Value != c0.Value || s.Current.Value == c0.Value {
 				t.Fatalf("after resume current=%s previous=%v, want new key over %s", s.Current.ID, s.Previous, c0.ID)
 			}
+			e.noOpenOperations()
 		})
 	}
 }
@@ -549,6 +621,7 @@ func crashAtEveryStepAborts(e *env) {
 			if len(s.Retired) != 1 {
 				t.Fatalf("retired = %v, want the discarded new key kept for revocation", s.Retired)
 			}
+			e.noOpenOperations()
 		})
 	}
 }

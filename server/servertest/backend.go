@@ -216,7 +216,7 @@ type recorder struct {
 
 // Record appends e to the audit log.
 func (r recorder) Record(ctx context.Context, e rotation.Event) error {
-	_, err := r.log.Append(ctx, audit.Event{Initiator: r.initiator, Action: e.Action, Secret: e.Secret, KeyID: e.KeyID, Status: e.Status, Detail: e.Detail})
+	_, err := r.log.Append(ctx, audit.Event{Initiator: r.initiator, Action: e.Action, Secret: e.Secret, KeyID: e.KeyID, Status: e.Status, Detail: e.AuditDetail()})
 	return err
 }
 
