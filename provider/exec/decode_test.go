@@ -12,19 +12,20 @@ func TestDecodeResponse(t *testing.T) {
 		in, action string
 		wantErr    string // "" = valid
 	}{
-		"mint":               {`{"version":1,"value":"v-1234","meta":{"a":"b"}}`, ActionMint, ""},
-		"test ok":            {`{"version":1}`, ActionTest, ""},
-		"revoke ok, spaces":  {" \n{\"version\":1}\n\n", ActionRevoke, ""},
-		"rejected":           {`{"version":1,"error":"no","rejected":true}`, ActionTest, ""},
-		"rejected, no error": {`{"version":1,"rejected":true}`, ActionTest, ""},
-		"value and error":    {`{"version":1,"value":"v-1234","error":"x"}`, ActionMint, "both a value and an error"},
+		"mint":               {`{"version":2,"value":"v-1234","meta":{"a":"b"}}`, ActionMint, ""},
+		"test ok":            {`{"version":2}`, ActionTest, ""},
+		"revoke ok, spaces":  {" \n{\"version\":2}\n\n", ActionRevoke, ""},
+		"rejected":           {`{"version":2,"error":"no","rejected":true}`, ActionTest, ""},
+		"rejected, no error": {`{"version":2,"rejected":true}`, ActionTest, ""},
+		"value and error":    {`{"version":2,"value":"v-1234","error":"x"}`, ActionMint, "both a value and an error"},
 		"array":              {`[1]`, ActionTest, "want a JSON object, got array"},
 		"null version":       {`{"version":null}`, ActionTest, "no version"},
 		"string version":     {`{"version":"1"}`, ActionTest, `field "version" has the wrong type`},
-		"bad meta key":       {`{"version":1,"value":"v-1234","meta":{"a b":"c"}}`, ActionMint, "meta keys"},
-		"meta not strings":   {`{"version":1,"value":"v-1234","meta":{"a":1}}`, ActionMint, "wrong type"},
-		"trailing garbage":   {`{"version":1}x`, ActionTest, "more than one JSON value"},
-		"duplicate field":    {`{"version":1,"version":2}`, ActionTest, "unsupported protocol version 2"},
+		"bad meta key":       {`{"version":2,"value":"v-1234","meta":{"a b":"c"}}`, ActionMint, "meta keys"},
+		"meta not strings":   {`{"version":2,"value":"v-1234","meta":{"a":1}}`, ActionMint, "wrong type"},
+		"trailing garbage":   {`{"version":2}x`, ActionTest, "more than one JSON value"},
+		"duplicate field":    {`{"version":2,"version":3}`, ActionTest, "unsupported protocol version 3"},
+		"version 1":          {`{"version":1,"value":"v-1234"}`, ActionMint, "protocol version 1; rotor speaks version 2 (mint requests carry a request_id"},
 	}
 	for name, tt := range tests {
 		_, err := decodeResponse([]byte(tt.in), tt.action, "sent-value")
@@ -41,13 +42,13 @@ func TestDecodeResponse(t *testing.T) {
 // accepts obeys the protocol, and that its errors never quote the input.
 func FuzzDecodeResponse(f *testing.F) {
 	for _, s := range []string{
-		`{"version":1,"value":"v-1234","meta":{"k":"v"}}`,
-		`{"version":1}`,
-		`{"version":1,"error":"e","rejected":true}`,
+		`{"version":2,"value":"v-1234","meta":{"k":"v"}}`,
 		`{"version":2}`,
-		`{"version":1,"zzzzzzzzzzzz":1}`,
-		`{"version":1,"value":123456789012}`,
-		`{"version":1,"value":"secretsecret"} trailing`,
+		`{"version":2,"error":"e","rejected":true}`,
+		`{"version":1}`,
+		`{"version":2,"zzzzzzzzzzzz":1}`,
+		`{"version":2,"value":123456789012}`,
+		`{"version":2,"value":"secretsecret"} trailing`,
 		`not json secretsecret`,
 		``,
 	} {

@@ -1,36 +1,55 @@
 // Package exec is a provider implemented by an external command, for
 // credentials rotor has no built-in provider for.
 //
-// # Protocol (version 1)
+// # Protocol (version 2)
 //
 // For every operation rotor runs the configured command once, without a
 // shell, and writes one JSON request to its stdin:
 //
-//	{"version":1,"action":"mint","secret":"db-password","value":"…","key_id":"…","meta":{…},"grace_seconds":86400}
+//	{"version":2,"action":"mint","secret":"db-password","request_id":"20261101T120000Z-3f2a9c1d-mint-0b8e7f6a",
+//	 "value":"…","key_id":"…","meta":{…},"grace_seconds":86400}
 //
-// action is mint, test or revoke. For mint, value, key_id and meta describe
-// the credential being replaced (absent on first issue) and grace_seconds
-// says how long it must stay valid; for test, value is the candidate; for
-// revoke, value, key_id and meta describe the key to revoke. The command
-// answers with one JSON object on stdout and exit status 0:
+// action is mint, test or revoke. For mint, request_id identifies the
+// request (see below), value, key_id and meta describe the credential being
+// replaced (absent on first issue) and grace_seconds says how long it must
+// stay valid; for test, value is the candidate; for revoke, value, key_id
+// and meta describe the key to revoke. The command answers with one JSON
+// object on stdout and exit status 0:
 //
-//	{"version":1,"value":"…","meta":{"issuer_id":"…"}}   mint succeeded
-//	{"version":1}                                      test or revoke succeeded
-//	{"version":1,"error":"password too short","rejected":true}
+//	{"version":2,"value":"…","meta":{"issuer_id":"…"}}   mint succeeded
+//	{"version":2}                                      test or revoke succeeded
+//	{"version":2,"error":"password too short","rejected":true}
 //
 // rejected:true means the issuer gave a definite no (the test of a bad
 // credential); the error then wraps [provider.ErrRejected]. An error without
 // rejected is an unknown answer the engine may retry. Revoke must succeed
 // for a credential that is already revoked.
 //
-// Decoding is strict: unknown fields, a version other than 1, trailing data,
+// # Mint is idempotent on request_id
+//
+// rotor saves request_id before it runs a mint, and a run that died before
+// saving the answer runs the mint again with the same request_id. The
+// command must then answer with the credential it minted for that id the
+// first time, without minting another: that is how rotor learns a key it
+// would otherwise lose at the issuer (keep the answer in a file named by
+// the request id, or ask the issuer for the credential tagged with it). An
+// answer with "error" to a mint promises that the command created nothing
+// ([provider.ErrNotMinted]), so rotor ends the rotation; a non-zero exit, a
+// timeout or bad JSON leaves that unknown, and rotor asks again with the
+// same request_id on its next run.
+//
+// Version 1 had no request_id: a command that answers "version":1 is
+// refused with a message saying what changed.
+//
+// Decoding is strict: unknown fields, a version other than 2, trailing data,
 // a value in a test or revoke answer, or a secret inside meta are protocol
 // errors. A non-zero exit, a timeout ([Options] Timeout, default 30s) or bad
 // JSON is an error naming the command and the action; it quotes the start of
 // stderr with known values redacted and never quotes stdout.
 //
-// The command inherits rotor's environment plus ROTOR_SECRET, ROTOR_ACTION
-// and ROTOR_KEY_ID. Secret values are only ever on stdin.
+// The command inherits rotor's environment plus ROTOR_SECRET, ROTOR_ACTION,
+// ROTOR_KEY_ID and, for mint, ROTOR_REQUEST_ID. Secret values are only ever
+// on stdin.
 package exec
 
 import (
@@ -51,7 +70,7 @@ import (
 )
 
 // ProtocolVersion is the version of the JSON protocol this package speaks.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // The actions of the protocol.
 const (
@@ -65,6 +84,7 @@ type Request struct {
 	Version      int               `json:"version"`
 	Action       string            `json:"action"`
 	Secret       string            `json:"secret"`
+	RequestID    string            `json:"request_id,omitempty"`
 	Value        string            `json:"value,omitempty"`
 	KeyID        string            `json:"key_id,omitempty"`
 	Meta         map[string]string `json:"meta,omitempty"`
@@ -139,7 +159,10 @@ type Provider struct {
 	cmd    Command
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider         = (*Provider)(nil)
+	_ provider.IdempotentMinter = (*Provider)(nil)
+)
 
 // New returns the provider of the secret called secret, running the
 // command o names.
@@ -154,9 +177,10 @@ func New(secret string, o Options) (*Provider, error) {
 	}, nil
 }
 
-// Mint asks the command for a new credential.
+// Mint asks the command for the credential of req.RequestID: a new one,
+// or the one it minted for that id before.
 func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider.Credential, error) {
-	r := Request{Action: ActionMint, GraceSeconds: int64(req.Grace / time.Second)}
+	r := Request{Action: ActionMint, RequestID: req.RequestID, GraceSeconds: int64(req.Grace / time.Second)}
 	if c := req.Current; c != nil {
 		r.Value, r.KeyID, r.Meta = c.Value, c.ID, c.Meta
 	}
@@ -166,6 +190,10 @@ func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider
 	}
 	return provider.Credential{Value: resp.Value, Meta: resp.Meta}, nil
 }
+
+// IdempotentMint reports true: the protocol requires a command to answer a
+// mint request id it has seen with the credential it minted for it.
+func (p *Provider) IdempotentMint() bool { return true }
 
 // Test asks the command whether value works.
 func (p *Provider) Test(ctx context.Context, value string) error {
@@ -191,6 +219,9 @@ func (p *Provider) call(ctx context.Context, r Request) (*Response, error) {
 	if r.KeyID != "" {
 		cmd.Env = append(cmd.Env, "ROTOR_KEY_ID="+r.KeyID)
 	}
+	if r.RequestID != "" {
+		cmd.Env = append(cmd.Env, "ROTOR_REQUEST_ID="+r.RequestID)
+	}
 	redact := []string{r.Value}
 	for _, v := range r.Meta {
 		redact = append(redact, v)
@@ -210,6 +241,10 @@ func (p *Provider) call(ctx context.Context, r Request) (*Response, error) {
 		}
 		if resp.Rejected {
 			return nil, fmt.Errorf("exec: %s: command %s: %s: %w", r.Action, cmd.Name(), msg, provider.ErrRejected)
+		}
+		if r.Action == ActionMint {
+			// The protocol: an error answer to mint created nothing.
+			return nil, fmt.Errorf("exec: %s: command %s failed: %s: %w", r.Action, cmd.Name(), msg, provider.ErrNotMinted)
 		}
 		return nil, fmt.Errorf("exec: %s: command %s failed: %s", r.Action, cmd.Name(), msg)
 	}
@@ -239,7 +274,9 @@ func decodeResponse(b []byte, action, sent string) (*Response, error) {
 	}
 	switch {
 	case r.Version == 0:
-		return nil, errors.New("invalid response: no version (want \"version\":1)")
+		return nil, errors.New("invalid response: no version (want \"version\":2)")
+	case r.Version == 1:
+		return nil, errors.New("invalid response: protocol version 1; rotor speaks version 2 (mint requests carry a request_id; see the provider/exec docs)")
 	case r.Version != ProtocolVersion:
 		return nil, fmt.Errorf("invalid response: unsupported protocol version %d (want %d)", r.Version, ProtocolVersion)
 	case len(r.Error) > maxErrorField:

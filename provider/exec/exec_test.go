@@ -87,6 +87,83 @@ func TestProtocolRoundTrip(t *testing.T) {
 	noLeak(t, err, secrets...)
 }
 
+// TestMintIsIdempotentOnRequestID: a mint repeated with the request id of
+// an earlier one (a run that died before saving the answer) gets the same
+// credential back and mints nothing new; another id gets a new one. The
+// request carries request_id on stdin and in ROTOR_REQUEST_ID.
+func TestMintIsIdempotentOnRequestID(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	p := newProvider(t, 10*time.Second, "testdata/provider.sh", state)
+	if !p.IdempotentMint() {
+		t.Fatal("the exec provider does not declare its mint idempotent")
+	}
+	ctx := t.Context()
+	req := provider.MintRequest{Secret: "db-password", RequestID: "20261101T120000Z-3f2a9c1d-mint-0b8e7f6a"}
+	first, err := p.Mint(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.Mint(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Value != first.Value {
+		t.Fatal("a mint repeated with the same request id answered another credential")
+	}
+	req.RequestID += "-other"
+	other, err := p.Mint(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Value == first.Value {
+		t.Fatal("a new request id answered an old credential")
+	}
+	entries, _ := os.ReadDir(state)
+	keys := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			keys++
+		}
+	}
+	if keys != 2 {
+		t.Fatalf("the issuer holds %d credentials after three mints of two requests, want 2", keys)
+	}
+
+	dir := t.TempDir()
+	rec := newProvider(t, 10*time.Second, script(t, fmt.Sprintf(`cat > %[1]s/stdin
+env > %[1]s/env
+echo '{"version":2,"value":"minted-value-1234"}'
+`, dir)))
+	if _, err := rec.Mint(ctx, provider.MintRequest{Secret: "db-password", RequestID: "req-42", Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "stdin"))
+	var sent map[string]any
+	if err := json.Unmarshal(b, &sent); err != nil || sent["request_id"] != "req-42" || sent["version"] != 2.0 {
+		t.Fatalf("mint request = %s (%v), want version 2 with request_id req-42", b, err)
+	}
+	if env, _ := os.ReadFile(filepath.Join(dir, "env")); !strings.Contains(string(env), "ROTOR_REQUEST_ID=req-42\n") {
+		t.Error("environment lacks ROTOR_REQUEST_ID")
+	}
+}
+
+// TestMintErrorAnswerMintedNothing: the protocol makes an error answer to
+// mint a promise that nothing was created, so rotor can end the rotation;
+// a crash of the command (non-zero exit) leaves it unknown.
+func TestMintErrorAnswerMintedNothing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	answered := newProvider(t, 10*time.Second, script(t, `cat >/dev/null; echo '{"version":2,"error":"quota exceeded"}'`+"\n"))
+	if _, err := answered.Mint(ctx, provider.MintRequest{RequestID: "r"}); !errors.Is(err, provider.ErrNotMinted) {
+		t.Fatalf("Mint with an error answer = %v, want ErrNotMinted", err)
+	}
+	crashed := newProvider(t, 10*time.Second, script(t, "cat >/dev/null; exit 3\n"))
+	if _, err := crashed.Mint(ctx, provider.MintRequest{RequestID: "r"}); err == nil || errors.Is(err, provider.ErrNotMinted) {
+		t.Fatalf("Mint of a command that exited 3 = %v, want an error that does not claim nothing was minted", err)
+	}
+}
+
 func TestRequestShape(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -94,7 +171,7 @@ func TestRequestShape(t *testing.T) {
 	p := newProvider(t, 10*time.Second, script(t, fmt.Sprintf(`cat > %[1]s/stdin
 echo "$@" > %[1]s/argv
 env > %[1]s/env
-echo '{"version":1}'
+echo '{"version":2}'
 `, dir)))
 	const value = "s3cret-value-for-revoke"
 	key := store.Key{Value: value, ID: "kid-9", Meta: map[string]string{"issuer_id": "u-17"}}
@@ -106,7 +183,7 @@ echo '{"version":1}'
 	if err := json.Unmarshal(b, &req); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"version": 1.0, "action": "revoke", "secret": "db-password", "value": value,
+	want := map[string]any{"version": 2.0, "action": "revoke", "secret": "db-password", "value": value,
 		"key_id": "kid-9", "meta": map[string]any{"issuer_id": "u-17"}}
 	if fmt.Sprint(req) != fmt.Sprint(want) {
 		t.Errorf("request = %v\nwant      %v", req, want)
@@ -140,33 +217,34 @@ func TestFailures(t *testing.T) {
 			script: "v=$(cat)\necho \"here you go: $v\"\n", action: "test",
 			want: "invalid response: not valid JSON"},
 		"truncated json": {
-			script: "printf '{\"version\":1,\"value\":\"abc'\n", action: "mint", want: "truncated JSON"},
+			script: "printf '{\"version\":2,\"value\":\"abc'\n", action: "mint", want: "truncated JSON"},
 		"empty stdout": {script: "exit 0\n", action: "test", want: "empty stdout"},
 		"unknown field": {
-			script: `echo '{"version":1,"value":"x1234567","extra":true}'` + "\n", action: "mint",
+			script: `echo '{"version":2,"value":"x1234567","extra":true}'` + "\n", action: "mint",
 			want: `unknown field "extra"`},
 		"unknown field shaped like a secret": {
-			script: `echo '{"version":1,"` + sent + `":true}'` + "\n", action: "test",
+			script: `echo '{"version":2,"` + sent + `":true}'` + "\n", action: "test",
 			want: "unknown field"},
-		"wrong version": {script: `echo '{"version":2}'` + "\n", action: "test", want: "unsupported protocol version 2"},
+		"wrong version": {script: `echo '{"version":3}'` + "\n", action: "test", want: "unsupported protocol version 3"},
+		"version 1":     {script: `echo '{"version":1}'` + "\n", action: "test", want: "protocol version 1; rotor speaks version 2"},
 		"no version":    {script: `echo '{}'` + "\n", action: "test", want: "no version"},
 		"two objects": {
-			script: `echo '{"version":1} {"version":1}'` + "\n", action: "test", want: "more than one JSON value"},
+			script: `echo '{"version":2} {"version":2}'` + "\n", action: "test", want: "more than one JSON value"},
 		"value in a test answer": {
-			script: `echo '{"version":1,"value":"` + sent + `"}'` + "\n", action: "test",
+			script: `echo '{"version":2,"value":"` + sent + `"}'` + "\n", action: "test",
 			want: "must not carry a value"},
-		"mint without value": {script: `echo '{"version":1}'` + "\n", action: "mint", want: "without a value"},
+		"mint without value": {script: `echo '{"version":2}'` + "\n", action: "mint", want: "without a value"},
 		"numeric value": {
-			script: `echo '{"version":1,"value":98765432123456789}'` + "\n", action: "mint",
+			script: `echo '{"version":2,"value":98765432123456789}'` + "\n", action: "mint",
 			want: `field "value" has the wrong type (got number, want string)`},
 		"secret in meta": {
-			script: `echo '{"version":1,"value":"new-value-abcdef","meta":{"copy":"x-new-value-abcdef"}}'` + "\n",
+			script: `echo '{"version":2,"value":"new-value-abcdef","meta":{"copy":"x-new-value-abcdef"}}'` + "\n",
 			action: "mint", want: `meta "copy" contains the secret value`},
 		"error naming the value": {
-			script: `echo '{"version":1,"error":"bad ` + sent + `"}'` + "\n", action: "test",
+			script: `echo '{"version":2,"error":"bad ` + sent + `"}'` + "\n", action: "test",
 			want: "failed: bad [redacted]"},
 		"rejected": {
-			script: `echo '{"version":1,"error":"expired","rejected":true}'` + "\n", action: "test",
+			script: `echo '{"version":2,"error":"expired","rejected":true}'` + "\n", action: "test",
 			want: "expired", reject: true},
 		"timeout": {
 			script: "echo $$ > PGIDFILE\nsleep 30\n", action: "test", timeout: 200 * time.Millisecond,
