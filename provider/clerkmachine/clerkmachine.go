@@ -9,6 +9,13 @@
 // second rotation ends the first one's grace at once; Mint therefore never
 // rotates twice for one rotation (see [Provider.Mint]).
 //
+// A rotate that Clerk performed but rotor never saved is found again by
+// [Provider.Recover], which reads the machine's key (GET
+// /v1/machines/{machine_id}/secret_key): the engine saves an intent before
+// every Mint, and a run that finds one without its key asks Recover instead
+// of rotating a second time, which would end the grace of the key
+// consumers still use and lose the new one.
+//
 // Test lists the machine's M2M tokens (GET /v1/m2m_tokens?subject=…) with
 // the machine key itself: a read-only call that only a valid key of that
 // machine may make. Revoke does nothing: the previous key expires at Clerk
@@ -151,7 +158,10 @@ type Provider struct {
 	api       *clerkapi.Client
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider  = (*Provider)(nil)
+	_ provider.Recoverer = (*Provider)(nil)
+)
 
 type options struct {
 	api       clerkapi.Config
@@ -232,13 +242,13 @@ func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider
 	base := "/machines/" + url.PathEscape(p.machineID) + "/secret_key"
 	meta := map[string]string{MetaMachineID: p.machineID}
 	if req.Current != nil && req.Current.Value != "" {
-		var cur machineSecretKey
-		if err := p.api.Do(ctx, clerkapi.Call{Method: http.MethodGet, Path: base, Key: key, Idempotent: true}, &cur); err != nil {
-			return provider.Credential{}, fmt.Errorf("clerk-machine: read the key of machine %s before rotating: %w", p.machineID, p.describe(err))
+		cur, err := p.readKey(ctx, key)
+		if err != nil {
+			return provider.Credential{}, fmt.Errorf("clerk-machine: read the key of machine %s before rotating: %w", p.machineID, err)
 		}
-		if cur.Secret != "" && cur.Secret != req.Current.Value {
+		if cur != "" && cur != req.Current.Value {
 			meta[MetaRecovered] = "true"
-			return provider.Credential{Value: cur.Secret, Meta: meta}, nil
+			return provider.Credential{Value: cur, Meta: meta}, nil
 		}
 	}
 	ttl := previousTokenTTL(req.Grace)
@@ -258,6 +268,41 @@ func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider
 	}
 	meta[MetaPreviousTokenTTL] = strconv.Itoa(ttl)
 	return provider.Credential{Value: out.Secret, Meta: meta}, nil
+}
+
+// Recover returns the key an interrupted Mint left at Clerk (meta
+// recovered=true): the machine's key, when it is no longer req.Current's.
+// Clerk keeps one current key per machine and only a rotate changes it, so
+// a key that is still req.Current's means the rotate never happened, and
+// Recover answers [provider.ErrNotMinted]. Without a current key (first
+// issue) the machine's key is returned whatever it is: it works, and a key
+// the lost rotate replaced expires at Clerk on its own. Recover only reads.
+func (p *Provider) Recover(ctx context.Context, req provider.MintRequest) (provider.Credential, error) {
+	key, err := p.instanceKey()
+	if err != nil {
+		return provider.Credential{}, err
+	}
+	cur, err := p.readKey(ctx, key)
+	if err != nil {
+		return provider.Credential{}, fmt.Errorf("clerk-machine: recover request %s: read the key of machine %s: %w", req.RequestID, p.machineID, err)
+	}
+	switch {
+	case cur == "":
+		return provider.Credential{}, fmt.Errorf("clerk-machine: recover request %s: Clerk answered no key for machine %s", req.RequestID, p.machineID)
+	case req.Current != nil && cur == req.Current.Value:
+		return provider.Credential{}, fmt.Errorf("clerk-machine: machine %s still has the current key: %w", p.machineID, provider.ErrNotMinted)
+	}
+	return provider.Credential{Value: cur, Meta: map[string]string{MetaMachineID: p.machineID, MetaRecovered: "true"}}, nil
+}
+
+// readKey returns the machine's secret key as Clerk holds it now.
+func (p *Provider) readKey(ctx context.Context, instanceKey string) (string, error) {
+	var cur machineSecretKey
+	path := "/machines/" + url.PathEscape(p.machineID) + "/secret_key"
+	if err := p.api.Do(ctx, clerkapi.Call{Method: http.MethodGet, Path: path, Key: instanceKey, Idempotent: true}, &cur); err != nil {
+		return "", p.describe(err)
+	}
+	return cur.Secret, nil
 }
 
 // describe adds a hint to errors of calls made with the instance key.

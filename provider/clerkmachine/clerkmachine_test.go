@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/internal/clerkfake"
+	"github.com/rotor-dev/rotor/internal/memstore"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/clerkmachine"
+	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -287,4 +289,85 @@ func ExampleGraceWarning() {
 		fmt.Println(w)
 	}
 	// Output: clerk-machine: grace 24h exceeds Clerk's maximum previous_token_ttl of 8h; the previous key will stop working after 8h
+}
+
+// TestRecoverFindsTheKeyOfAnInterruptedRotate: Clerk rotated, rotor never
+// saved the answer. Recover reads the machine's key back without rotating
+// again; before any rotate it answers ErrNotMinted.
+func TestRecoverFindsTheKeyOfAnInterruptedRotate(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := t.Context()
+	cur := &store.Key{Value: f.original, ID: "kid-0"}
+	req := provider.MintRequest{Current: cur, Grace: time.Hour, RequestID: "req-1"}
+	_, err := f.p.Recover(ctx, req)
+	noLeak(t, err, f.secrets()...)
+	if !errors.Is(err, provider.ErrNotMinted) {
+		t.Fatalf("Recover before any rotate = %v, want ErrNotMinted", err)
+	}
+	minted, err := f.p.Mint(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.p.Recover(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Value != minted.Value || got.Meta[clerkmachine.MetaRecovered] != "true" {
+		t.Fatalf("Recover did not return the key the rotate created (meta %v)", got.Meta)
+	}
+	if n, _ := f.fake.Rotations(f.machineID); n != 1 {
+		t.Fatalf("rotations = %d, want 1: Recover must not rotate", n)
+	}
+	first, err := f.p.Recover(ctx, provider.MintRequest{RequestID: "req-0"})
+	if err != nil || first.Value != minted.Value {
+		t.Fatalf("Recover on first issue = %v, want the machine's key", err)
+	}
+}
+
+// TestEngineResumesAnInterruptedRotate runs the rotation engine against
+// the Clerk emulator and kills it (see rotationtest's crash points) right
+// after Clerk answered the rotate: the next run takes the key Clerk issued,
+// reports nothing orphaned, and the old key keeps its grace period.
+func TestEngineResumesAnInterruptedRotate(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := t.Context()
+	st := memstore.New()
+	eng := &rotation.Engine{Store: st, Salt: []byte("clerk-machine-test"), Initiator: "user:test"}
+	sec := rotation.Secret{Name: "billing-m2m", Provider: f.p, Every: time.Hour, Grace: time.Hour, Lease: time.Minute}
+	seed := &store.Secret{Name: sec.Name, Current: &store.Key{Value: f.original, ID: "0123456789abcdef"}}
+	if _, err := st.Save(ctx, seed, store.NoVersion); err != nil {
+		t.Fatal(err)
+	}
+	crashed := &rotation.Engine{Store: st, Salt: eng.Salt, Initiator: "user:test", Holder: "gone:1:x",
+		HolderAlive: func(string) bool { return false },
+		OnStep: func(_ string, step store.Step, _ *store.Secret) {
+			if step == rotation.StepMinted {
+				panic("killed")
+			}
+		}}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = crashed.Rotate(ctx, sec)
+	}()
+	eng.HolderAlive = func(h string) bool { return h != crashed.Holder }
+	res, err := eng.Rotate(ctx, sec)
+	noLeak(t, err, f.secrets()...)
+	if err != nil || !res.Resumed {
+		t.Fatalf("resumed rotation = %+v, %v", res, err)
+	}
+	s, _, _ := st.Load(ctx, sec.Name)
+	if s.Current.Value != f.fake.MachineSecret(f.machineID) || s.Previous == nil || s.Previous.Value != f.original {
+		t.Fatal("current is not the key Clerk issued over the original")
+	}
+	if len(s.Orphans) != 0 {
+		t.Fatalf("orphans reported: %v", s.Orphans)
+	}
+	if n, _ := f.fake.Rotations(f.machineID); n != 1 {
+		t.Fatalf("rotations = %d, want 1", n)
+	}
+	if err := f.p.Test(ctx, f.original); err != nil {
+		t.Fatalf("the original key lost its grace: %v", err)
+	}
 }
