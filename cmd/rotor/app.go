@@ -89,6 +89,13 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 		Initiator: g.initiatorName(),
 		Now:       now,
 	}
+	fault, err := g.faultHook()
+	if err != nil {
+		return nil, err
+	}
+	if fault != nil {
+		a.engine.OnStep = func(name string, step store.Step, _ *store.Secret) { fault(name, step) }
+	}
 	return a, nil
 }
 
@@ -200,11 +207,14 @@ func (a *app) names() []string {
 // recorder adapts the audit trail to the engine's Recorder.
 //
 // With batch set, it holds back events other than "started" ones and
-// writes them with the next "started" event or at Flush: an operation's
-// records then cost a few writes to a shared chain, not one each, and a
-// change is still never made before the chain holds the "started" record
-// that announces it. A process killed mid-operation loses the held-back
-// records of that operation, not its "started" record.
+// writes them with the next "started" event, with an operation's terminal
+// event, or at Flush: an operation's records then cost a few writes to a
+// shared chain, not one each; a change is still never made before the
+// chain holds the "started" record that announces it, and an operation
+// never releases its lease before the chain holds its terminal record (see
+// package rotation, "Audit records"). A process killed mid-operation loses
+// the held-back step records of that operation, not its "started" or
+// terminal record.
 type recorder struct {
 	trail     trail
 	initiator string
@@ -226,7 +236,7 @@ func (r *recorder) Record(ctx context.Context, e rotation.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = append(r.held, ev)
-	if e.Status != rotation.StatusStarted {
+	if e.Status != rotation.StatusStarted && e.End == "" {
 		return nil
 	}
 	return r.flushLocked(ctx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/rotation"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -122,14 +124,20 @@ func dash(s string) string {
 }
 
 func newAuditVerifyCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify",
+	var open bool
+	cmd := &cobra.Command{
+		Use:   "verify [--open]",
 		Short: "Check the audit hash chain and its anchor (exit 5 when broken)",
 		Long: `Verify walks the whole audit chain and checks every record's keyed hash
 against the one before, and the last record against the anchor kept apart
 from the log (the chain head, for the chain shared through Vault). It detects modified, deleted, reordered and inserted records
 and a truncated or deleted log, and exits 5 when it finds any. It reads the
-log as a stream, in constant memory, and prints how fast it went.`,
+log as a stream, in constant memory, and prints how fast it went.
+
+--open also lists the operations (rotations, rollbacks, revokes, stages)
+that have records but no terminal one: still running, or interrupted and
+not yet resumed. Running rotor again on the secret (rotate, rollback or
+revoke, or a daemon tick) resumes or closes them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := g.open(cmd.Context())
@@ -146,11 +154,43 @@ log as a stream, in constant memory, and prints how fast it went.`,
 			if w, ok := unwrap(a.audit).(interface{ Where() string }); ok {
 				what = "audit chain ok (" + w.Where() + ")"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d records, head %s\n", what, rep.Records, rep.Head)
-			fmt.Fprintf(cmd.OutOrStdout(), "verified in %s (%s records/s)\n", took.Round(time.Millisecond), rate(rep.Records, took))
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s: %d records, head %s\n", what, rep.Records, rep.Head)
+			fmt.Fprintf(out, "verified in %s (%s records/s)\n", took.Round(time.Millisecond), rate(rep.Records, took))
+			if !open {
+				return nil
+			}
+			ops, err := openOperations(cmd.Context(), a.audit)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%d operations without a terminal record\n", len(ops))
+			for _, op := range ops {
+				fmt.Fprintf(out, "open: %s %s %s started seq %d %s by %s, last seq %d %s %s\n",
+					printable(op.Secret), printable(op.ID), printable(op.First.Action), op.First.Seq,
+					op.First.Timestamp.UTC().Format(time.RFC3339), printable(op.First.Initiator),
+					op.Last.Seq, printable(op.Last.Action), op.Last.Status)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&open, "open", false, "also list operations without a terminal record")
+	return cmd
+}
+
+// openOperations reads the whole chain and returns its operations without
+// a terminal record (see [rotation.OpenOperations]).
+func openOperations(ctx context.Context, t trail) ([]rotation.OpenOperation, error) {
+	recs, err := t.Tail(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	in := make([]rotation.AuditRecord, len(recs))
+	for i, r := range recs {
+		in[i] = rotation.AuditRecord{Seq: r.Seq, Timestamp: r.Timestamp, Initiator: r.Initiator,
+			Action: r.Action, Secret: r.Secret, Status: r.Status, Detail: r.Detail}
+	}
+	return rotation.OpenOperations(in), nil
 }
 
 func newAuditImportCmd(g *globals) *cobra.Command {

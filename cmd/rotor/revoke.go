@@ -12,8 +12,9 @@ import (
 
 func newRevokeCmd(g *globals) *cobra.Command {
 	var expired, force, confirm bool
+	var orphanChecked string
 	cmd := &cobra.Command{
-		Use:   "revoke (NAME | --expired) [--force]",
+		Use:   "revoke (NAME | --expired) [--force] | NAME --orphan-checked REQUEST_ID",
 		Short: "Revoke the previous key (and set-aside keys) at the issuer once their grace period is over",
 		Long: `Revoke revokes a secret's previous key at its provider and clears the slot,
 together with keys set aside by rollbacks and earlier rotations. It refuses
@@ -23,18 +24,43 @@ across every secret and skips the rest, for cron jobs.
 
 Providers that cannot revoke by API (Clerk instance keys) say which key to
 delete at the issuer and keep it until a later revoke confirms it is gone;
---confirm is that later run.`,
+--confirm is that later run.
+
+A revoke marks the key "revoking" in the store before it asks the issuer,
+so a revoke that dies midway is finished by the next run of any command, and
+the key is never made current again. The key consumers were last reloaded
+with is never revoked until the reload of its successor has completed.
+
+--orphan-checked REQUEST_ID dismisses a possibly orphaned key that rotor
+status reports (an interrupted mint whose provider cannot say what it
+created), once you have checked the issuer and revoked the key there if it
+exists. The dismissal is audited.`,
 		Example: `  rotor revoke --expired
   rotor revoke clerk-secret-key --confirm
-  rotor revoke demo --force`,
+  rotor revoke demo --force
+  rotor revoke demo --orphan-checked 20261101T120000Z-3f2a9c1d-mint-0b8e7f6a`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == expired {
 				return usagef("revoke: give exactly one of NAME or --expired")
 			}
+			if orphanChecked != "" && (expired || force || confirm) {
+				return usagef("revoke: --orphan-checked takes a NAME and no other flag")
+			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if orphanChecked != "" {
+				sec, err := a.secret(args[0])
+				if err != nil {
+					return err
+				}
+				if err := a.engine.DismissOrphan(cmd.Context(), sec, orphanChecked); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: possibly orphaned key of request %s dismissed\n", args[0], orphanChecked)
+				return nil
 			}
 			names := args
 			if expired {
@@ -67,5 +93,6 @@ delete at the issuer and keep it until a later revoke confirms it is gone;
 	cmd.Flags().BoolVar(&expired, "expired", false, "revoke every expired key of every secret")
 	cmd.Flags().BoolVar(&force, "force", false, "revoke before the grace period ends (audited as forced)")
 	cmd.Flags().BoolVar(&confirm, "confirm", false, "confirm a key was deleted at the issuer (checks it no longer works)")
+	cmd.Flags().StringVar(&orphanChecked, "orphan-checked", "", "dismiss the possibly orphaned key of this mint request id, checked at the issuer")
 	return cmd
 }

@@ -26,7 +26,7 @@ const (
 	exitOK             = 0
 	exitError          = 1
 	exitUsage          = 2
-	exitInProgress     = 3 // another rotation holds the secret
+	exitInProgress     = 3 // another operation holds the secret, or won the race to save it
 	exitRolledBack     = 4 // reload/verify failed after promote; rolled back
 	exitAuditBroken    = 5 // rotor audit verify found tampering
 	exitActionRequired = 6 // the operator must act (stage a key, delete one at the issuer)
@@ -139,7 +139,8 @@ grace period ends), next (pre-staged) and pending (mid-rotation). A rotation
 runs create → test → promote → reload → verify → finish, recording each step
 in the store, so a crash at any point is resumed by the next run.
 
-Exit codes: 0 ok, 1 error, 2 usage, 3 rotation in progress, 4 verification
+Exit codes: 0 ok, 1 error, 2 usage, 3 operation in progress or a lost race
+to save, 4 verification
 failed and rolled back, 5 audit chain broken, 6 operator action required,
 7 refused by a safety rule.`,
 		SilenceUsage:  true,
@@ -191,7 +192,9 @@ func exitCode(err error) int {
 	switch c := errclass.Of(err); {
 	case c == errclass.RolledBack:
 		return exitRolledBack
-	case c == errclass.InProgress:
+	case c == errclass.InProgress, c == errclass.Conflict:
+		// A lost save race means another rotor changed the secret
+		// first: for the caller, the same as finding it in progress.
 		return exitInProgress
 	case c == errclass.AuditBroken:
 		return exitAuditBroken

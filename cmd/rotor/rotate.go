@@ -49,15 +49,12 @@ before promote the pending key is discarded, after promote it is rolled back.`,
 			if err != nil {
 				return err
 			}
-			onStep, err := g.faultHook()
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
+			onStep := a.engine.OnStep // ROTOR_FAULT, if set
 			a.engine.OnStep = func(name string, step store.Step, s *store.Secret) {
 				printStep(out, name, step, s)
 				if onStep != nil {
-					onStep(name, step)
+					onStep(name, step, s)
 				}
 			}
 			names := args
@@ -176,6 +173,12 @@ func (a *app) abort(ctx context.Context, out io.Writer, name string) error {
 	res, err := a.engine.Abort(ctx, sec)
 	if err != nil {
 		return err
+	}
+	if res.Kind == store.OpRollback {
+		// After promote an abort is a rollback; an interrupted one is
+		// resumed.
+		fmt.Fprintf(out, "%s: rolled back (rollback %s); current is %s\n", name, res.Rotation, res.Current)
+		return nil
 	}
 	fmt.Fprintf(out, "%s: aborted rotation %s; current is %s\n", name, res.Rotation, res.Current)
 	return nil

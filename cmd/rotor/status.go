@@ -19,6 +19,19 @@ type keyView struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	Source    string     `json:"source,omitempty"`
+	// State is "revoking" for a key rotor decided to revoke and whose
+	// issuer may already have been asked.
+	State string `json:"state,omitempty"`
+}
+
+// orphanView is a possibly orphaned key at the issuer: what an
+// interrupted call may have created, and what the operator must check.
+type orphanView struct {
+	RequestID string    `json:"request_id"`
+	Operation string    `json:"operation"`
+	Action    string    `json:"action"`
+	At        time.Time `json:"at"`
+	Check     string    `json:"check"`
 }
 
 type rotationView struct {
@@ -28,6 +41,8 @@ type rotationView struct {
 	Initiator      string    `json:"initiator"`
 	Holder         string    `json:"holder"`
 	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	// Kind is the operation: rotate, rollback, revoke, stage or dismiss.
+	Kind string `json:"kind"`
 }
 
 type statusView struct {
@@ -42,6 +57,11 @@ type statusView struct {
 	LastRotatedAt  *time.Time    `json:"last_rotated_at"`
 	NextRotationAt *time.Time    `json:"next_rotation_at"`
 	Due            bool          `json:"due"`
+	// ReloadedKeyID is the key the last completed reload gave consumers;
+	// it is not revoked until a later reload completes.
+	ReloadedKeyID string `json:"reloaded_key_id,omitempty"`
+	// Orphans are keys interrupted mints may have left at the issuer.
+	Orphans []orphanView `json:"orphans,omitempty"`
 	// Warning says what the secret's provider cannot do (e.g. no grace
 	// period at the database for postgres single_user).
 	Warning string `json:"warning,omitempty"`
@@ -51,7 +71,7 @@ func viewKey(k *store.Key) *keyView {
 	if k == nil {
 		return nil
 	}
-	v := &keyView{KeyID: k.ID, CreatedAt: k.CreatedAt, Source: k.Source}
+	v := &keyView{KeyID: k.ID, CreatedAt: k.CreatedAt, Source: k.Source, State: string(k.State)}
 	if !k.ExpiresAt.IsZero() {
 		t := k.ExpiresAt
 		v.ExpiresAt = &t
@@ -72,8 +92,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status [NAME]",
 		Short: "Show the key ids, expiry and rotation state of each secret",
 		Long: `Status shows, per secret, the key ids in each slot (never values), when
-previous expires, any rotation in progress with its step and lease, and when
-the next rotation is due.`,
+previous expires, any operation in progress (rotation, rollback, revoke,
+stage) with its step and lease, when the next rotation is due, and keys an
+interrupted mint may have left at the issuer ("possibly orphaned"), with
+what to check there; dismiss one with revoke NAME --orphan-checked ID.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
@@ -129,6 +151,10 @@ func (a *app) status(ctx context.Context, names []string) ([]statusView, error) 
 			LastRotatedAt:  timePtr(s.LastRotatedAt),
 			NextRotationAt: timePtr(sec.NextRotation(s)),
 			Due:            a.engine.Due(s, sec, now),
+			ReloadedKeyID:  s.ReloadedKeyID,
+		}
+		for _, o := range s.Orphans {
+			v.Orphans = append(v.Orphans, orphanView{RequestID: o.RequestID, Operation: o.Operation, Action: o.Action, At: o.At, Check: o.Check})
 		}
 		if w, ok := sc.ProviderOptions.(interface{ Warning() string }); ok {
 			v.Warning = w.Warning()
@@ -138,7 +164,7 @@ func (a *app) status(ctx context.Context, names []string) ([]statusView, error) 
 		}
 		if r := s.Rotation; r != nil {
 			v.Rotation = &rotationView{ID: r.ID, Step: stepOrStart(r.Step), StartedAt: r.StartedAt,
-				Initiator: r.Initiator, Holder: r.Holder, LeaseExpiresAt: r.LeaseExpiresAt}
+				Initiator: r.Initiator, Holder: r.Holder, LeaseExpiresAt: r.LeaseExpiresAt, Kind: string(r.OpKind())}
 		}
 		views = append(views, v)
 	}
@@ -157,6 +183,9 @@ func printStatusTable(out io.Writer, views []statusView, now time.Time) {
 	for _, v := range views {
 		if v.Warning != "" {
 			fmt.Fprintf(out, "warning: %s: %s\n", v.Name, v.Warning)
+		}
+		for _, o := range v.Orphans {
+			fmt.Fprintf(out, "warning: %s: possibly orphaned key at the issuer (request %s): %s\n", v.Name, o.RequestID, o.Check)
 		}
 	}
 }
@@ -178,7 +207,7 @@ func rotationCell(r *rotationView) string {
 	if r == nil {
 		return "-"
 	}
-	return fmt.Sprintf("%s after %s (lease %s)", r.ID, r.Step, r.LeaseExpiresAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s %s after %s (lease %s)", r.Kind, r.ID, r.Step, r.LeaseExpiresAt.UTC().Format(time.RFC3339))
 }
 
 func nextCell(v statusView, now time.Time) string {

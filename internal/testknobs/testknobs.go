@@ -14,16 +14,18 @@
 //	ROTOR_CLOCK_SKEW=25h         shifts rotor's clock forward (a warning is printed)
 //	ROTOR_FAULT=crash-after:STEP  SIGKILLs rotor right after STEP is saved
 //
-// STEP is a step of a rotation (create, test, promote, reload, verify,
-// finish) or one of the points inside create of a provider that prepares:
-// prepare (the new value saved as pending, the issuer not yet changed) and
-// apply (the issuer changed, create not yet recorded).
+// STEP is any of [rotation.Points]: a rotation's steps (create, test,
+// promote, reload, verify, finish), the points inside create (intent,
+// minted, and prepare/apply for a provider that prepares), a rollback's
+// steps (rollback.promote …) and those of a revoke (revoking, revoked) and
+// a stage (staged).
 package testknobs
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -67,8 +69,12 @@ func Crash(getenv func(string) string) (func(string, store.Step), error) {
 		return nil, nil
 	}
 	step, ok := strings.CutPrefix(v, "crash-after:")
-	if !ok || !validStep(step) {
-		return nil, fmt.Errorf("%s=%q: want crash-after:STEP with STEP one of prepare, apply, create, test, promote, reload, verify, finish", Fault, v)
+	if !ok || !slices.Contains(rotation.Points, store.Step(step)) {
+		names := make([]string, len(rotation.Points))
+		for i, p := range rotation.Points {
+			names[i] = string(p)
+		}
+		return nil, fmt.Errorf("%s=%q: want crash-after:STEP with STEP one of %s", Fault, v, strings.Join(names, ", "))
 	}
 	return func(_ string, s store.Step) {
 		if string(s) == step {
@@ -76,13 +82,4 @@ func Crash(getenv func(string) string) (func(string, store.Step), error) {
 			select {} // never returns: SIGKILL cannot be caught
 		}
 	}, nil
-}
-
-func validStep(s string) bool {
-	for _, st := range append([]store.Step{rotation.StepPrepared, rotation.StepApplied}, store.Steps...) {
-		if string(st) == s {
-			return true
-		}
-	}
-	return false
 }
