@@ -16,6 +16,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/rotor-dev/rotor/config"
+	"github.com/rotor-dev/rotor/internal/killtest"
 	"github.com/rotor-dev/rotor/internal/testknobs"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/file"
@@ -26,8 +27,12 @@ import (
 // command below, which also records output for the leak check.
 const rotorBin = "rotorbin"
 
+// issuerBin runs killtest's issuer (see TestKillAnywhere): rotor's exec
+// provider calls it with the path of the issuer's ledger.
+const issuerBin = "rotorissuer"
+
 func TestMain(m *testing.M) {
-	testscript.Main(stopPostgresAfter{m}, map[string]func(){rotorBin: mainWithKnobs})
+	testscript.Main(stopPostgresAfter{m}, map[string]func(){rotorBin: mainWithKnobs, issuerBin: issuerMain})
 }
 
 // mainWithKnobs is main with the test knobs (ROTOR_CLOCK_SKEW,
@@ -37,6 +42,13 @@ func mainWithKnobs() {
 	e := newEnv()
 	e.knobs = &knobs{clock: testknobs.Clock, crash: testknobs.Crash}
 	os.Exit(run(os.Args[1:], e))
+}
+
+func issuerMain() {
+	if err := killtest.Serve(os.Args[1], os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
 
 // TestScripts runs the end-to-end CLI scenarios in testdata/script.
