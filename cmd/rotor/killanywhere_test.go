@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -283,17 +284,11 @@ func (h *harness) check(where string, settled bool) {
 	start := time.Now()
 	defer func() { h.checking += time.Since(start) }()
 	ctx := context.Background()
-	g := &globals{env: &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: h.getenv, now: time.Now},
-		config: filepath.Join(h.dir, "rotor.yaml")}
-	defer func() {
-		for _, c := range g.closers {
-			_ = c.Close()
-		}
-	}()
-	a, err := g.open(ctx)
+	a, closeApp, err := h.open()
 	if err != nil {
 		t.Fatalf("%s: open: %v", where, err)
 	}
+	defer closeApp()
 	s, _, err := a.engine.Load(ctx, "demo")
 	if err != nil {
 		t.Fatalf("%s: load: %v", where, err)
@@ -350,4 +345,92 @@ func (h *harness) getenv(k string) string {
 		}
 	}
 	return os.Getenv(k)
+}
+
+// TestKilledAfterMint is issue 11's first sequence, deterministic: rotor is
+// killed after the issuer minted a key and before it was saved. The issuer
+// must end up with no key that is in no slot: a rerun recovers the very key
+// the killed run minted (the exec protocol's idempotent mint), and an abort
+// retires it for revocation.
+func TestKilledAfterMint(t *testing.T) {
+	for _, then := range []string{"rotate", "abort"} {
+		t.Run(then, func(t *testing.T) {
+			dir := t.TempDir()
+			mustRotor(t, dir, "init")
+			h := newHarness(t, dir, nil, `store:
+  type: file
+  file:
+    dir: .rotor/store
+    identity: .rotor/identity.txt
+audit:
+  path: .rotor/audit.log
+  salt_file: .rotor/audit.salt
+  anchor: .rotor/store/audit.head
+`)
+			mustRotor(t, dir, "rotate", "demo")
+			if r := rotor(t, dir, []string{"ROTOR_FAULT=crash-after:minted"}, "rotate", "demo"); !r.killed {
+				t.Fatalf("not killed after mint: exit %d\n%s", r.code, r.stderr)
+			}
+			led, err := killtest.ReadLedger(h.ledger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(led.Minted) != 2 {
+				t.Fatalf("issuer minted %d keys, want 2 (the first rotation's and the killed run's)", len(led.Minted))
+			}
+			lost := led.Minted[1]
+			h.check("killed after mint", false)
+			if then == "rotate" {
+				mustRotor(t, dir, "rotate", "demo")
+			} else {
+				mustRotor(t, dir, "rotate", "demo", "--abort")
+			}
+			h.check("after "+then, true)
+			s, _, err := h.load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			led, err = killtest.ReadLedger(h.ledger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(led.Minted) != 2 {
+				t.Fatalf("issuer minted %d keys, want 2: the rerun must not mint another", len(led.Minted))
+			}
+			switch {
+			case then == "rotate" && (s.Current == nil || s.Current.Value != lost.Value):
+				t.Fatalf("the rerun did not make the key minted by the killed run current")
+			case then == "abort" && !slices.ContainsFunc(s.Retired, func(k store.Key) bool { return k.Value == lost.Value }):
+				t.Fatalf("the abort did not retire the key minted by the killed run")
+			}
+		})
+	}
+}
+
+// open wires rotor in this process, as a command would, to read what the
+// processes left; the function returned closes what it opened.
+func (h *harness) open() (*app, func(), error) {
+	g := &globals{env: &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: h.getenv, now: time.Now},
+		config: filepath.Join(h.dir, "rotor.yaml")}
+	closeAll := func() {
+		for _, c := range g.closers {
+			_ = c.Close()
+		}
+	}
+	a, err := g.open(context.Background())
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return a, closeAll, nil
+}
+
+// load reads the secret in-process.
+func (h *harness) load() (*store.Secret, store.Version, error) {
+	a, closeApp, err := h.open()
+	if err != nil {
+		return nil, "", err
+	}
+	defer closeApp()
+	return a.engine.Load(context.Background(), "demo")
 }
