@@ -82,6 +82,11 @@
 // between its batch and the head leaves the head behind, which verifies;
 // the next writer continues after the batch.
 //
+// A [Verifier] verifies a Shared chain again and again at the cost of what
+// was appended since its last check: after one full verification it reads
+// only the head, the batch it verified last and the new batches. A change
+// to a record it verified before is left to the next full verification.
+//
 // # Shipping
 //
 // A [Shipper] copies records to a [Sink] (package audit/sinks: JSON lines,

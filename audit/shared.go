@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -407,15 +408,23 @@ func (s *Shared) Tail(ctx context.Context, n int) ([]Record, error) {
 // scan reads and checks the chain from its first record, calls visit for
 // each, and checks the head.
 func (s *Shared) scan(ctx context.Context, visit func(*rawRecord)) (Report, error) {
+	rep, _, err := s.scanFrom(ctx, visit)
+	return rep, err
+}
+
+// scanFrom is scan, also returning what a [Verifier] needs to check the
+// records appended afterwards.
+func (s *Shared) scanFrom(ctx context.Context, visit func(*rawRecord)) (Report, checkpoint, error) {
 	h, _, err := s.readHead(ctx)
 	if err != nil {
-		return Report{}, err
+		return Report{}, checkpoint{}, err
 	}
 	c := newChecker(s.salt)
+	cp := checkpoint{end: genesis, head: genesis}
 	var anchored string
 	for {
 		if err := ctx.Err(); err != nil {
-			return Report{}, err
+			return Report{}, checkpoint{}, err
 		}
 		first := c.n + 1
 		data, _, err := s.b.Get(ctx, batchKey(first))
@@ -423,30 +432,37 @@ func (s *Shared) scan(ctx context.Context, visit func(*rawRecord)) (Report, erro
 			break
 		}
 		if err != nil {
-			return Report{}, err
+			return Report{}, checkpoint{}, err
 		}
 		err = s.checkBatch(c, first, data, func(r *rawRecord) {
 			if h != nil && r.seq == h.Seq {
 				anchored = string(r.str[fHash])
+			}
+			if h != nil && r.seq > h.Seq {
+				cp.remember(r)
 			}
 			if visit != nil {
 				visit(r)
 			}
 		})
 		if err != nil {
-			return Report{}, err
+			return Report{}, checkpoint{}, err
 		}
+		cp.end = position{seq: c.n, hash: c.headHash(), batch: first}
+		cp.endSum = sha256.Sum256(data)
 	}
 	n := c.n
 	switch {
 	case h == nil && n > 0:
-		return Report{}, &ChainError{Reason: fmt.Sprintf("the chain holds %d records but its head is missing: it was deleted", n)}
+		return Report{}, checkpoint{}, &ChainError{Reason: fmt.Sprintf("the chain holds %d records but its head is missing: it was deleted", n)}
 	case h == nil:
-		return Report{Head: GenesisHash}, nil
+		return Report{Head: GenesisHash}, cp, nil
 	case h.Seq > n:
-		return Report{}, &ChainError{Seq: h.Seq, Reason: fmt.Sprintf("the chain holds %d records but the head records %d: records were deleted from the end", n, h.Seq)}
+		return Report{}, checkpoint{}, &ChainError{Seq: h.Seq, Reason: fmt.Sprintf("the chain holds %d records but the head records %d: records were deleted from the end", n, h.Seq)}
 	case h.Seq > 0 && !hashEqual(anchored, h.Hash):
-		return Report{}, &ChainError{Seq: h.Seq, Reason: "the record does not match the head: the chain was rewritten"}
+		return Report{}, checkpoint{}, &ChainError{Seq: h.Seq, Reason: "the record does not match the head: the chain was rewritten"}
 	}
-	return Report{Records: n, Head: c.headHash(), Anchored: h.Seq}, nil
+	cp.head = position{seq: h.Seq, hash: h.Hash}
+	cp.headed = true
+	return Report{Records: n, Head: c.headHash(), Anchored: h.Seq}, cp, nil
 }

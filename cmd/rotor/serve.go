@@ -126,13 +126,35 @@ func runAPI(ctx context.Context, g *globals, listen string, schedule bool, inter
 	return err
 }
 
-// watchAudit verifies the audit chain every few minutes, for the
-// rotor_audit_chain_valid metric and the log.
+// Periodic audit chain checks of serve and the daemon.
+const (
+	auditCheckInterval = 5 * time.Minute
+	// auditFullInterval is how often the periodic check of a shared chain
+	// rereads all of it, beyond the full check at start.
+	auditFullInterval = 24 * time.Hour
+)
+
+// watchAudit verifies the audit chain at start and every
+// auditCheckInterval, for the rotor_audit_chain_valid metric and the log.
+// A shared chain is read whole at start and every auditFullInterval; the
+// checks in between read only what was appended since, and the head (see
+// audit.Verifier). The local log is read whole each time: it is a local
+// file, and its verifier streams.
 func (a *app) watchAudit(ctx context.Context, log *slog.Logger) {
-	t := time.NewTicker(5 * time.Minute)
+	check, full := a.audit.Verify, a.audit.Verify
+	if sh, ok := unwrap(a.audit).(*sharedTrail); ok {
+		v := sh.NewVerifier()
+		check, full = v.Check, v.Full
+	}
+	t := time.NewTicker(auditCheckInterval)
 	defer t.Stop()
+	lastFull := time.Now()
 	for {
-		_, err := a.audit.Verify(ctx)
+		verify := check
+		if time.Since(lastFull) >= auditFullInterval {
+			verify, lastFull = full, time.Now()
+		}
+		_, err := verify(ctx)
 		if ctx.Err() != nil {
 			return
 		}
