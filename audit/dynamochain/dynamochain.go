@@ -14,8 +14,10 @@
 //
 // # Layout
 //
-// One table with a string partition key "pk" (on-demand capacity is
-// enough). Every key of the chain is one item:
+// One table with a string partition key "pk" and on-demand capacity
+// (PAY_PER_REQUEST), created once by [Backend.CreateTable] (`rotor audit
+// init`) by somebody allowed to create tables. Every key of the chain is
+// one item:
 //
 //	pk  = "<prefix>/<key>"   e.g. rotor/head, rotor/records/15
 //	v   = the value (binary)
@@ -23,7 +25,9 @@
 //
 // A Put with [audit.NoVersion] is a PutItem with the condition
 // attribute_not_exists(pk); any other is conditioned on ver = <expected>.
-// A failed condition is [audit.ErrConflict]. Reads are consistent.
+// A failed condition is [audit.ErrConflict]. Reads are consistent. A table
+// that does not exist, or is not ACTIVE yet, is [ErrNoTable], so that the
+// first append of an operation fails, before any change, saying so.
 //
 // # Cost
 //
@@ -40,6 +44,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -63,9 +68,14 @@ type Options struct {
 // Backend is an [audit.Backend] in a DynamoDB table.
 type Backend struct {
 	api    itemAPI
+	tables tableAPI
 	table  string
 	prefix string
 }
+
+// ErrNoTable means the chain's table does not exist or is not ACTIVE:
+// create it with [Backend.CreateTable].
+var ErrNoTable = errors.New("the table does not exist or is not active yet")
 
 var _ audit.Backend = (*Backend)(nil)
 
@@ -73,6 +83,12 @@ var _ audit.Backend = (*Backend)(nil)
 type itemAPI interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+}
+
+// tableAPI is the part of the DynamoDB API [Backend.CreateTable] calls.
+type tableAPI interface {
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 }
 
 // New returns the backend described by o.
@@ -83,7 +99,7 @@ func New(o Options) (*Backend, error) {
 	if o.Table == "" {
 		return nil, errors.New("dynamodb audit chain: no table")
 	}
-	return &Backend{api: o.Client, table: o.Table, prefix: strings.Trim(o.Prefix, "/")}, nil
+	return &Backend{api: o.Client, tables: o.Client, table: o.Table, prefix: strings.Trim(o.Prefix, "/")}, nil
 }
 
 func (b *Backend) pk(key string) string {
@@ -104,7 +120,7 @@ func (b *Backend) Get(ctx context.Context, key string) ([]byte, audit.Version, e
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, audit.NoVersion, fmt.Errorf("dynamodb audit chain: get %s: %w", b.pk(key), err)
+		return nil, audit.NoVersion, fmt.Errorf("dynamodb audit chain: get %s: %w", b.pk(key), b.tableErr(err))
 	}
 	if out.Item == nil {
 		return nil, audit.NoVersion, fmt.Errorf("dynamodb audit chain: %s: %w", b.pk(key), audit.ErrNotExist)
@@ -146,7 +162,96 @@ func (b *Backend) Put(ctx context.Context, key string, value []byte, expected au
 	case errors.As(err, &ccf):
 		return audit.NoVersion, fmt.Errorf("dynamodb audit chain: %s: %w", b.pk(key), audit.ErrConflict)
 	case err != nil:
-		return audit.NoVersion, fmt.Errorf("dynamodb audit chain: put %s: %w", b.pk(key), err)
+		return audit.NoVersion, fmt.Errorf("dynamodb audit chain: put %s: %w", b.pk(key), b.tableErr(err))
 	}
 	return audit.Version(strconv.FormatUint(next, 10)), nil
+}
+
+// tableErr turns the error of an item operation on a missing table into
+// one that names it and wraps [ErrNoTable].
+func (b *Backend) tableErr(err error) error {
+	var rnf *types.ResourceNotFoundException
+	if errors.As(err, &rnf) {
+		return fmt.Errorf("table %s: %w", b.table, ErrNoTable)
+	}
+	return err
+}
+
+// How long CreateTable waits for a new table to become ACTIVE (DynamoDB
+// takes seconds), and how often it looks.
+const (
+	createTimeout = 5 * time.Minute
+	pollMin       = time.Second
+	pollMax       = 10 * time.Second
+)
+
+// CreateTable creates the chain's table, on-demand (PAY_PER_REQUEST) with
+// the string partition key "pk", unless it exists, and waits until it is
+// ACTIVE. It reports whether it created the table. A table that exists
+// with another key schema is an error: the chain cannot live in it. It
+// needs dynamodb:DescribeTable and dynamodb:CreateTable on the table, an
+// administrator's one-off step; the chain itself needs neither.
+func (b *Backend) CreateTable(ctx context.Context) (created bool, err error) {
+	out, err := b.tables.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(b.table)})
+	var rnf *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &rnf):
+		_, err = b.tables.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:            aws.String(b.table),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		})
+		var riu *types.ResourceInUseException
+		switch {
+		case errors.As(err, &riu): // created meanwhile by somebody else
+		case err != nil:
+			return false, fmt.Errorf("dynamodb audit chain: create table %s: %w", b.table, err)
+		default:
+			created = true
+		}
+	case err != nil:
+		return false, fmt.Errorf("dynamodb audit chain: describe table %s: %w", b.table, err)
+	default:
+		if err := checkSchema(out.Table); err != nil {
+			return false, fmt.Errorf("dynamodb audit chain: table %s: %w", b.table, err)
+		}
+		if out.Table.TableStatus == types.TableStatusActive {
+			return false, nil
+		}
+	}
+	w := dynamodb.NewTableExistsWaiter(b.tables, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = pollMin, pollMax
+	})
+	desc, err := w.WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(b.table)}, createTimeout)
+	if err != nil {
+		return created, fmt.Errorf("dynamodb audit chain: wait for table %s to become active: %w", b.table, err)
+	}
+	if err := checkSchema(desc.Table); err != nil {
+		return created, fmt.Errorf("dynamodb audit chain: table %s: %w", b.table, err)
+	}
+	return created, nil
+}
+
+// checkSchema checks that a table's key is the string partition key "pk"
+// and nothing else.
+func checkSchema(d *types.TableDescription) error {
+	if d == nil {
+		return errors.New("DescribeTable returned no table")
+	}
+	ks := d.KeySchema
+	ok := len(ks) == 1 && aws.ToString(ks[0].AttributeName) == "pk" && ks[0].KeyType == types.KeyTypeHash
+	for _, a := range d.AttributeDefinitions {
+		if aws.ToString(a.AttributeName) == "pk" && a.AttributeType != types.ScalarAttributeTypeS {
+			ok = false
+		}
+	}
+	if !ok {
+		var key []string
+		for _, k := range ks {
+			key = append(key, aws.ToString(k.AttributeName)+" "+string(k.KeyType))
+		}
+		return fmt.Errorf("its key is [%s]; the audit chain needs a table whose only key is the string partition key pk (choose another audit.table)", strings.Join(key, ", "))
+	}
+	return nil
 }

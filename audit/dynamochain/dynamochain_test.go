@@ -312,3 +312,49 @@ func TestWriterKilledMidAppend(t *testing.T) {
 	}
 	checkEvents(t, s, acked)
 }
+
+// TestCreateTable: a chain whose table is missing fails its first append
+// with ErrNoTable, before writing anything; CreateTable creates the table
+// on demand with the key the chain needs, waits until DynamoDB says it is
+// ACTIVE, and is a no-op when it exists; a table with another key is
+// refused. The emulator follows API_CreateTable.html and
+// API_DescribeTable.html (see internal/dynamofake).
+func TestCreateTable(t *testing.T) {
+	s := dynamofake.Start(t)
+	s.SetCreatingPolls(1) // the table is CREATING when first described
+	c := newClient(s.URL())
+	b := newBackend(t, c, "rotor")
+	sh := newShared(t, b)
+	if _, err := sh.Append(t.Context(), event("ci", 0)); !errors.Is(err, dynamochain.ErrNoTable) || !strings.Contains(err.Error(), "table "+table) {
+		t.Fatalf("Append without the table = %v, want ErrNoTable naming %s", err, table)
+	}
+	created, err := b.CreateTable(t.Context())
+	if err != nil || !created {
+		t.Fatalf("CreateTable = %v, %v; want the table created", created, err)
+	}
+	d, err := c.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Table.TableStatus != types.TableStatusActive || d.Table.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
+		t.Fatalf("after CreateTable the table is %s, %s; want ACTIVE, PAY_PER_REQUEST", d.Table.TableStatus, d.Table.BillingModeSummary.BillingMode)
+	}
+	if created, err := b.CreateTable(t.Context()); err != nil || created {
+		t.Fatalf("CreateTable of an existing table = %v, %v; want no change", created, err)
+	}
+	if _, err := sh.Append(t.Context(), event("ci", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := sh.Verify(t.Context()); err != nil || rep.Records != 1 {
+		t.Fatalf("Verify = %+v, %v; want the one record", rep, err)
+	}
+
+	s.CreateTable("other", "id")
+	o, err := dynamochain.New(dynamochain.Options{Client: c, Table: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.CreateTable(t.Context()); err == nil || !strings.Contains(err.Error(), "[id HASH]") {
+		t.Fatalf("CreateTable of a table keyed by id = %v, want an error naming its key", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/rotation"
 )
 
@@ -24,12 +25,61 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Long: `The audit chain records every rotation step, rollback, revoke, stage and
 denied request. With a Vault store it is one chain shared by every actor
 (CI runs, admins, daemon replicas), kept in Vault under <prefix>/_audit
-(audit.chain: store, the default); with the file store it is the local log
-(audit.chain: file). audit.local: true also keeps a copy of every event in
-the local log.`,
+(audit.chain: store, the default); with an AWS store it is kept in the
+DynamoDB table audit.table (default rotor-audit), which an administrator
+creates once with "rotor audit init"; with the file store it is the local
+log (audit.chain: file). audit.local: true also keeps a copy of every event
+in the local log.`,
 	}
-	cmd.AddCommand(newAuditTailCmd(g), newAuditVerifyCmd(g), newAuditImportCmd(g))
+	cmd.AddCommand(newAuditInitCmd(g), newAuditTailCmd(g), newAuditVerifyCmd(g), newAuditImportCmd(g))
 	return cmd
+}
+
+func newAuditInitCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create what the audit chain needs (the DynamoDB table with an AWS store)",
+		Long: `Init prepares where the audit chain lives, once per deployment, before the
+first rotation. With an AWS store it creates the DynamoDB table audit.table
+(default rotor-audit) when it is missing: on-demand capacity (PAY_PER_REQUEST),
+string partition key pk; it waits until the table is ACTIVE. This needs
+dynamodb:CreateTable and dynamodb:DescribeTable, which only the admin policy
+of "rotor policy aws" grants; rotations need neither. Enable point-in-time
+recovery on the table afterwards. A table that exists is left as it is, so
+init can run every time. With a Vault store or the local log there is
+nothing to create: the chain is written on first use.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := config.Load(g.config)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case cfg.Audit.Chain != "store":
+				fmt.Fprintf(out, "the audit chain is the local log %s: nothing to create\n", cfg.Audit.Path)
+				return nil
+			case cfg.Store.Type != "awssm" || cfg.Store.AWSSM == nil:
+				fmt.Fprintf(out, "the shared audit chain is kept in the %s store: nothing to create\n", cfg.Store.Type)
+				return nil
+			}
+			db, err := dynamoBackend(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			created, err := db.CreateTable(ctx)
+			if err != nil {
+				return fmt.Errorf("audit init: %w", err)
+			}
+			if created {
+				fmt.Fprintf(out, "created DynamoDB table %s (on-demand, partition key pk); enable point-in-time recovery on it\n", cfg.Audit.Table)
+			} else {
+				fmt.Fprintf(out, "DynamoDB table %s exists: nothing to do\n", cfg.Audit.Table)
+			}
+			return nil
+		},
+	}
 }
 
 func newAuditTailCmd(g *globals) *cobra.Command {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/audit/dynamochain"
 	"github.com/rotor-dev/rotor/internal/errclass"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/rotation"
@@ -229,6 +230,8 @@ func hint(err error) string {
 		return "the previous key is current again; fix the consumers and rotate again"
 	case errors.Is(err, rotation.ErrNotExpired):
 		return "wait until the grace period ends, or pass --force (audited)"
+	case errors.Is(err, dynamochain.ErrNoTable):
+		return "the audit chain's DynamoDB table must be created once, before any rotation: an administrator runs `rotor audit init` (it needs the permissions of `rotor policy aws --role admin`)"
 	case errors.Is(err, audit.ErrChainBroken):
 		return "the audit log or its anchor was modified, truncated or reordered; investigate before trusting it"
 	}

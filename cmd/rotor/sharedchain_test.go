@@ -195,14 +195,11 @@ func mustRead(t *testing.T, path string) []byte {
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
-// TestSharedChainAWS runs rotations against an AWS store (the Secrets
-// Manager emulator) whose shared chain is in DynamoDB (its emulator): two
-// CLI processes at once, one chain that verifies, no key value in it.
-func TestSharedChainAWS(t *testing.T) {
-	sm := awsfake.Start(t, awsfake.Options{})
-	db := dynamofake.Start(t)
-	db.CreateTable("rotor-audit", "pk")
-	dir := t.TempDir()
+// awsChainDir writes rotor.yaml for an AWS store on the Secrets Manager
+// emulator sm, whose shared chain is in the DynamoDB emulator db, and the
+// salt; it returns the environment rotor needs.
+func awsChainDir(t *testing.T, sm *awsfake.Server, db *dynamofake.Server, dir string) (env []string) {
+	t.Helper()
 	cfg := fmt.Sprintf(`store:
   type: awssm
   awssm:
@@ -214,6 +211,8 @@ audit:
 secrets:
   - name: demo
     provider: random
+  - name: sched # rotated by the daemon only
+    provider: random
 `, sm.URL(), db.URL())
 	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -221,7 +220,18 @@ secrets:
 	if _, err := audit.LoadOrCreateSalt(filepath.Join(dir, ".rotor", "audit.salt")); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
+	return []string{"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
+}
+
+// TestSharedChainAWS runs rotations against an AWS store (the Secrets
+// Manager emulator) whose shared chain is in DynamoDB (its emulator): two
+// CLI processes at once, one chain that verifies, no key value in it.
+func TestSharedChainAWS(t *testing.T) {
+	sm := awsfake.Start(t, awsfake.Options{})
+	db := dynamofake.Start(t)
+	db.CreateTable("rotor-audit", "pk")
+	dir := t.TempDir()
+	env := awsChainDir(t, sm, db, dir)
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -252,6 +262,49 @@ secrets:
 	for _, out := range append(outputs, v.stdout, all.stdout) {
 		if len(val) < 16 || strings.Contains(out, val) {
 			t.Fatal("a key value appears in rotor's output or the audit chain")
+		}
+	}
+}
+
+// TestSharedChainAWSTable: with an AWS store and no audit table, a
+// rotation fails before any key is written, saying to run `rotor audit
+// init`; that creates the table (idempotently) and rotations then work.
+func TestSharedChainAWSTable(t *testing.T) {
+	sm := awsfake.Start(t, awsfake.Options{})
+	db := dynamofake.Start(t)
+	db.SetCreatingPolls(1)
+	dir := t.TempDir()
+	env := awsChainDir(t, sm, db, dir)
+
+	r := rotor(t, dir, env, "rotate", "demo")
+	if r.code == 0 || !strings.Contains(r.stderr, "table rotor-audit: the table does not exist") ||
+		!strings.Contains(r.stderr, "rotor: hint: ") || !strings.Contains(r.stderr, "`rotor audit init`") {
+		t.Fatalf("rotate without the audit table: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, op := range []string{"CreateSecret", "PutSecretValue", "UpdateSecretVersionStage"} {
+		if n := sm.Count(op, "rotor/demo"); n != 0 {
+			t.Fatalf("rotate without the audit table called %s on the secret %d times", op, n)
+		}
+	}
+
+	init1 := mustRotorEnv(t, dir, env, "audit", "init")
+	if !strings.Contains(init1.stdout, "created DynamoDB table rotor-audit (on-demand, partition key pk)") {
+		t.Fatalf("audit init: %s", init1.stdout)
+	}
+	if init2 := mustRotorEnv(t, dir, env, "audit", "init"); !strings.Contains(init2.stdout, "DynamoDB table rotor-audit exists: nothing to do") {
+		t.Fatalf("second audit init: %s", init2.stdout)
+	}
+	rot := mustRotorEnv(t, dir, env, "rotate", "demo")
+	if sm.Count("CreateSecret", "rotor/demo")+sm.Count("PutSecretValue", "rotor/demo") == 0 {
+		t.Fatal("the emulator counted no write of rotor/demo by a rotation: the check above proves nothing")
+	}
+	if v := mustRotorEnv(t, dir, env, "audit", "verify"); !strings.Contains(v.stdout, "audit chain ok (dynamodb rotor-audit rotor/)") {
+		t.Fatalf("audit verify: %s", v.stdout)
+	}
+	val := strings.TrimSpace(mustRotorEnv(t, dir, env, "get", "demo", "--reveal").stdout)
+	for _, out := range []string{r.stdout, r.stderr, init1.stdout, rot.stdout, rot.stderr} {
+		if len(val) < 16 || strings.Contains(out, val) {
+			t.Fatal("a key value appears in rotor's output")
 		}
 	}
 }

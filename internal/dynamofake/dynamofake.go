@@ -31,10 +31,22 @@
 //   - an item larger than 400 KB is refused with a ValidationException
 //     (ServiceQuotas.html, "Item size"); sizes are counted as attribute
 //     names plus values, as the quota page describes;
-//   - an unknown table is a ResourceNotFoundException.
+//   - an unknown table, or one that is not ACTIVE yet, is a
+//     ResourceNotFoundException (API_GetItem.html, "Errors");
+//   - CreateTable (API_CreateTable.html) takes AttributeDefinitions,
+//     KeySchema and BillingMode (default PROVISIONED, which needs
+//     ProvisionedThroughput); every attribute defined must be in the key
+//     schema and every key attribute defined, and a table that exists is a
+//     ResourceInUseException; the response's TableDescription has
+//     TableStatus CREATING;
+//   - DescribeTable (API_DescribeTable.html) returns the TableDescription
+//     with its TableStatus, CREATING until the table is ACTIVE (see
+//     [Server.SetCreatingPolls]).
 //
-// Tables are created by [Server.CreateTable] with one string partition
-// key; there are no sort keys, indexes, streams or capacity limits.
+// Tables have one partition key of type string: a sort key or another key
+// type is refused with a ValidationException naming this emulator; there
+// are no indexes, streams or capacity limits. [Server.CreateTable] adds an
+// ACTIVE table directly, for tests that are not about creating it.
 // Operations on one table are serialised, which DynamoDB's conditional
 // writes guarantee per item.
 package dynamofake
@@ -50,6 +62,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Server is the emulator.
@@ -60,12 +73,41 @@ type Server struct {
 	// unreachable service).
 	down bool
 	url  string
+	// creatingPolls is how many DescribeTable responses say CREATING for
+	// a table created over the wire.
+	creatingPolls int
 }
 
 type table struct {
 	key   string
 	items map[string]map[string]attr
+	// desc is the table as DescribeTable describes it; nil for tables
+	// added by Server.CreateTable, which are described from key.
+	desc *tableDescription
+	// creating counts the DescribeTable responses still to say CREATING;
+	// until then, item operations fail as on a table that does not exist.
+	creating int
 }
+
+// tableDescription is the TableDescription of the API reference
+// (API_TableDescription.html), limited to what this emulator keeps.
+type tableDescription struct {
+	TableName            string
+	TableArn             string
+	TableStatus          string
+	CreationDateTime     float64 // seconds since the epoch
+	KeySchema            []keySchemaElement
+	AttributeDefinitions []attributeDefinition
+	BillingModeSummary   *billingModeSummary `json:",omitempty"`
+	ItemCount            int
+	TableSizeBytes       int
+}
+
+type keySchemaElement struct{ AttributeName, KeyType string }
+
+type attributeDefinition struct{ AttributeName, AttributeType string }
+
+type billingModeSummary struct{ BillingMode string }
 
 // attr is one attribute value as the wire carries it: exactly one of S, N
 // or B.
@@ -119,6 +161,16 @@ func (s *Server) CreateTable(name, key string) {
 	s.tables[name] = &table{key: key, items: map[string]map[string]attr{}}
 }
 
+// SetCreatingPolls makes a table created by CreateTable requests stay
+// CREATING for the next n DescribeTable requests on it (default 0: it is
+// ACTIVE as soon as the CreateTable response, which says CREATING, is
+// sent), so that tests see a client wait for it.
+func (s *Server) SetCreatingPolls(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.creatingPolls = n
+}
+
 // SetDown makes the service unreachable (500 to every request) or
 // reachable again.
 func (s *Server) SetDown(down bool) {
@@ -134,6 +186,7 @@ const (
 	errNotFound    = "ResourceNotFoundException"
 	errValidation  = "ValidationException"
 	errUnknownOp   = "UnknownOperationException"
+	errInUse       = "ResourceInUseException"
 	maxItemSize    = 400 * 1024
 )
 
@@ -162,6 +215,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, aerr = s.getItem(body)
 	case "PutItem":
 		out, aerr = s.putItem(body)
+	case "CreateTable":
+		out, aerr = s.createTable(body, region(r.Header.Get("Authorization")))
+	case "DescribeTable":
+		out, aerr = s.describeTable(body)
 	default:
 		aerr = &apiError{errUnknownOp, "unsupported operation " + op}
 	}
@@ -179,12 +236,116 @@ func writeErr(w http.ResponseWriter, e *apiError) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#" + e.typ, "message": e.msg})
 }
 
+// lookup returns the ACTIVE table name, for item operations.
 func (s *Server) lookup(name string) (*table, *apiError) {
 	t := s.tables[name]
-	if t == nil {
+	if t == nil || t.creating > 0 {
 		return nil, &apiError{errNotFound, "Requested resource not found: Table: " + name + " not found"}
 	}
 	return t, nil
+}
+
+// region is the region of a Signature Version 4 Authorization header's
+// credential scope (Credential=AKID/date/region/service/aws4_request).
+func region(authorization string) string {
+	_, cred, ok := strings.Cut(authorization, "Credential=")
+	if !ok {
+		return ""
+	}
+	if parts := strings.Split(cred, "/"); len(parts) >= 3 {
+		return parts[2]
+	}
+	return ""
+}
+
+func (s *Server) createTable(body []byte, region string) (any, *apiError) {
+	var req struct {
+		TableName             string
+		AttributeDefinitions  []attributeDefinition
+		KeySchema             []keySchemaElement
+		BillingMode           string
+		ProvisionedThroughput *struct{ ReadCapacityUnits, WriteCapacityUnits int64 }
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &apiError{errValidation, err.Error()}
+	}
+	invalid := func(msg string) (any, *apiError) {
+		return nil, &apiError{errValidation, "One or more parameter values were invalid: " + msg}
+	}
+	if !tableName.MatchString(req.TableName) {
+		return invalid("TableName must be 3 to 255 characters of a-z, A-Z, 0-9, '_', '-' and '.'")
+	}
+	switch req.BillingMode {
+	case "PAY_PER_REQUEST":
+	case "", "PROVISIONED":
+		req.BillingMode = "PROVISIONED"
+		if p := req.ProvisionedThroughput; p == nil || p.ReadCapacityUnits < 1 || p.WriteCapacityUnits < 1 {
+			return invalid("ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED")
+		}
+	default:
+		return invalid("BillingMode must be PROVISIONED or PAY_PER_REQUEST")
+	}
+	if len(req.KeySchema) != len(req.AttributeDefinitions) {
+		return invalid("Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions")
+	}
+	if len(req.KeySchema) != 1 || req.KeySchema[0].KeyType != "HASH" {
+		return nil, &apiError{errValidation, "this emulator supports tables with one partition (HASH) key and no sort key"}
+	}
+	key := req.KeySchema[0].AttributeName
+	if d := req.AttributeDefinitions[0]; d.AttributeName != key {
+		return invalid("Some index key attributes are not defined in AttributeDefinitions. Keys: [" + key + "], AttributeDefinitions: [" + d.AttributeName + "]")
+	} else if d.AttributeType != "S" {
+		return nil, &apiError{errValidation, "this emulator supports partition keys of type S only"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tables[req.TableName] != nil {
+		return nil, &apiError{errInUse, "Table already exists: " + req.TableName}
+	}
+	desc := &tableDescription{
+		TableName:            req.TableName,
+		TableArn:             "arn:aws:dynamodb:" + region + ":000000000000:table/" + req.TableName,
+		CreationDateTime:     float64(time.Now().Unix()),
+		KeySchema:            req.KeySchema,
+		AttributeDefinitions: req.AttributeDefinitions,
+		BillingModeSummary:   &billingModeSummary{BillingMode: req.BillingMode},
+	}
+	s.tables[req.TableName] = &table{key: key, items: map[string]map[string]attr{}, desc: desc, creating: s.creatingPolls}
+	out := *desc
+	out.TableStatus = "CREATING"
+	return map[string]any{"TableDescription": out}, nil
+}
+
+var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+
+func (s *Server) describeTable(body []byte) (any, *apiError) {
+	var req struct{ TableName string }
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &apiError{errValidation, err.Error()}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tables[req.TableName]
+	if t == nil {
+		return nil, &apiError{errNotFound, "Requested resource not found: Table: " + req.TableName + " not found"}
+	}
+	var out tableDescription
+	if t.desc != nil {
+		out = *t.desc
+	} else {
+		out = tableDescription{
+			TableName:            req.TableName,
+			KeySchema:            []keySchemaElement{{AttributeName: t.key, KeyType: "HASH"}},
+			AttributeDefinitions: []attributeDefinition{{AttributeName: t.key, AttributeType: "S"}},
+		}
+	}
+	out.TableStatus = "ACTIVE"
+	if t.creating > 0 {
+		out.TableStatus = "CREATING"
+		t.creating--
+	}
+	out.ItemCount = len(t.items)
+	return map[string]any{"Table": out}, nil
 }
 
 func (t *table) keyOf(item map[string]attr) (string, *apiError) {

@@ -86,3 +86,77 @@ func TestProtocol(t *testing.T) {
 		t.Fatalf("GetItem on an unknown table = %v, want ResourceNotFoundException", err)
 	}
 }
+
+// TestCreateTable checks CreateTable and DescribeTable as the API reference
+// documents them (API_CreateTable.html, API_DescribeTable.html), through
+// the official SDK client.
+func TestCreateTable(t *testing.T) {
+	s := dynamofake.Start(t)
+	s.SetCreatingPolls(1)
+	c := client(s)
+	ctx := t.Context()
+	name := aws.String("audit")
+	key := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "a"}}
+	var rnf *types.ResourceNotFoundException
+	if _, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: name}); !errors.As(err, &rnf) {
+		t.Fatalf("DescribeTable of a missing table = %v, want ResourceNotFoundException", err)
+	}
+	create := func(in dynamodb.CreateTableInput) (*dynamodb.CreateTableOutput, error) {
+		in.TableName = name
+		if in.AttributeDefinitions == nil {
+			in.AttributeDefinitions = []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}}
+		}
+		if in.KeySchema == nil {
+			in.KeySchema = []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}}
+		}
+		return c.CreateTable(ctx, &in)
+	}
+	refused := []struct {
+		name string
+		in   dynamodb.CreateTableInput
+	}{
+		{"provisioned without throughput", dynamodb.CreateTableInput{}},
+		{"key attribute not defined", dynamodb.CreateTableInput{BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}}}},
+		{"attribute defined outside the key", dynamodb.CreateTableInput{BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{
+				{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+				{AttributeName: aws.String("v"), AttributeType: types.ScalarAttributeTypeB},
+			}}},
+	}
+	for _, tt := range refused {
+		var ae smithy.APIError
+		if _, err := create(tt.in); !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+			t.Errorf("CreateTable, %s = %v, want a ValidationException", tt.name, err)
+		}
+	}
+	out, err := create(dynamodb.CreateTableInput{BillingMode: types.BillingModePayPerRequest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := out.TableDescription; d.TableStatus != types.TableStatusCreating || d.BillingModeSummary.BillingMode != types.BillingModePayPerRequest ||
+		aws.ToString(d.TableArn) != "arn:aws:dynamodb:eu-west-1:000000000000:table/audit" {
+		t.Fatalf("CreateTable described %+v; want a CREATING on-demand table in eu-west-1", d)
+	}
+	var riu *types.ResourceInUseException
+	if _, err := create(dynamodb.CreateTableInput{BillingMode: types.BillingModePayPerRequest}); !errors.As(err, &riu) {
+		t.Fatalf("a second CreateTable = %v, want ResourceInUseException", err)
+	}
+	// Items of a table that is not ACTIVE yet cannot be read or written.
+	if _, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: name, Key: key}); !errors.As(err, &rnf) {
+		t.Fatalf("GetItem on a CREATING table = %v, want ResourceNotFoundException", err)
+	}
+	for _, want := range []types.TableStatus{types.TableStatusCreating, types.TableStatusActive} {
+		d, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: name})
+		if err != nil || d.Table.TableStatus != want {
+			t.Fatalf("DescribeTable = %v, %v; want %s", d, err, want)
+		}
+		ks := d.Table.KeySchema
+		if len(ks) != 1 || aws.ToString(ks[0].AttributeName) != "pk" || ks[0].KeyType != types.KeyTypeHash {
+			t.Fatalf("DescribeTable key schema = %+v", ks)
+		}
+	}
+	if _, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: name, Key: key}); err != nil {
+		t.Fatalf("GetItem on the ACTIVE table: %v", err)
+	}
+}

@@ -76,8 +76,10 @@ type statement struct {
 //
 // For the shared audit chain in the DynamoDB table AuditTable, ci and
 // admin may read and put items, viewer may read them, app has no access,
-// and nobody may delete or update one; every grant is limited to the
-// items under the prefix (dynamodb:LeadingKeys). IAM cannot require a
+// and nobody may delete or update one; every grant on items is limited to
+// the items under the prefix (dynamodb:LeadingKeys). Admin may also
+// describe and create the table, for the one-off `rotor audit init`
+// (Backend.CreateTable in audit/dynamochain). IAM cannot require a
 // conditional PutItem, so a ci principal could overwrite a record: the
 // chain detects that without the salt, and the table's point-in-time
 // recovery keeps what was there.
@@ -122,6 +124,9 @@ func Policy(role authz.Role, o PolicyOptions) (string, error) {
 			{Sid: "ManageSecrets", Effect: "Allow", Action: actions, Resource: []string{secrets}},
 			{Sid: "ListSecrets", Effect: "Allow", Action: []string{"secretsmanager:ListSecrets"}, Resource: []string{"*"}},
 			{Sid: "AppendAuditChain", Effect: "Allow", Action: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, Resource: []string{table}, Condition: chainItems},
+		}
+		if role == authz.RoleAdmin {
+			sts = append(sts, statement{Sid: "CreateAuditTable", Effect: "Allow", Action: []string{"dynamodb:CreateTable", "dynamodb:DescribeTable"}, Resource: []string{table}})
 		}
 		writer = true
 	default:
