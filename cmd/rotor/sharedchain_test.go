@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,51 +59,7 @@ func TestSharedChainDaemonAndCLI(t *testing.T) {
 	srv := vaulttest.Start(t)
 	dir := t.TempDir()
 	env, prefix := sharedChainDir(t, srv, dir)
-	daemonEnv := append(slicesClone(env), "ROTOR_READY_FILE="+filepath.Join(dir, "api.ready"))
-	daemon, daemonLogs := startBackground(t, dir, daemonEnv, "daemon", "--interval", "1s", "--listen", "127.0.0.1:0")
-
-	// CLI rotations from two processes at once, alongside the daemon.
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		outputs []string
-	)
-	for range 2 {
-		wg.Go(func() {
-			for range 2 {
-				r := rotor(t, dir, env, "rotate", "demo")
-				mu.Lock()
-				outputs = append(outputs, r.stdout, r.stderr)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	waitFor(t, "the daemon's scheduled rotation in the chain", func() bool {
-		r := rotor(t, dir, env, "audit", "tail", "-n", "0", "--secret", "sched", "--initiator", "system", "-o", "json")
-		if r.code != 0 {
-			t.Logf("audit tail: %s", r.stderr)
-		}
-		return strings.Contains(r.stdout, `"action":"rotate.finish"`)
-	})
-	if err := daemon.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	_ = daemon.Wait()
-
-	v := mustRotorEnv(t, dir, env, "audit", "verify")
-	if !strings.Contains(v.stdout, "audit chain ok (vault secret/data/"+prefix+"/_audit/)") {
-		t.Fatalf("audit verify: %s", v.stdout)
-	}
-	all := rotor(t, dir, env, "audit", "tail", "-n", "0", "-o", "json")
-	if all.code != 0 {
-		t.Fatalf("audit tail: %s", all.stderr)
-	}
-	for _, who := range []string{`"initiator":"system"`, `"initiator":"user:tester"`, `"action":"rotate.finish"`} {
-		if !strings.Contains(all.stdout, who) {
-			t.Errorf("the chain holds no record with %s", who)
-		}
-	}
+	seen := daemonAndCLI(t, dir, env, "vault secret/data/"+prefix+"/_audit/")
 
 	// The chain is in Vault, next to the secrets.
 	head, err := srv.Client.Logical().Read("secret/data/" + prefix + "/_audit/head")
@@ -121,14 +78,112 @@ func TestSharedChainDaemonAndCLI(t *testing.T) {
 	if rep, err := local.Verify(t.Context()); err != nil || rep.Records == 0 {
 		t.Fatalf("local copy: %+v, %v", rep, err)
 	}
+	seen = append(seen, fmt.Sprint(head.Data), string(mustRead(t, filepath.Join(dir, ".rotor", "audit.log"))))
+	scanForValues(t, dir, env, seen)
+}
 
+// TestSharedChainAWSDaemonAndCLI is TestSharedChainDaemonAndCLI on an AWS
+// store: the daemon and CLI processes extend one chain in DynamoDB, which
+// verifies gap-free from the CLI, and no key value appears anywhere.
+func TestSharedChainAWSDaemonAndCLI(t *testing.T) {
+	sm := awsfake.Start(t, awsfake.Options{})
+	db := dynamofake.Start(t)
+	db.CreateTable("rotor-audit", "pk")
+	dir := t.TempDir()
+	env := awsChainDir(t, sm, db, dir)
+	seen := daemonAndCLI(t, dir, env, "dynamodb rotor-audit rotor/")
+	scanForValues(t, dir, env, seen)
+}
+
+// daemonAndCLI runs the daemon (which rotates sched on its schedule) and
+// two CLI processes rotating demo twice each against the store of dir at
+// once, then checks that the chain at where verifies, holds every
+// record with no gap in seq, and holds the records of both. It returns
+// everything rotor printed and the whole chain as JSON, for a scan.
+func daemonAndCLI(t *testing.T, dir string, env []string, where string) (seen []string) {
+	t.Helper()
+	daemonEnv := append(slicesClone(env), "ROTOR_READY_FILE="+filepath.Join(dir, "api.ready"))
+	daemon, daemonLogs := startBackground(t, dir, daemonEnv, "daemon", "--interval", "1s", "--listen", "127.0.0.1:0")
+
+	// CLI rotations from two processes at once, alongside the daemon.
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		outputs []string
+		rotated int // CLI rotations that succeeded
+	)
+	for range 2 {
+		wg.Go(func() {
+			for range 2 {
+				r := rotor(t, dir, env, "rotate", "demo")
+				mu.Lock()
+				outputs = append(outputs, r.stdout, r.stderr)
+				if r.code == 0 {
+					rotated++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "the daemon's scheduled rotation in the chain", func() bool {
+		r := rotor(t, dir, env, "audit", "tail", "-n", "0", "--secret", "sched", "--initiator", "system", "-o", "json")
+		if r.code != 0 {
+			t.Logf("audit tail: %s", r.stderr)
+		}
+		return strings.Contains(r.stdout, `"action":"rotate.finish"`)
+	})
+	if err := daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = daemon.Wait()
+
+	v := mustRotorEnv(t, dir, env, "audit", "verify")
+	if !strings.Contains(v.stdout, "audit chain ok ("+where+")") {
+		t.Fatalf("audit verify: %s", v.stdout)
+	}
+	all := mustRotorEnv(t, dir, env, "audit", "tail", "-n", "0", "-o", "json")
+	for _, who := range []string{`"initiator":"system"`, `"initiator":"user:tester"`, `"action":"rotate.finish"`} {
+		if !strings.Contains(all.stdout, who) {
+			t.Errorf("the chain holds no record with %s", who)
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(all.stdout))
+	var n uint64
+	finished := 0 // by the CLI
+	for dec.More() {
+		var r audit.Record
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		if n++; r.Seq != n {
+			t.Fatalf("record %d of the chain has seq %d: the chain has a gap", n, r.Seq)
+		}
+		if r.Initiator == "user:tester" && r.Action == "rotate.finish" {
+			finished++
+		}
+	}
+	if !strings.Contains(v.stdout, fmt.Sprintf(": %d records,", n)) {
+		t.Fatalf("audit verify counted other records than the %d tail printed: %s", n, v.stdout)
+	}
+	if rotated == 0 || finished != rotated {
+		t.Fatalf("%d CLI rotations succeeded and the chain holds %d finished by the CLI", rotated, finished)
+	}
+	if strings.Contains(daemonLogs.String(), "audit chain verification failed") {
+		t.Fatalf("the daemon found the chain broken:\n%s", daemonLogs.String())
+	}
+	return append(outputs, v.stdout, all.stdout, daemonLogs.String())
+}
+
+// scanForValues fails t if the current or previous value of demo appears
+// in any of seen.
+func scanForValues(t *testing.T, dir string, env []string, seen []string) {
+	t.Helper()
 	var values []string
 	for _, slot := range []string{"current", "previous"} {
 		r := mustRotorEnv(t, dir, env, "get", "demo", "--slot", slot, "--reveal")
 		values = append(values, strings.TrimSpace(r.stdout))
 	}
-	seen := append(outputs, v.stdout, all.stdout, daemonLogs.String(), fmt.Sprint(head.Data))
-	seen = append(seen, string(mustRead(t, filepath.Join(dir, ".rotor", "audit.log"))))
 	for _, val := range values {
 		if len(val) < 16 {
 			t.Fatalf("get --reveal printed %q, not a key", val)
