@@ -90,7 +90,7 @@
 // # Shipping
 //
 // A [Shipper] copies records to a [Sink] (package audit/sinks: JSON lines,
-// syslog) from a bounded buffer in the background, retrying with backoff.
+// syslog, OTLP) from a bounded buffer in the background, retrying with backoff.
 // It never blocks an append and never touches the chain: a sink that is
 // down loses records, counted, once its buffer is full.
 //

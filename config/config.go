@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -119,11 +120,15 @@ type AuditConfig struct {
 
 // AuditSink is one place audit records are shipped to.
 type AuditSink struct {
-	// Type is stdout (JSON lines) or syslog (RFC 5424).
+	// Type is stdout (JSON lines), syslog (RFC 5424) or otlp
+	// (OpenTelemetry logs over OTLP/HTTP).
 	Type string `yaml:"type"`
 	// Network is tcp (default) or udp, and Address host:port, for syslog.
 	Network string `yaml:"network"`
 	Address string `yaml:"address"`
+	// Endpoint is the OTLP/HTTP logs URL, for otlp; empty: the standard
+	// OTEL_EXPORTER_OTLP_* environment (see sinks.OTLPOptions).
+	Endpoint string `yaml:"endpoint"`
 	// Buffer is how many records may wait for the sink (default 10000).
 	Buffer int `yaml:"buffer"`
 }
@@ -459,10 +464,14 @@ func (c *Config) validate(v *validator) {
 	for i, sk := range c.Audit.Sinks {
 		p := field.NewPath("audit", "sinks", i)
 		switch {
-		case sk.Type != "stdout" && sk.Type != "syslog":
-			v.addf(p, "unknown sink type %q (want stdout or syslog)", sk.Type)
+		case sk.Type != "stdout" && sk.Type != "syslog" && sk.Type != "otlp":
+			v.addf(p, "unknown sink type %q (want stdout, syslog or otlp)", sk.Type)
 		case sk.Type == "syslog" && sk.Address == "":
 			v.addf(p, "a syslog sink needs an address (host:port)")
+		case sk.Endpoint != "" && sk.Type != "otlp":
+			v.addf(p.Child("endpoint"), "only an otlp sink has an endpoint")
+		case sk.Endpoint != "" && !httpURL(sk.Endpoint):
+			v.addf(p.Child("endpoint"), "invalid URL %q (want e.g. https://collector.example.com:4318/v1/logs)", sk.Endpoint)
 		case sk.Network != "" && sk.Network != "tcp" && sk.Network != "udp":
 			v.addf(p, "network %q: want tcp or udp", sk.Network)
 		case sk.Buffer < 0:
@@ -782,4 +791,11 @@ func (c *Config) resolvePaths() {
 			}
 		}
 	}
+}
+
+// httpURL says whether raw is an absolute http or https URL with a host
+// and no user info.
+func httpURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }

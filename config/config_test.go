@@ -79,6 +79,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown store", "store: {type: etcd}\nsecrets:\n  - {name: a, provider: random}\n", []string{"line 1", `unknown store type "etcd"`}},
 		{"hook without command", "secrets:\n  - name: a\n    provider: random\n    verify:\n      - timeout: 1s\n", []string{"secrets[0].verify[0]", "hook needs exactly one of command, http, signal or kubernetes"}},
 		{"lease too short", "defaults: {lease: 10ms}\nsecrets:\n  - {name: a, provider: random}\n", []string{"lease (10ms) must be at least 1s"}},
+		{"unknown sink", "audit:\n  sinks:\n    - type: kafka\nsecrets:\n  - {name: a, provider: random}\n", []string{"audit.sinks[0]", `unknown sink type "kafka" (want stdout, syslog or otlp)`}},
+		{"otlp endpoint not a URL", "audit:\n  sinks:\n    - {type: otlp, endpoint: 'collector:4318'}\nsecrets:\n  - {name: a, provider: random}\n", []string{"audit.sinks[0].endpoint", `invalid URL "collector:4318"`}},
+		{"endpoint on a syslog sink", "audit:\n  sinks:\n    - {type: syslog, address: 'h:514', endpoint: 'https://c/v1/logs'}\nsecrets:\n  - {name: a, provider: random}\n", []string{"audit.sinks[0].endpoint", "only an otlp sink has an endpoint"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

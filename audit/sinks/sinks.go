@@ -1,6 +1,7 @@
 // Package sinks ships audit records to where logs go, as they are written:
-// JSON lines on a writer (stdout, for log collectors) and syslog
-// (RFC 5424). Each is an [audit.Sink]; an [audit.Shipper] feeds it from a
+// JSON lines on a writer (stdout, for log collectors), syslog (RFC 5424)
+// and OpenTelemetry logs over OTLP/HTTP ([OTLP], with the official Go
+// SDK). Each is an [audit.Sink]; an [audit.Shipper] feeds it from a
 // bounded buffer with retries, so a sink that is down never blocks or
 // breaks the audit chain.
 package sinks

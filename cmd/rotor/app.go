@@ -70,7 +70,9 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr = withSinks(tr, cfg.Audit.Sinks, g)
+	if tr, err = withSinks(ctx, tr, cfg.Audit.Sinks, g); err != nil {
+		return nil, err
+	}
 	a := &app{g: g, cfg: cfg, store: st, audit: tr, salt: salt, now: now}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(g.env.stderr, "rotor: warning: %s\n", w)

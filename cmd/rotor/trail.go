@@ -187,9 +187,9 @@ const shipTimeout = 5 * time.Second
 
 // withSinks starts a shipper for every configured sink and returns the
 // trail that feeds them; g closes them when the command ends.
-func withSinks(t trail, sinks []config.AuditSink, g *globals) trail {
+func withSinks(ctx context.Context, t trail, sinks []config.AuditSink, g *globals) (trail, error) {
 	if len(sinks) == 0 {
-		return t
+		return t, nil
 	}
 	s := &shipping{trail: t}
 	for i, c := range sinks {
@@ -206,6 +206,12 @@ func withSinks(t trail, sinks []config.AuditSink, g *globals) trail {
 				network = "tcp"
 			}
 			sink, name = &auditsinks.Syslog{Network: network, Addr: c.Address}, "syslog "+network+"://"+c.Address
+		case "otlp":
+			o, err := auditsinks.NewOTLP(ctx, auditsinks.OTLPOptions{Endpoint: c.Endpoint})
+			if err != nil {
+				return nil, err
+			}
+			sink, name = o, "otlp "+cmp.Or(c.Endpoint, "(OTEL_EXPORTER_OTLP_* environment)")
 		}
 		if len(sinks) > 1 {
 			name = fmt.Sprintf("%d %s", i, name)
@@ -214,5 +220,5 @@ func withSinks(t trail, sinks []config.AuditSink, g *globals) trail {
 		s.shippers = append(s.shippers, sh)
 		g.sinks = append(g.sinks, sh)
 	}
-	return s
+	return s, nil
 }
