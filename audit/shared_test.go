@@ -16,7 +16,7 @@ func sharedEvent(i int) audit.Event {
 	return audit.Event{Initiator: "ci:github:acme/app", Action: "rotate.promote", Secret: "clerk", Status: audit.StatusSucceeded, Detail: fmt.Sprintf("event %d", i)}
 }
 
-func newShared(t *testing.T, b audit.Backend) *audit.Shared {
+func newShared(t testing.TB, b audit.Backend) *audit.Shared {
 	t.Helper()
 	s, err := audit.NewShared(b, audittest.Salt)
 	if err != nil {
