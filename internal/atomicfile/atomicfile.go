@@ -24,7 +24,7 @@ import (
 // or "." + the base name + ".tmp-*" when tempPattern is empty; a caller
 // that cleans up after crashes passes a pattern it recognises. On failure
 // the temporary file is removed and path is unchanged.
-func WriteFile(path, tempPattern string, perm fs.FileMode, write func(io.Writer) error) (err error) {
+func WriteFile(path, tempPattern string, perm fs.FileMode, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if tempPattern == "" {
 		tempPattern = "." + filepath.Base(path) + ".tmp-*"
@@ -33,6 +33,29 @@ func WriteFile(path, tempPattern string, perm fs.FileMode, write func(io.Writer)
 	if err != nil {
 		return err
 	}
+	return replace(tmp, path, perm, write)
+}
+
+// WriteFileVia is [WriteFile] with a temporary file of a fixed name, tmp
+// (in path's directory), for callers that serialise the writers of path
+// themselves, for example with a lock. A temporary file a crash left at
+// tmp is truncated and reused by the next write, so the caller never has
+// to list the directory to find it.
+func WriteFileVia(path, tmp string, perm fs.FileMode, write func(io.Writer) error) error {
+	if filepath.Dir(tmp) != filepath.Dir(path) {
+		return &fs.PathError{Op: "write", Path: tmp, Err: fs.ErrInvalid}
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	return replace(f, path, perm, write)
+}
+
+// replace fills tmp, makes it durable and renames it over path; on
+// failure tmp is removed.
+func replace(tmp *os.File, path string, perm fs.FileMode, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
 	renamed := false
 	defer func() {
 		if !renamed {

@@ -60,3 +60,37 @@ func TestSyncDir(t *testing.T) {
 		t.Fatal("SyncDir of a missing directory succeeded")
 	}
 }
+
+func TestWriteFileVia(t *testing.T) {
+	dir := t.TempDir()
+	path, tmp := filepath.Join(dir, "secret"), filepath.Join(dir, ".secret+tmp")
+	// A crash left a longer temporary file behind: it is truncated, not
+	// appended to or left in place.
+	if err := os.WriteFile(tmp, []byte("a torn and much longer leftover"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFileVia(path, tmp, 0o600, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "new" {
+		t.Fatalf("content = %q, %v; want %q", b, err, "new")
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary file still there after the rename: %v", err)
+	}
+
+	boom := errors.New("boom")
+	if err := WriteFileVia(path, tmp, 0o600, func(io.Writer) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("WriteFileVia = %v, want the writer's error", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new" {
+		t.Errorf("after a failed write the content is %q, want the old one", b)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary file left after a failed write: %v", err)
+	}
+	if err := WriteFileVia(path, filepath.Join(t.TempDir(), "elsewhere"), 0o600, func(io.Writer) error { return nil }); err == nil {
+		t.Error("WriteFileVia accepted a temporary file in another directory (the rename would not be atomic)")
+	}
+}

@@ -9,7 +9,7 @@
 //
 //	name.age        the secret: age-encrypted JSON {"format", "version", "secret"}
 //	.name.lock      the lock file serialising saves of name (empty, never removed)
-//	.name+123456    a temporary file while a save is in flight
+//	.name+tmp       the temporary file of a save in flight
 //
 // Upper-case letters in name are written as '!' and the lower-case letter
 // (API-KEY becomes !a!p!i-!k!e!y.age), so names that differ only in case stay
@@ -38,8 +38,17 @@
 // over the secret file and fsyncs the directory. The lock is released by
 // the kernel if the process dies, so a crash never leaves a stale lock, and a
 // crash at any point leaves either the old or the new file, never a partial
-// one. Temporary files left by a crash are ignored, and removed by the next
-// save of that secret.
+// one.
+//
+// # Cost
+//
+// A save touches the files of its own secret only: it never lists the
+// directory, so its cost does not grow with the number of secrets or of
+// unrelated files beside them. The temporary file of a save has a fixed
+// name per secret: a file a crashed save left there is ignored by readers
+// and overwritten by the next save of that secret. [New] lists the
+// directory once, and removes the temporary files of crashed saves whose
+// lock is free (a save in flight in another process keeps its file).
 //
 // [Store.Load] takes no lock: the rename is atomic, so a reader sees one
 // complete version or the other.
@@ -139,27 +148,48 @@ func New(dir, identityPath string) (*Store, error) {
 		return nil, fmt.Errorf("open file store: %w", err)
 	}
 	s := &Store{dir: dir, identityPath: identityPath, identities: ids, recipient: r}
-	if err := s.checkIdentity(); err != nil {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open file store: %w", err)
+	}
+	if err := s.checkIdentity(entries); err != nil {
 		return nil, fmt.Errorf("open file store %s: %w", dir, err)
 	}
+	s.removeTemps(entries)
 	return s, nil
 }
 
-// checkIdentity decrypts one stored secret, if there is any, so that a wrong
-// identity is reported when the store is opened rather than on first use.
-// Other read errors are left for Load to report.
-func (s *Store) checkIdentity() error {
-	names, err := s.names()
-	if err != nil {
-		return err
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	if _, err := s.read(names[0]); errors.Is(err, ErrWrongIdentity) {
-		return err
+// checkIdentity decrypts one stored secret among entries, if there is any,
+// so that a wrong identity is reported when the store is opened rather than
+// on first use. Other read errors are left for Load to report.
+func (s *Store) checkIdentity(entries []os.DirEntry) error {
+	for _, e := range entries {
+		if name, ok := nameOfSecretFile(e.Name()); ok && e.Type().IsRegular() {
+			if _, err := s.read(name); errors.Is(err, ErrWrongIdentity) {
+				return err
+			}
+			return nil
+		}
 	}
 	return nil
+}
+
+// removeTemps removes, among entries, the temporary files that crashed
+// saves left behind. A file whose secret's lock is held belongs to a save
+// in flight and stays. Failures are harmless: the files are ignored
+// everywhere, and the next save of their secret overwrites them.
+func (s *Store) removeTemps(entries []os.DirEntry) {
+	for _, e := range entries {
+		name, ok := tempOwner(e.Name())
+		if !ok {
+			continue
+		}
+		fl := flock.New(filepath.Join(s.dir, lockFile(name)), flock.SetPermissions(0o600))
+		if locked, err := fl.TryLock(); err == nil && locked {
+			os.Remove(filepath.Join(s.dir, e.Name()))
+			fl.Unlock()
+		}
+	}
 }
 
 // Load returns the secret called name and its version, or an error wrapping
@@ -199,7 +229,6 @@ func (s *Store) Save(ctx context.Context, sec *store.Secret, expected store.Vers
 	}
 	defer unlock()
 
-	s.removeTemps(name)
 	stored, err := s.storedVersion(name)
 	if err != nil {
 		return store.NoVersion, fmt.Errorf("save %s: %w", name, err)
@@ -374,7 +403,7 @@ func (s *Store) write(doc *document) error {
 	}
 
 	name := doc.Secret.Name
-	return atomicfile.WriteFile(filepath.Join(s.dir, secretFile(name)), tempPattern(name), 0o600, func(w io.Writer) error {
+	return atomicfile.WriteFileVia(filepath.Join(s.dir, secretFile(name)), filepath.Join(s.dir, tempFile(name)), 0o600, func(w io.Writer) error {
 		if err := s.encrypt(w, plain); err != nil {
 			return fmt.Errorf("encrypt: %w", err)
 		}
@@ -408,19 +437,4 @@ func (s *Store) lock(ctx context.Context, name string) (unlock func(), err error
 		return nil, fmt.Errorf("lock %s: not acquired", fl.Path())
 	}
 	return func() { fl.Unlock() }, nil
-}
-
-// removeTemps removes temporary files a crashed save of name left behind.
-// The caller holds the lock of name, so none of them is in use. Failures
-// are harmless: the files are ignored everywhere.
-func (s *Store) removeTemps(name string) {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if isTempOf(e.Name(), name) {
-			os.Remove(filepath.Join(s.dir, e.Name()))
-		}
-	}
 }

@@ -309,8 +309,9 @@ func TestLeftoverTempFilesIgnored(t *testing.T) {
 	st, dir, _ := newTestStore(t)
 	v := create(t, st, "app-key")
 	leftovers := []string{
-		filepath.Join(dir, ".app-key+123456"),  // a crashed save of app-key
-		filepath.Join(dir, ".never-saved+789"), // a crashed create
+		filepath.Join(dir, tempFile("app-key")),     // a crashed save of app-key
+		filepath.Join(dir, tempFile("never-saved")), // a crashed create
+		filepath.Join(dir, ".app-key+123456"),       // older rotors' random temp names
 	}
 	for _, p := range leftovers {
 		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
@@ -332,14 +333,53 @@ func TestLeftoverTempFilesIgnored(t *testing.T) {
 		t.Errorf("Load of a secret with only a temp file: err = %v, want store.ErrNotFound", err)
 	}
 
-	if _, err := st.Save(t.Context(), testSecret("app-key"), v); err != nil {
+	// A save overwrites its own secret's leftover (it has a fixed name)
+	// and leaves the others to the next open.
+	v, err = st.Save(t.Context(), testSecret("app-key"), v)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(leftovers[0]); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("save of app-key left its old temp file behind: %v", err)
+		t.Errorf("save of app-key left its temp file behind: %v", err)
+	}
+	if _, _, err := st.Load(t.Context(), "app-key"); err != nil {
+		t.Errorf("Load after a save over a leftover temp file: %v", err)
 	}
 	if _, err := os.Stat(leftovers[1]); err != nil {
 		t.Errorf("save of app-key removed another secret's temp file: %v", err)
+	}
+}
+
+func TestOpenRemovesLeftoverTempFiles(t *testing.T) {
+	st, dir, identity := newTestStore(t)
+	create(t, st, "app-key")
+	crashed := []string{tempFile("app-key"), tempFile("never-saved"), ".app-key+123456"}
+	inFlight := tempFile("busy")
+	keep := []string{inFlight, "notes.txt", ".app-key.lock", "app-key.age"}
+	for _, f := range append(slices.Clone(crashed), inFlight, "notes.txt") {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another process saving "busy" holds its lock: its temp file is in use.
+	unlock, err := st.lock(t.Context(), "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+
+	if _, err := New(dir, identity); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range crashed {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("New left the crashed save's temp file %s: %v", f, err)
+		}
+	}
+	for _, f := range keep {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("New removed %s: %v", f, err)
+		}
 	}
 }
 
@@ -454,17 +494,23 @@ func TestNameOfSecretFileRejects(t *testing.T) {
 }
 
 func TestTempAndLockNamesNeverCollide(t *testing.T) {
-	// "a" and "a.tmp" share a prefix; their temp files must not match
-	// each other's, or cleaning one would delete the other's in-flight file.
-	tmpA := strings.Replace(tempPattern("a"), "*", "1", 1)
-	tmpB := strings.Replace(tempPattern("a.tmp"), "*", "1", 1)
-	if isTempOf(tmpB, "a") || isTempOf(tmpA, "a.tmp") {
-		t.Errorf("temp files %q and %q are mistaken for each other", tmpA, tmpB)
+	// "a" and "a.tmp" share a prefix; their temp files must not be taken
+	// for each other's, or cleaning one would delete the other's.
+	for _, name := range []string{"a", "a.tmp", "API-Key"} {
+		if got, ok := tempOwner(tempFile(name)); !ok || got != name {
+			t.Errorf("tempOwner(%q) = %q, %v; want %q", tempFile(name), got, ok, name)
+		}
+		if _, ok := tempOwner(lockFile(name)); ok {
+			t.Errorf("lock file %q taken for a temp file", lockFile(name))
+		}
+		if _, ok := tempOwner(secretFile(name)); ok {
+			t.Errorf("secret file %q taken for a temp file", secretFile(name))
+		}
 	}
-	if !isTempOf(tmpA, "a") || !isTempOf(tmpB, "a.tmp") {
-		t.Errorf("temp files %q and %q are not recognised", tmpA, tmpB)
+	if tempFile("a") == tempFile("a.tmp") {
+		t.Error("temp files collide")
 	}
-	if lockFile("a.lock") == lockFile("a") || isTempOf(lockFile("a"), "a") {
+	if lockFile("a.lock") == lockFile("a") {
 		t.Error("lock files collide")
 	}
 }

@@ -113,12 +113,25 @@ func secretFile(name string) string { return escapeName(name) + secretExt }
 // lockFile returns the file name of the lock serialising saves of name.
 func lockFile(name string) string { return "." + escapeName(name) + lockExt }
 
-// tempPattern returns the os.CreateTemp pattern for a new version of name.
-func tempPattern(name string) string { return tempPrefix + escapeName(name) + tempSep + "*" }
+// tempFile returns the name of the temporary file a save of name writes
+// before renaming it over the secret file. It is fixed, not random: saves
+// of name are serialised by its lock, and a file a crashed save left
+// behind is simply overwritten by the next one.
+func tempFile(name string) string { return tempPrefix + escapeName(name) + tempSep + "tmp" }
 
-// isTempOf reports whether file is a temporary file written for name.
-func isTempOf(file, name string) bool {
-	return strings.HasPrefix(file, tempPrefix+escapeName(name)+tempSep)
+// tempOwner returns the secret name whose save wrote the temporary file
+// file: the fixed name tempFile returns, or the random names of earlier
+// versions of rotor (".name+123456"). It reports false for any other file.
+func tempOwner(file string) (string, bool) {
+	rest, ok := strings.CutPrefix(file, tempPrefix)
+	if !ok {
+		return "", false
+	}
+	base, _, ok := strings.Cut(rest, tempSep)
+	if !ok {
+		return "", false
+	}
+	return unescapeName(base)
 }
 
 // nameOfSecretFile returns the secret name stored in file, or false if file
