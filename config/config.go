@@ -37,10 +37,12 @@ import (
 
 	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/internal/serviceurl"
+	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/schedule"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/awssm"
 	"github.com/rotor-dev/rotor/store/vault"
+	"github.com/rotor-dev/rotor/trigger"
 	"github.com/rotor-dev/rotor/trigger/kubernetes"
 )
 
@@ -194,8 +196,9 @@ type Secret struct {
 
 	// Consumers are health URLs of the applications using the secret
 	// (keyring.HealthHandler). Verify waits until all report the new key
-	// id (for up to ConsumerTimeout, default 2m), and revoke refuses a key
-	// any of them still reports.
+	// id (for up to ConsumerTimeout, default 2m, or longer for a consumer
+	// reporting a longer refresh interval; see trigger.Consumers), and
+	// revoke refuses a key any of them still reports.
 	Consumers       []string `yaml:"consumers"`
 	ConsumerTimeout Duration `yaml:"consumer_timeout"`
 }
@@ -798,4 +801,19 @@ func (c *Config) resolvePaths() {
 func httpURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// consumerTimeoutWarning explains why s's consumer_timeout may roll back
+// rotations that work: it is too short for a consumer on the keyring
+// SDK's default polling interval. Rotor waits longer for consumers that
+// report their interval (trigger.Consumers), but not for those that do
+// not (older SDKs, other health endpoints).
+func consumerTimeoutWarning(s *Secret) string {
+	need := keyring.DefaultInterval + trigger.AdoptionMargin
+	if len(s.Consumers) == 0 || s.ConsumerTimeout == 0 || time.Duration(s.ConsumerTimeout) >= need {
+		return ""
+	}
+	return fmt.Sprintf("consumer_timeout %s cannot cover the keyring SDK's default refresh interval of %s plus a %s margin: "+
+		"a consumer that does not report its interval (refresh_interval_seconds) may adopt the new key after rotor gave up, and the rotation is rolled back; "+
+		"set consumer_timeout to at least %s", time.Duration(s.ConsumerTimeout), keyring.DefaultInterval, trigger.AdoptionMargin, need)
 }

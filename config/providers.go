@@ -129,6 +129,9 @@ func (c *Config) Warnings() []string {
 				ws = append(ws, s.Name+": "+w)
 			}
 		}
+		if w := consumerTimeoutWarning(s); w != "" {
+			ws = append(ws, s.Name+": "+w)
+		}
 	}
 	return ws
 }

@@ -112,7 +112,9 @@
 // # Health
 //
 // [Keyring.HealthHandler] serves a JSON [Health] report with the ids (never
-// the values) of the keys in use, the set's version and the outcome of the
-// last refresh. Rotor's verify step reads key_ids.current from every
-// consumer to tell which ones adopted a new key; that field is stable.
+// the values) of the keys in use, the set's version, the outcome of the
+// last refresh and the keyring's refresh interval. Rotor's verify step
+// reads key_ids.current from every consumer to tell which ones adopted a
+// new key, and refresh_interval_seconds to know how long to wait for them;
+// fields are only ever added.
 package keyring

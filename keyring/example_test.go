@@ -156,7 +156,7 @@ func ExampleKeyring_HealthHandler() {
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/keyring/health", nil))
 	fmt.Print(rec.Body.String())
 	// Output:
-	// {"status":"ok","key_ids":{"current":"6ea95d6bde2ace20","previous":"a5c56e05f09bd9f3","next":""},"version":"7","last_refresh":"2026-11-25T23:32:13Z","last_error":""}
+	// {"status":"ok","key_ids":{"current":"6ea95d6bde2ace20","previous":"a5c56e05f09bd9f3","next":""},"version":"7","last_refresh":"2026-11-25T23:32:13Z","last_error":"","refresh_interval_seconds":30}
 }
 
 func ExampleKeyring_Update() {

@@ -22,6 +22,14 @@ type Health struct {
 	LastRefresh time.Time `json:"last_refresh"`
 	// LastError is the error of the last refresh, empty if it succeeded.
 	LastError string `json:"last_error"`
+	// RefreshIntervalSeconds is how often, in seconds, the keyring looks
+	// for a new set when it polls ([WithInterval], default
+	// [DefaultInterval]): the longest a working consumer takes to adopt a
+	// new key. Rotor's verify step waits at least this long, plus a
+	// margin, before it calls a consumer that has not adopted the new key
+	// a failure. A keyring that is pushed its sets adopts them sooner; the
+	// interval still bounds it should the push stream break.
+	RefreshIntervalSeconds float64 `json:"refresh_interval_seconds"`
 }
 
 // HealthKeyIDs are the key ids a [Health] reports: key ids as the source
@@ -45,6 +53,8 @@ func (k *Keyring) Health() Health {
 		KeyIDs:      HealthKeyIDs{Current: st.set.Current.ID},
 		Version:     st.set.Version,
 		LastRefresh: s.lastRefresh.UTC(),
+
+		RefreshIntervalSeconds: k.cfg.interval.Seconds(),
 	}
 	if p := st.set.Previous; p != nil && !p.Expired(k.cfg.now()) {
 		h.KeyIDs.Previous = p.ID
@@ -65,7 +75,7 @@ func (k *Keyring) Health() Health {
 // because the last good keys still work):
 //
 //	{"status":"ok","key_ids":{"current":"6ea95d6bde2ace20","previous":"a5c56e05f09bd9f3","next":""},
-//	 "version":"7","last_refresh":"2026-11-25T23:32:13.5Z","last_error":""}
+//	 "version":"7","last_refresh":"2026-11-25T23:32:13.5Z","last_error":"","refresh_interval_seconds":30}
 //
 // The report holds key ids only; it is safe to expose to monitoring.
 func (k *Keyring) HealthHandler() http.Handler {

@@ -38,7 +38,8 @@ func TestHealthHandler(t *testing.T) {
 	sec.checkNoValue("health", raw)
 	ids, _ := h["key_ids"].(map[string]any)
 	if h["status"] != "ok" || ids["current"] != cur.ID || ids["previous"] != prev.ID || ids["next"] != next.ID ||
-		h["version"] != "42" || h["last_refresh"] != "2026-11-25T23:32:13Z" || h["last_error"] != "" {
+		h["version"] != "42" || h["last_refresh"] != "2026-11-25T23:32:13Z" || h["last_error"] != "" ||
+		h["refresh_interval_seconds"] != 30.0 {
 		t.Errorf("health = %s", raw)
 	}
 
@@ -86,8 +87,30 @@ func TestHealthFieldNamesAreStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"status":"","key_ids":{"current":"","previous":"","next":""},"version":"","last_refresh":"0001-01-01T00:00:00Z","last_error":""}`
+	const want = `{"status":"","key_ids":{"current":"","previous":"","next":""},"version":"","last_refresh":"0001-01-01T00:00:00Z","last_error":"","refresh_interval_seconds":0}`
 	if string(b) != want {
 		t.Errorf("Health encodes as\n%s\nwant\n%s", b, want)
+	}
+}
+
+func TestHealthReportsRefreshInterval(t *testing.T) {
+	// Rotor's verify step waits for a consumer at least this long.
+	sec := newSecrets(t)
+	for _, tt := range []struct {
+		opts []Option
+		want float64
+	}{
+		{nil, DefaultInterval.Seconds()},
+		{[]Option{WithInterval(100 * time.Millisecond)}, 0.1},
+		{[]Option{WithInterval(2 * time.Minute)}, 120},
+	} {
+		k, err := New(t.Context(), StaticSource(Set{Current: sec.key()}), tt.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, h := getHealth(t, k)
+		if h["refresh_interval_seconds"] != tt.want {
+			t.Errorf("refresh_interval_seconds = %v, want %v", h["refresh_interval_seconds"], tt.want)
+		}
 	}
 }

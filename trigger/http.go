@@ -82,12 +82,27 @@ func (h *HTTPCheck) Verify(ctx context.Context, s *store.Secret) error {
 }
 
 // Health is the part of a consumer's health answer rotor reads: the key
-// ids it uses (see keyring.HealthHandler).
+// ids it uses and how often it refreshes them (see keyring.HealthHandler).
 type Health struct {
 	KeyIDs struct {
 		Current  string `json:"current"`
 		Previous string `json:"previous"`
 	} `json:"key_ids"`
+	// RefreshIntervalSeconds is the consumer's polling interval; zero
+	// when it does not say (consumers older than the field).
+	RefreshIntervalSeconds float64 `json:"refresh_interval_seconds"`
+}
+
+// RefreshInterval returns the refresh interval h reports, 0 when none.
+func (h Health) RefreshInterval() time.Duration {
+	switch s := h.RefreshIntervalSeconds; {
+	case s <= 0:
+		return 0
+	case s >= maxReportedInterval.Seconds():
+		return maxReportedInterval
+	default:
+		return time.Duration(s * float64(time.Second))
+	}
 }
 
 // fetchHealth GETs a health URL and decodes its key ids.
@@ -142,15 +157,43 @@ func checkHealth(ctx context.Context, c *http.Client, url, wantKeyID string) err
 	return nil
 }
 
+// Consumer verification waits, by default, this long for adoption, and
+// at least a reported refresh interval plus AdoptionMargin.
+const (
+	// DefaultConsumerTimeout is how long [Consumers.Verify] waits when
+	// Timeout is not set.
+	DefaultConsumerTimeout = 2 * time.Minute
+	// AdoptionMargin is what [Consumers.Verify] adds to a consumer's
+	// reported refresh interval: the time its refresh itself takes (a
+	// store read, a retry) and the time between two of rotor's polls.
+	AdoptionMargin = 10 * time.Second
+	// maxReportedInterval caps how far a consumer's report can stretch
+	// the wait, so that a bogus answer cannot hold the rotation's lease
+	// (15 minutes by default) for longer than it lasts.
+	maxReportedInterval = 10 * time.Minute
+)
+
 // Consumers are health endpoints of the applications that use a secret
 // (each a keyring.HealthHandler or anything answering its JSON). Verify
 // waits until every one reports the new current key; InUse tells revoke
 // which of them still use a key.
+//
+// Verify waits up to Timeout, and longer when a consumer reports a
+// refresh interval (refresh_interval_seconds, see keyring.Health) that
+// Timeout cannot cover: then until that interval plus [AdoptionMargin]
+// has passed since Verify started (at most 10 minutes plus the margin).
+// A consumer polling every 30 seconds may adopt a key 30 seconds after
+// promote, and failing it before then would roll back a rotation that
+// works.
 type Consumers struct {
 	URLs     []string
-	Timeout  time.Duration // how long Verify waits for adoption; default 2m
+	Timeout  time.Duration // how long Verify waits for adoption; default DefaultConsumerTimeout
 	Interval time.Duration // default 1s
 	Client   *http.Client
+
+	// now and wait replace the clock in tests.
+	now  func() time.Time
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 var _ rotation.Verifier = (*Consumers)(nil)
@@ -158,15 +201,66 @@ var _ rotation.Verifier = (*Consumers)(nil)
 // Verify waits until every consumer reports the current key id.
 func (c *Consumers) Verify(ctx context.Context, s *store.Secret) error {
 	want := store.KeyID(s.Current)
-	return poll(ctx, orDefault(c.Timeout, 2*time.Minute), orDefault(c.Interval, time.Second), func(ctx context.Context) error {
+	now, wait := c.now, c.wait
+	if now == nil {
+		now = time.Now
+	}
+	if wait == nil {
+		wait = sleep
+	}
+	timeout := orDefault(c.Timeout, DefaultConsumerTimeout)
+	interval := orDefault(c.Interval, time.Second)
+	start := now()
+	var reported time.Duration // longest refresh interval a consumer reported
+	for {
+		deadline := start.Add(max(timeout, reported+AdoptionMargin))
 		var errs []error
 		for _, u := range c.URLs {
-			if err := checkHealth(ctx, client(c.Client), u, want); err != nil {
-				errs = append(errs, err)
+			rctx, cancel := context.WithTimeout(ctx, max(deadline.Sub(now()), time.Second))
+			h, err := fetchHealth(rctx, client(c.Client), u)
+			cancel()
+			if err == nil {
+				reported = max(reported, h.RefreshInterval())
+				if h.KeyIDs.Current != want {
+					err = fmt.Errorf("uses key %q, not the new key %s", h.KeyIDs.Current, want)
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", redactURL(u), err))
 			}
 		}
-		return errors.Join(errs...)
-	})
+		if len(errs) == 0 {
+			return nil
+		}
+		deadline = start.Add(max(timeout, reported+AdoptionMargin))
+		left := deadline.Sub(now())
+		if left <= 0 || ctx.Err() != nil {
+			waited := deadline.Sub(start)
+			how := fmt.Sprintf("after %s", waited)
+			if waited > timeout {
+				how += fmt.Sprintf(" (consumer_timeout %s, extended to a reported refresh interval of %s plus %s)", timeout, reported, AdoptionMargin)
+			}
+			if ctx.Err() != nil {
+				how = "when interrupted"
+			}
+			return fmt.Errorf("not every consumer adopted key %s %s: %w", want, how, errors.Join(errs...))
+		}
+		if err := wait(ctx, min(interval, left)); err != nil {
+			return fmt.Errorf("not every consumer adopted key %s when interrupted: %w", want, errors.Join(errs...))
+		}
+	}
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // InUse returns the consumers whose current key is keyID. A consumer that

@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,5 +132,68 @@ func TestSignalReload(t *testing.T) {
 	}
 	if err := (&Signal{PIDFile: pidFile + ".missing"}).Reload(t.Context(), secret()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing pid file: %v", err)
+	}
+}
+
+// fakeClock is a clock that moves only when Verify waits.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+func (c *fakeClock) wait(_ context.Context, d time.Duration) error {
+	c.t = c.t.Add(d)
+	return nil
+}
+
+// TestConsumersWaitForReportedRefreshInterval: a consumer polling every
+// 30s adopts the new key 35s after promote. With consumer_timeout 30s,
+// rotor still waits for it when it reports its interval (30s + the
+// margin), and gives up at 30s when it does not.
+func TestConsumersWaitForReportedRefreshInterval(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		report   string // refresh_interval_seconds in the answer, or none
+		wantPass bool
+	}{
+		{"reported", `,"refresh_interval_seconds":30`, true},
+		{"not reported (older consumer)", ``, false},
+		{"reported shorter than the timeout", `,"refresh_interval_seconds":5`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+			adoptAt := clock.t.Add(35 * time.Second)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				cur := "old"
+				if !clock.now().Before(adoptAt) {
+					cur = "aaaa"
+				}
+				fmt.Fprintf(w, `{"status":"ok","key_ids":{"current":%q}%s}`, cur, tt.report)
+			}))
+			defer srv.Close()
+			c := &Consumers{URLs: []string{srv.URL}, Timeout: 30 * time.Second, Interval: time.Second, now: clock.now, wait: clock.wait}
+			err := c.Verify(t.Context(), secret())
+			if tt.wantPass != (err == nil) {
+				t.Fatalf("Verify = %v at +%s, want pass %v", err, clock.t.Sub(adoptAt.Add(-35*time.Second)), tt.wantPass)
+			}
+			if err != nil && !strings.Contains(err.Error(), "after 30s") {
+				t.Errorf("error %q does not say how long rotor waited", err)
+			}
+		})
+	}
+}
+
+func TestConsumersReportedIntervalIsCapped(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	start := clock.t
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"key_ids":{"current":"old"},"refresh_interval_seconds":86400}`)
+	}))
+	defer srv.Close()
+	c := &Consumers{URLs: []string{srv.URL}, Timeout: time.Minute, Interval: 10 * time.Second, now: clock.now, wait: clock.wait}
+	err := c.Verify(t.Context(), secret())
+	if err == nil || !strings.Contains(err.Error(), "reported refresh interval of 10m0s") {
+		t.Fatalf("Verify = %v, want a failure naming the capped interval", err)
+	}
+	if waited := clock.t.Sub(start); waited != maxReportedInterval+AdoptionMargin {
+		t.Fatalf("waited %s, want the cap %s", waited, maxReportedInterval+AdoptionMargin)
 	}
 }
