@@ -59,16 +59,22 @@ const (
 	ActionWatch Action = "watch"
 	// ActionMetrics reads the Prometheus metrics.
 	ActionMetrics Action = "metrics"
+	// ActionNotify tells the server that a secret may have changed in the
+	// store (a rotation by the CLI or another replica), so that its watch
+	// streams get the new set at once. It discloses and changes nothing,
+	// but makes the server read the store, so only those who may change a
+	// secret may send it.
+	ActionNotify Action = "notify"
 )
 
 // Actions lists every action.
-var Actions = []Action{ActionList, ActionStatus, ActionRotate, ActionRollback, ActionStage, ActionRevoke, ActionAudit, ActionWatch, ActionMetrics}
+var Actions = []Action{ActionList, ActionStatus, ActionRotate, ActionRollback, ActionStage, ActionRevoke, ActionAudit, ActionWatch, ActionMetrics, ActionNotify}
 
 // PerSecret reports whether a concerns one named secret (and is therefore
 // limited by [Principal.Secrets]) rather than the deployment as a whole.
 func (a Action) PerSecret() bool {
 	switch a {
-	case ActionStatus, ActionRotate, ActionRollback, ActionStage, ActionRevoke, ActionWatch:
+	case ActionStatus, ActionRotate, ActionRollback, ActionStage, ActionRevoke, ActionWatch, ActionNotify:
 		return true
 	}
 	return false
@@ -78,7 +84,7 @@ func (a Action) PerSecret() bool {
 // rotor decides access.
 var grants = map[Role][]Action{
 	RoleAdmin:  Actions,
-	RoleCI:     {ActionList, ActionStatus, ActionRotate, ActionRollback, ActionStage, ActionRevoke},
+	RoleCI:     {ActionList, ActionStatus, ActionRotate, ActionRollback, ActionStage, ActionRevoke, ActionNotify},
 	RoleViewer: {ActionList, ActionStatus, ActionAudit, ActionMetrics},
 	RoleApp:    {ActionWatch},
 }

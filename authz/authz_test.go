@@ -12,8 +12,8 @@ func TestAllowedTable(t *testing.T) {
 	// on secret "s1". It restates the package documentation's table so a
 	// change to the grants has to be made twice, on purpose.
 	want := map[Role]string{
-		RoleAdmin:  "list status rotate rollback stage revoke audit watch metrics",
-		RoleCI:     "list status rotate rollback stage revoke",
+		RoleAdmin:  "list status rotate rollback stage revoke audit watch metrics notify",
+		RoleCI:     "list status rotate rollback stage revoke notify",
 		RoleViewer: "list status audit metrics",
 		RoleApp:    "",
 		"":         "",

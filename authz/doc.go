@@ -5,15 +5,17 @@
 //
 // # Roles
 //
-//	role    list status rotate rollback stage revoke audit watch metrics
-//	admin    ✓     ✓      ✓      ✓        ✓     ✓      ✓     ✓     ✓
-//	ci       ✓     ✓      ✓      ✓        ✓     ✓
+//	role    list status rotate rollback stage revoke audit watch metrics notify
+//	admin    ✓     ✓      ✓      ✓        ✓     ✓      ✓     ✓     ✓       ✓
+//	ci       ✓     ✓      ✓      ✓        ✓     ✓                          ✓
 //	viewer   ✓     ✓                                   ✓           ✓
 //	app                                                      ✓
 //
-// Only watch discloses secret values; status and audit show key ids.
+// Only watch discloses secret values; status and audit show key ids;
+// notify (a secret changed in the store: push it to the watchers now)
+// discloses and changes nothing.
 // A principal's [Principal.Secrets] narrows the per-secret actions (status,
-// rotate, rollback, stage, revoke, watch) to the secrets listed; an app
+// rotate, rollback, stage, revoke, watch, notify) to the secrets listed; an app
 // must be granted its secrets explicitly, every other role with an empty
 // list may act on all of them. A principal without a role (an OIDC token
 // that no rule matched) is authenticated, so its refusals are audited with

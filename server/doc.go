@@ -11,6 +11,7 @@
 //	POST /v1/secrets/{name}/rollback  rollback  body: {} or empty
 //	POST /v1/secrets/{name}/stage     stage     body: {"value":"…","meta":{…}}
 //	POST /v1/secrets/{name}/revoke    revoke    body: {"force":true} or empty
+//	POST /v1/secrets/{name}/notify    notify    body: {} or empty; 202: watchers get the stored set now
 //	GET  /v1/audit?n=100              audit     the last n records (1-1000)
 //	GET  /v1/watch/{name}             watch     server-sent events, values included
 //	GET  /metrics                     metrics   the Prometheus handler, see [WithMetrics]
@@ -67,8 +68,14 @@
 // client keeps the set with the highest seq it has seen. Comment lines
 // (": heartbeat") are sent while nothing changes ([WithHeartbeat]). All
 // watchers of a secret share one reader that asks the backend every
-// [WithWatchInterval], and at once after an operation through this server
-// or a call to [Server.Notify]. Each stream is audited when it opens
+// [WithWatchInterval] (only for the version when the backend is a
+// [Versioner], the keys when it moved), and at once after an operation
+// through this server, a call to [Server.Notify] or a notify request: the
+// load on the store grows with the number of watched secrets, never with
+// the number of watchers. A rotation by any other process reaches the
+// watchers at once when that process sends notify (the CLI does, see the
+// README) or when rotor serve sees the change itself (the file store's
+// files are watched); otherwise at the next poll. Each stream is audited when it opens
 // (action api.watch, status succeeded); a stream that cannot be audited
 // does not open.
 //

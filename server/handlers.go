@@ -48,7 +48,14 @@ type RevokeRequest struct {
 	Force bool `json:"force"`
 }
 
-// emptyRequest is the (optional) body of rotate and rollback: {}.
+// NotifyResponse is the body of the 202 answer to POST
+// /v1/secrets/{name}/notify.
+type NotifyResponse struct {
+	// Secret is the secret whose watch streams will read it again.
+	Secret string `json:"secret"`
+}
+
+// emptyRequest is the (optional) body of rotate, rollback and notify: {}.
 type emptyRequest struct{}
 
 // errBody is a request body the server refuses.
@@ -219,6 +226,18 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c call) {
 	s.operate(w, r, c, func(ctx context.Context) (any, error) {
 		return s.backend.Revoke(ctx, c.secret, req.Force, c.p.Subject)
 	})
+}
+
+// notify makes the watch streams of c.secret read it at once: another
+// process changed it in the store. It answers before the read, which the
+// streams' reader makes (and coalesces) on its own.
+func (s *Server) notify(w http.ResponseWriter, r *http.Request, c call) {
+	if err := decodeBody(w, r, &emptyRequest{}, false); err != nil {
+		badBody(w, err)
+		return
+	}
+	s.Notify(c.secret)
+	writeJSON(w, http.StatusAccepted, NotifyResponse{Secret: c.secret})
 }
 
 func (s *Server) auditTail(w http.ResponseWriter, r *http.Request, c call) {

@@ -66,6 +66,13 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...server.Option) *env {
 	t.Helper()
+	return newEnvWith(t, nil, opts...)
+}
+
+// newEnvWith is newEnv with the API serving wrap(backend) instead of the
+// backend itself, when wrap is not nil.
+func newEnvWith(t *testing.T, wrap func(*servertest.Backend) server.Backend, opts ...server.Option) *env {
+	t.Helper()
 	b := servertest.NewBackend(t, "clerk", "other")
 	if _, err := b.Rotate(t.Context(), "clerk", "user:setup"); err != nil {
 		t.Fatal(err)
@@ -99,8 +106,13 @@ func newEnv(t *testing.T, opts ...server.Option) *env {
 		// Every refusal gets a record of its own: the access tests check
 		// each one. Coalescing is tested in hostile_test.go.
 		server.WithDenialLimits(1e9, 1<<30, time.Nanosecond),
+		server.WithClock(b.Clock.Now),
 	}
-	api, err := server.New(b, authz.Chain(tokens, oidc), b.Log, append(base, opts...)...)
+	var backend server.Backend = b
+	if wrap != nil {
+		backend = wrap(b)
+	}
+	api, err := server.New(backend, authz.Chain(tokens, oidc), b.Log, append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,16 @@ type Backend interface {
 	Ready(ctx context.Context) error
 }
 
+// Versioner is the optional interface of a [Backend] that can tell a
+// secret's store version without reading its keys, more cheaply than
+// KeySet (the Vault store reads the KV metadata). The readers behind watch
+// streams then ask for the version at every poll and read the key set
+// only when it moved, or when a key in the set they hold has expired.
+// The version must be the one KeySet reports in Set.Version.
+type Versioner interface {
+	Version(ctx context.Context, name string) (store.Version, error)
+}
+
 // KeySet is a secret's key set as the watch endpoint sends it.
 type KeySet struct {
 	// Set holds the keys; Set.Version is the store version they were
@@ -148,6 +158,7 @@ type options struct {
 	denyRate      float64
 	denyBurst     int
 	denyWindow    time.Duration
+	now           func() time.Time
 }
 
 // WithLogger sets where the server logs (errors it does not show callers,
@@ -187,6 +198,11 @@ func WithPlaintextValues() Option { return func(o *options) { o.plaintext = true
 // and safe for concurrent use.
 func WithObserver(f func(RequestInfo)) Option { return func(o *options) { o.observe = f } }
 
+// WithClock sets the clock that tells when a key of a watched set has
+// expired, so that the set is read again without it (default time.Now).
+// Give it the backend's clock.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
 // Server is rotor's HTTP API. Create one with [New]; it is an
 // [http.Handler]. Call [Server.Close] when shutting down, to end watch
 // streams (http.Server.Shutdown waits for them otherwise):
@@ -225,6 +241,7 @@ func New(backend Backend, auth authz.Authenticator, log AuditLog, opts ...Option
 		denyRate:      DefaultDenialRate,
 		denyBurst:     DefaultDenialBurst,
 		denyWindow:    DefaultDenialWindow,
+		now:           time.Now,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -232,12 +249,12 @@ func New(backend Backend, auth authz.Authenticator, log AuditLog, opts ...Option
 	if o.watchInterval <= 0 || o.heartbeat <= 0 || o.opTimeout <= 0 || o.denyWindow <= 0 || o.denyRate <= 0 || o.denyBurst < 1 {
 		return nil, errors.New("server: intervals, timeouts and denial limits must be positive")
 	}
-	if o.log == nil {
-		return nil, errors.New("server: nil logger")
+	if o.log == nil || o.now == nil {
+		return nil, errors.New("server: nil logger or clock")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{backend: backend, auth: auth, audit: log, opts: o, mux: http.NewServeMux(), ctx: ctx, cancel: cancel}
-	s.hub = newHub(ctx, backend, o.watchInterval, o.log)
+	s.hub = newHub(ctx, backend, o.watchInterval, o.now, o.log)
 	s.denials = newDenials(log, o.denyRate, o.denyBurst, o.denyWindow, func(err error) {
 		o.log.Error("audit refused requests", "err", err)
 	})
@@ -262,7 +279,10 @@ func (s *Server) Close() {
 // Notify tells the server that the secret called name may have changed, so
 // that watch streams get the new key set without waiting for the next
 // read. The server notifies itself after its own operations; call Notify
-// after changes made elsewhere in the process (scheduled rotations).
+// after changes made elsewhere in the process (scheduled rotations, a
+// file store watcher). Other processes (the CLI, other replicas) send
+// POST /v1/secrets/{name}/notify. Notifications of a secret nobody
+// watches cost nothing; a burst of them costs at most one extra read.
 func (s *Server) Notify(name string) { s.hub.notify(name) }
 
 // endpoint is one authenticated route.
@@ -288,6 +308,7 @@ func (s *Server) routes() {
 		{"POST /v1/secrets/{name}/revoke", authz.ActionRevoke, s.revoke},
 		{"GET /v1/audit", authz.ActionAudit, s.auditTail},
 		{"GET /v1/watch/{name}", authz.ActionWatch, s.watch},
+		{"POST /v1/secrets/{name}/notify", authz.ActionNotify, s.notify},
 	}
 	for _, ep := range eps {
 		s.mux.Handle(ep.pattern, s.guard(ep))

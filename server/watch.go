@@ -14,6 +14,7 @@ import (
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/store"
 )
 
 // writeTimeout bounds each write to a watch stream, so a client that stops
@@ -140,6 +141,7 @@ type hub struct {
 	ctx      context.Context
 	backend  Backend
 	interval time.Duration
+	now      func() time.Time
 	log      *slog.Logger
 
 	mu     sync.Mutex
@@ -148,8 +150,8 @@ type hub struct {
 	wg     sync.WaitGroup // pollers
 }
 
-func newHub(ctx context.Context, b Backend, interval time.Duration, log *slog.Logger) *hub {
-	return &hub{ctx: ctx, backend: b, interval: interval, log: log, topics: map[string]*topic{}}
+func newHub(ctx context.Context, b Backend, interval time.Duration, now func() time.Time, log *slog.Logger) *hub {
+	return &hub{ctx: ctx, backend: b, interval: interval, now: now, log: log, topics: map[string]*topic{}}
 }
 
 // topic is the key set of one watched secret, read by one poller while it
@@ -157,6 +159,7 @@ func newHub(ctx context.Context, b Backend, interval time.Duration, log *slog.Lo
 type topic struct {
 	name    string
 	backend Backend
+	now     func() time.Time
 	wake    chan struct{} // buffered 1: a pending notification
 	subs    int           // guarded by hub.mu
 	stop    context.CancelFunc
@@ -177,7 +180,7 @@ func (h *hub) join(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
 		ctx, cancel := context.WithCancel(h.ctx)
-		t = &topic{name: name, backend: h.backend, wake: make(chan struct{}, 1), stop: cancel, changed: make(chan struct{})}
+		t = &topic{name: name, backend: h.backend, now: h.now, wake: make(chan struct{}, 1), stop: cancel, changed: make(chan struct{})}
 		h.topics[name] = t
 		if !h.closed {
 			h.wg.Go(func() { h.poll(ctx, t) })
@@ -236,10 +239,23 @@ func (h *hub) poll(ctx context.Context, t *topic) {
 	}
 }
 
-// refresh reads the key set and publishes it if it is newer.
+// refresh reads the key set and publishes it if it is newer. With a
+// [Versioner] backend it reads the version first, and the keys only when
+// the version moved or a key it holds has expired (the new set leaves it
+// out). A version that cannot be read is no reason not to read the keys.
 func (t *topic) refresh(ctx context.Context) error {
 	t.fetchMu.Lock()
 	defer t.fetchMu.Unlock()
+	if v, ok := t.backend.(Versioner); ok {
+		t.mu.Lock()
+		have, last := t.have, t.last.Set
+		t.mu.Unlock()
+		if have && !expired(last, t.now()) {
+			if ver, err := v.Version(ctx, t.name); err == nil && ver != store.NoVersion && string(ver) == last.Version {
+				return nil
+			}
+		}
+	}
 	ks, err := t.backend.KeySet(ctx, t.name)
 	if err != nil {
 		return err
@@ -249,12 +265,23 @@ func (t *topic) refresh(ctx context.Context) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.have || newer(ks, t.last) {
+	switch {
+	case !t.have || newer(ks, t.last):
 		t.last, t.have = ks, true
 		close(t.changed)
 		t.changed = make(chan struct{})
+	case ks.Set.Version == t.last.Set.Version && ks.Seq == t.last.Seq:
+		// The same version, judged again: a key that expired since is
+		// left out for the watchers that connect from now on. Those
+		// connected already drop it by their own clock.
+		t.last = ks
 	}
 	return nil
+}
+
+// expired reports whether a key of set has expired at now.
+func expired(set keyring.Set, now time.Time) bool {
+	return set.Previous != nil && set.Previous.Expired(now) || set.Next != nil && set.Next.Expired(now)
 }
 
 // snapshot returns the latest key set and a channel closed when it changes.

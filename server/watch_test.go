@@ -1,16 +1,19 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/server"
 	"github.com/rotor-dev/rotor/server/servertest"
+	"github.com/rotor-dev/rotor/store"
 )
 
 // statusOf reads the key ids and version through the API.
@@ -85,6 +88,106 @@ func TestWatchNotify(t *testing.T) {
 		if got := st.next(t); got.Seq <= first.Seq {
 			t.Fatalf("seq %d after notify, first %d", got.Seq, first.Seq)
 		}
+	}
+}
+
+// TestWatchNotifyEndpoint: a rotation by another process (the CLI)
+// reaches watchers when that process sends POST .../notify, not at the
+// next poll (the test server polls once an hour).
+func TestWatchNotifyEndpoint(t *testing.T) {
+	e := newEnv(t)
+	s, _ := e.watch("clerk", tokApp)
+	first := s.next(t)
+	if _, err := e.b.Rotate(t.Context(), "clerk", "user:cli"); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.do("POST", "/v1/secrets/clerk/notify", tokCI, "")
+	if resp.status != http.StatusAccepted || !strings.Contains(resp.body, `"secret":"clerk"`) {
+		t.Fatalf("notify: %d %s", resp.status, resp.body)
+	}
+	if got := s.next(t); got.Seq <= first.Seq {
+		t.Fatalf("seq %d after notify, first %d", got.Seq, first.Seq)
+	}
+	e.checkNoLeaks()
+}
+
+// versionedBackend counts what the watch reader asks a backend that can
+// tell a secret's version without its keys.
+type versionedBackend struct {
+	*servertest.Backend
+	versions, sets atomic.Int64
+}
+
+func (v *versionedBackend) Version(ctx context.Context, name string) (store.Version, error) {
+	v.versions.Add(1)
+	_, ver, err := v.Store.Load(ctx, name)
+	return ver, err
+}
+
+func (v *versionedBackend) KeySet(ctx context.Context, name string) (server.KeySet, error) {
+	v.sets.Add(1)
+	return v.Backend.KeySet(ctx, name)
+}
+
+// TestWatchPollsVersionsOnly: a reader polling a Versioner backend reads
+// the keys only when the version moved.
+func TestWatchPollsVersionsOnly(t *testing.T) {
+	var vb *versionedBackend
+	e := newEnvWith(t, func(b *servertest.Backend) server.Backend {
+		vb = &versionedBackend{Backend: b}
+		return vb
+	}, server.WithWatchInterval(time.Millisecond))
+	s, _ := e.watch("clerk", tokApp)
+	first := s.next(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for vb.versions.Load() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d version reads in 10s", vb.versions.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := vb.sets.Load(); n != 1 {
+		t.Fatalf("%d key set reads for an unchanged secret, want 1 (the first)", n)
+	}
+	if _, err := e.b.Rotate(t.Context(), "clerk", "user:cli"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.next(t); got.Seq <= first.Seq {
+		t.Fatalf("seq %d after a rotation, first %d", got.Seq, first.Seq)
+	}
+}
+
+// TestWatchLeavesExpiredKeysOut: once the previous key's grace period is
+// over, a watcher that connects gets the set without it, even though the
+// stored version did not move.
+func TestWatchLeavesExpiredKeysOut(t *testing.T) {
+	var vb *versionedBackend
+	e := newEnvWith(t, func(b *servertest.Backend) server.Backend {
+		vb = &versionedBackend{Backend: b}
+		return vb
+	})
+	s, _ := e.watch("clerk", tokApp)
+	if first := s.next(t); first.Previous == nil {
+		t.Fatal("setup: clerk has no previous key")
+	}
+	e.b.Clock.Advance(48 * time.Hour)
+	e.api.Notify("clerk")
+	// The reader reads again in the background; new watchers get the set
+	// without the expired key once it has.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s2, _ := e.watch("clerk", tokApp)
+		got := s2.next(t)
+		s2.close()
+		if got.Previous == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new watchers still get the expired previous key %s", got.Previous.ID)
+		}
+	}
+	if n := vb.versions.Load(); n != 0 {
+		t.Errorf("%d version reads: an expired key must make the reader read the keys without asking", n)
 	}
 }
 
