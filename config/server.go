@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
+	"time"
 
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/field"
@@ -30,6 +32,30 @@ type ServerConfig struct {
 	Tokens []authz.Token `yaml:"tokens"`
 	// OIDC accepts GitHub Actions (or another issuer's) ID tokens.
 	OIDC []OIDCIssuer `yaml:"oidc"`
+	// Notify names the rotor serve (or daemon) instances that this rotor,
+	// CLI or daemon, tells about every change it makes to a watched key
+	// set, so that their watch streams push it at once.
+	Notify NotifyConfig `yaml:"notify"`
+}
+
+// Defaults of [NotifyConfig].
+const (
+	DefaultNotifyTokenEnv = "ROTOR_NOTIFY_TOKEN"
+	DefaultNotifyTimeout  = 5 * time.Second
+)
+
+// NotifyConfig says where to send POST /v1/secrets/{name}/notify.
+type NotifyConfig struct {
+	// URLs are the base URLs of the servers, e.g.
+	// https://rotor.internal:8700: https, or http to loopback only (the
+	// request carries a token).
+	URLs []string `yaml:"urls"`
+	// TokenEnv names the environment variable holding an API token of
+	// role ci or admin; default ROTOR_NOTIFY_TOKEN.
+	TokenEnv string `yaml:"token_env"`
+	// Timeout bounds each request; default 5s. A notification that fails
+	// only delays the push to the server's next poll.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // OIDCIssuer is one accepted OIDC issuer and its claim → role rules.
@@ -54,6 +80,7 @@ func (c *ServerConfig) validate(v *validator, p field.Path) {
 	if c.WatchInterval < 0 {
 		v.addf(p.Child("watch_interval"), "must not be negative")
 	}
+	c.Notify.validate(v, p.Child("notify"))
 	names := map[string]bool{}
 	for i, t := range c.Tokens {
 		if err := t.Validate(); err != nil {
@@ -90,4 +117,38 @@ func (c *ServerConfig) String() string {
 		scheme = "https"
 	}
 	return fmt.Sprintf("%s://%s", scheme, c.Listen)
+}
+
+func (n *NotifyConfig) validate(v *validator, p field.Path) {
+	if n.TokenEnv == "" {
+		n.TokenEnv = DefaultNotifyTokenEnv
+	}
+	if n.Timeout == 0 {
+		n.Timeout = Duration(DefaultNotifyTimeout)
+	}
+	if !envName.MatchString(n.TokenEnv) {
+		v.addf(p.Child("token_env"), "%q is not an environment variable name", n.TokenEnv)
+	}
+	if n.Timeout < 0 {
+		v.addf(p.Child("timeout"), "must not be negative")
+	}
+	for i, raw := range n.URLs {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			v.addf(p.Child("urls", i), "%q is not an http(s) URL", raw)
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			v.addf(p.Child("urls", i), "%q: give the server's base URL, without credentials, query or fragment", u.Redacted())
+		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+			v.addf(p.Child("urls", i), "%q: plain http only to loopback; the request carries a token", raw)
+		}
+	}
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -84,8 +84,16 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 		rec.batch = true
 		g.flush = append(g.flush, rec.Flush)
 	}
+	// The engine writes through the notifier, so every change of a
+	// watched key set reaches the configured rotor serve at once.
+	es := newNotifier(st, cfg.Server.Notify, g.env.getenv, func(format string, args ...any) {
+		fmt.Fprintf(g.env.stderr, "rotor: warning: "+format+"\n", args...)
+	})
+	if n, ok := es.(*notifier); ok {
+		g.closers = append(g.closers, n)
+	}
 	a.engine = &rotation.Engine{
-		Store:     st,
+		Store:     es,
 		Audit:     rec,
 		Salt:      salt,
 		Initiator: g.initiatorName(),

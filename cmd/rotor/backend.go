@@ -108,3 +108,20 @@ func (b *backend) Ready(ctx context.Context) error {
 	_, _, err := b.a.engine.Load(ctx, names[0])
 	return err
 }
+
+// versionedBackend is the backend of a store that tells a secret's version
+// from its metadata (Vault): the watch streams' reader polls the version
+// and reads the keys only when it moved.
+type versionedBackend struct {
+	*backend
+	v storesource.Versioner
+}
+
+var _ server.Versioner = (*versionedBackend)(nil)
+
+func (b *versionedBackend) Version(ctx context.Context, name string) (store.Version, error) {
+	if _, err := b.secret(name); err != nil {
+		return store.NoVersion, err
+	}
+	return b.v.Version(ctx, name)
+}

@@ -16,6 +16,8 @@ import (
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/server"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/store/file"
+	"github.com/rotor-dev/rotor/storesource"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -101,6 +103,17 @@ func runAPI(ctx context.Context, g *globals, listen string, schedule bool, inter
 		_ = os.WriteFile(f, []byte(ln.Addr().String()), 0o600)
 	}
 
+	// Rotations by other processes on this machine (the CLI from cron)
+	// reach watchers at once: the file store's files are watched. (With
+	// Vault or AWS, those processes send notify; see server.notify.)
+	if fs, ok := a.store.(*file.Store); ok {
+		stop, err := fs.Watch(api.Notify)
+		if err != nil {
+			log.Warn("cannot watch the file store: rotations by other processes reach watchers at the next poll", "err", err)
+		} else {
+			defer stop()
+		}
+	}
 	// Watchers hear about a promote at once, not at the next poll.
 	onStep := a.engine.OnStep
 	a.engine.OnStep = func(name string, step store.Step, s *store.Secret) {
@@ -191,7 +204,7 @@ func (a *app) apiServer(log *slog.Logger) (*server.Server, error) {
 	if len(auths) == 0 {
 		log.Warn("no tokens or OIDC issuers configured: every API request will be refused")
 	}
-	opts := []server.Option{server.WithLogger(log), server.WithMetrics(a.metrics.Handler(), sc.MetricsOpen),
+	opts := []server.Option{server.WithLogger(log), server.WithMetrics(a.metrics.Handler(), sc.MetricsOpen), server.WithClock(a.now),
 		server.WithObserver(func(ri server.RequestInfo) {
 			if ri.Denial != "" {
 				a.metrics.Denied(ri.Denial)
@@ -203,7 +216,11 @@ func (a *app) apiServer(log *slog.Logger) (*server.Server, error) {
 	if sc.AllowPlaintext {
 		opts = append(opts, server.WithPlaintextValues())
 	}
-	return server.New(&backend{a: a}, authz.Chain(auths...), a.audit, opts...)
+	var b server.Backend = &backend{a: a}
+	if v, ok := a.store.(storesource.Versioner); ok {
+		b = &versionedBackend{backend: &backend{a: a}, v: v}
+	}
+	return server.New(b, authz.Chain(auths...), a.audit, opts...)
 }
 
 // allSecrets returns every configured secret, for the daemon.
