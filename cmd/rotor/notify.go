@@ -51,10 +51,11 @@ func newNotifier(st store.Store, c config.NotifyConfig, getenv func(string) stri
 	}
 }
 
-// watched is what a watch stream shows of s, as ids and times.
+// watched is what a watch stream shows of s, as ids and times; nil is a
+// secret without keys.
 func watched(s *store.Secret) string {
 	if s == nil {
-		return ""
+		s = &store.Secret{}
 	}
 	var prevExp string
 	if s.Previous != nil {
@@ -82,7 +83,11 @@ func (n *notifier) Save(ctx context.Context, s *store.Secret, expected store.Ver
 	}
 	w := watched(s)
 	n.mu.Lock()
-	changed := n.sets[s.Name] != w
+	last, ok := n.sets[s.Name]
+	if !ok {
+		last = watched(nil) // never loaded: created by this save
+	}
+	changed := last != w
 	n.sets[s.Name] = w
 	n.mu.Unlock()
 	if changed {
