@@ -46,7 +46,7 @@ func TestYAMLKey(t *testing.T) {
 // field names, so renaming a field must not silently rename a key.
 func TestBlockKeys(t *testing.T) {
 	want := map[string][]string{
-		"store.vault":      {"address", "namespace", "mount", "prefix", "auth"},
+		"store.vault":      {"address", "namespace", "mount", "prefix", "max_versions", "auth"},
 		"store.vault.auth": {"method", "mount", "role", "token_file", "role_id", "secret_id_file", "jwt_file", "audience"},
 		"store.awssm":      {"region", "endpoint", "prefix", "kms_key_id"},
 		"kubernetes":       {"namespace", "deployment", "kubeconfig"},

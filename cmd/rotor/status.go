@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/store/vault"
 )
 
 // keyView is a key as status shows it: never the value.
@@ -139,7 +142,7 @@ func (a *app) status(ctx context.Context, names []string) ([]statusView, error) 
 			return nil, err
 		}
 		sc, _ := a.cfg.Secret(name)
-		s, _, err := a.engine.Load(ctx, name)
+		s, err := a.loadForStatus(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -218,4 +221,29 @@ func nextCell(v statusView, now time.Time) string {
 		return "-"
 	}
 	return v.NextRotationAt.UTC().Format(time.RFC3339)
+}
+
+// describer is a store that can describe a secret without its values, to
+// a reader that may not read them (Vault's KV metadata, see
+// vault.Store.Describe).
+type describer interface {
+	Describe(ctx context.Context, name string) (*store.Secret, store.Version, error)
+}
+
+// loadForStatus loads name, or, when the store refuses to give a value to
+// this identity (a Vault token with the viewer policy), its description.
+func (a *app) loadForStatus(ctx context.Context, name string) (*store.Secret, error) {
+	s, _, err := a.engine.Load(ctx, name)
+	d, ok := a.store.(describer)
+	if err == nil || !ok || vault.StatusCode(err) != http.StatusForbidden {
+		return s, err
+	}
+	s, _, derr := d.Describe(ctx, name)
+	switch {
+	case errors.Is(derr, store.ErrNotFound):
+		return &store.Secret{Name: name}, nil
+	case derr != nil:
+		return nil, errors.Join(err, derr)
+	}
+	return s, nil
 }

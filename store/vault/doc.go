@@ -36,6 +36,21 @@
 // that expects the deleted version still succeeds: it is the KV's current
 // version, and no other write happened in between.)
 //
+// # Metadata: what viewers see
+//
+// After each version it writes, the store patches the secret's KV metadata
+// (one JSON merge patch): max_versions ([Options].MaxVersions, default
+// [DefaultMaxVersions], so that the history covers at least ten
+// rotations) and custom_metadata describing the secret without a single
+// value: rotor_version (the version described), rotor_state (the secret's
+// key ids, times, retired keys and rotation in progress as JSON, split
+// into rotor_state_1… past 512 bytes) and rotor_v<N> (version N's key ids,
+// step and writer, for the last 50 versions). A token that reads metadata
+// but no values (the viewer policy) gets status from [Store.Describe] and
+// history from [Store.History]. The patch follows the data write; if it
+// fails (a token without the patch capability, a crash in between) the
+// description lags one version until the next write, which is logged.
+//
 // # History and written_by
 //
 // KV versions are the history of a secret; [Store.History] lists them with

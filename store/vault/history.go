@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -36,10 +37,13 @@ type HistoryEntry struct {
 }
 
 // History lists the KV versions Vault still keeps of the secret called
-// name (max_versions bounds them), oldest first. It needs read access to
-// the secret's data and metadata: the ci and admin policies grant it.
-// It returns an error wrapping [store.ErrNotFound] when there is no such
-// secret.
+// name (max_versions bounds them), oldest first. The key ids, step and
+// writer of the last 50 versions come from the secret's custom metadata
+// (see [Store.Describe]), so a token with the viewer policy, which reads
+// metadata but no values, sees them; older versions, and versions
+// written by an older rotor, are read from the data when the token may
+// (ci, admin) and listed with their times only otherwise. It returns an
+// error wrapping [store.ErrNotFound] when there is no such secret.
 func (s *Store) History(ctx context.Context, name string) ([]HistoryEntry, error) {
 	if err := store.ValidateName(name); err != nil {
 		return nil, err
@@ -66,8 +70,22 @@ func (s *Store) History(ctx context.Context, name string) ([]HistoryEntry, error
 			entries = append(entries, e)
 			continue
 		}
+		if line, ok := md.custom[historyKey(n)]; ok {
+			var h historyLine
+			if err := json.Unmarshal([]byte(line), &h); err == nil {
+				e.CurrentKeyID, e.PreviousKeyID, e.NextKeyID, e.PendingKeyID = h.Current, h.Previous, h.Next, h.Pending
+				e.Step, e.WrittenBy = h.Step, h.Writer
+				entries = append(entries, e)
+				continue
+			}
+		}
 		kv, err := s.client.Logical().ReadWithDataWithContext(ctx, s.dataPath(name),
 			map[string][]string{"version": {strconv.FormatUint(n, 10)}})
+		if StatusCode(err) == http.StatusForbidden {
+			// A viewer: this version's ids are not in the metadata.
+			entries = append(entries, e)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("history %s: version %d: %w", name, n, s.describe(err))
 		}

@@ -14,6 +14,10 @@ import (
 const (
 	DefaultMount  = "secret"
 	DefaultPrefix = "rotor"
+	// DefaultMaxVersions is how many KV versions of each secret Vault
+	// keeps: about ten rotations, so `rotor history` shows at least the
+	// last ten (Vault's own default of 10 keeps one or two).
+	DefaultMaxVersions = 100
 	// DefaultKubernetesJWTFile is where Kubernetes mounts a pod's
 	// service-account token.
 	DefaultKubernetesJWTFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -42,6 +46,10 @@ type Options struct {
 	// Prefix is the path under the mount holding rotor's secrets; default
 	// [DefaultPrefix].
 	Prefix string
+	// MaxVersions is the KV max_versions rotor sets on each secret it
+	// writes; default [DefaultMaxVersions]. Older versions are pruned by
+	// Vault.
+	MaxVersions int
 	// Auth says how to log in.
 	Auth AuthOptions
 }
@@ -93,6 +101,9 @@ var authFields = []struct {
 func (o Options) WithDefaults() Options {
 	o.Mount = orDefault(strings.Trim(o.Mount, "/"), DefaultMount)
 	o.Prefix = orDefault(strings.Trim(o.Prefix, "/"), DefaultPrefix)
+	if o.MaxVersions == 0 {
+		o.MaxVersions = DefaultMaxVersions
+	}
 	o.Auth = o.Auth.WithDefaults()
 	return o
 }
@@ -140,6 +151,9 @@ func (o Options) Validate() error {
 	prefix := orDefault(strings.Trim(o.Prefix, "/"), DefaultPrefix)
 	if err := checkPathPart(prefix); err != nil {
 		errs.Addf(field.NewPath("prefix"), "invalid prefix %q: %v", prefix, err)
+	}
+	if o.MaxVersions < 0 || o.MaxVersions > 0 && o.MaxVersions < 10 {
+		errs.Addf(field.NewPath("max_versions"), "max_versions %d: want at least 10 (a rotation writes several versions)", o.MaxVersions)
 	}
 	errs.Add(field.NewPath("auth"), o.Auth.Validate())
 	return errs.Err()

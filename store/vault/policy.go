@@ -8,20 +8,25 @@ import (
 )
 
 // rule grants capabilities on one path pattern, relative to the mount:
-// <mount>/<path>/<prefix>/<sub>, where sub is "*" when empty.
+// <mount>/<path>/<prefix>/<sub>, where sub is "*" when empty, with, when
+// params is set, only those request parameters allowed.
 type rule struct {
 	path, comment string
 	caps          []string
 	sub           string
+	params        []string
 }
 
 // Policy returns a least-privilege Vault ACL policy (HCL) for one of rotor's
 // roles ([authz.Roles]) over the secrets under prefix in the KV v2 mount:
 //
-//   - app reads secret values (data) and nothing else;
-//   - viewer lists secrets and reads their metadata, never a value;
-//   - ci reads and writes values (rotate, roll back, stage, revoke) and
-//     reads metadata, but cannot delete, destroy or change settings;
+//   - app reads secret values (data) and each secret's metadata (so that a
+//     refresh of an unchanged secret is one metadata read), nothing else;
+//   - viewer lists secrets and reads their metadata, which holds their key
+//     ids, times and history (see [Store.Describe]), never a value;
+//   - ci reads and writes values (rotate, roll back, stage, revoke), reads
+//     metadata, and patches it with the description of each version and
+//     max_versions, but cannot delete, destroy or change other settings;
 //   - admin can also delete, undelete and destroy versions and change or
 //     delete metadata.
 //
@@ -44,33 +49,36 @@ func Policy(role authz.Role, mount, prefix string) (string, error) {
 		return "", fmt.Errorf("policy: prefix %q: %w", prefix, err)
 	}
 	var (
-		readData   = rule{"data", "read secret values", []string{"read"}, ""}
-		writeData  = rule{"data", "read and write secret values (rotate, roll back, stage, revoke)", []string{"create", "read", "update"}, ""}
-		adminData  = rule{"data", "read and write secret values; soft-delete the latest version", []string{"create", "read", "update", "delete"}, ""}
-		readMeta   = rule{"metadata", "list secrets and read their versions, never their values", []string{"read", "list"}, ""}
-		adminMeta  = rule{"metadata", "list, read, change and delete metadata (max_versions, cas_required, custom metadata)", []string{"create", "read", "update", "delete", "list"}, ""}
-		deleteVers = rule{"delete", "soft-delete versions", []string{"update"}, ""}
-		undelete   = rule{"undelete", "restore soft-deleted versions", []string{"update"}, ""}
-		destroy    = rule{"destroy", "destroy versions permanently", []string{"update"}, ""}
+		readData   = rule{"data", "read secret values", []string{"read"}, "", nil}
+		writeData  = rule{"data", "read and write secret values (rotate, roll back, stage, revoke)", []string{"create", "read", "update"}, "", nil}
+		adminData  = rule{"data", "read and write secret values; soft-delete the latest version", []string{"create", "read", "update", "delete"}, "", nil}
+		appMeta    = rule{"metadata", "read a secret's current version, to refresh only when it moved", []string{"read"}, "", nil}
+		readMeta   = rule{"metadata", "list secrets and read their versions, key ids and history, never their values", []string{"read", "list"}, "", nil}
+		ciMeta     = rule{"metadata", "list secrets, read their metadata, and describe each version written (key ids, history) and keep max_versions; no other setting", []string{"read", "list", "patch"}, "", []string{"custom_metadata", "max_versions"}}
+		adminMeta  = rule{"metadata", "list, read, change and delete metadata (max_versions, cas_required, custom metadata)", []string{"create", "read", "update", "patch", "delete", "list"}, "", nil}
+		deleteVers = rule{"delete", "soft-delete versions", []string{"update"}, "", nil}
+		undelete   = rule{"undelete", "restore soft-deleted versions", []string{"update"}, "", nil}
+		destroy    = rule{"destroy", "destroy versions permanently", []string{"update"}, "", nil}
 	)
 	var (
-		noAudit       = rule{"data", "no access to the audit chain", []string{"deny"}, "_audit/*"}
-		readAudit     = rule{"data", "read the audit chain (key ids, never values)", []string{"read"}, "_audit/*"}
-		appendRecords = rule{"data", "append audit records; never change one", []string{"create", "read"}, "_audit/records/*"}
-		moveHead      = rule{"data", "move the audit chain head (compare-and-swap)", []string{"create", "read", "update"}, "_audit/head"}
-		auditMeta     = rule{"metadata", "read the audit chain's versions; never delete them", []string{"read", "list"}, "_audit/*"}
-		auditDelete   = rule{"delete", "audit records cannot be deleted", []string{"deny"}, "_audit/*"}
-		auditUndelete = rule{"undelete", "audit records cannot be undeleted", []string{"deny"}, "_audit/*"}
-		auditDestroy  = rule{"destroy", "audit records cannot be destroyed", []string{"deny"}, "_audit/*"}
+		noAudit       = rule{"data", "no access to the audit chain", []string{"deny"}, "_audit/*", nil}
+		noAuditMeta   = rule{"metadata", "no access to the audit chain's metadata", []string{"deny"}, "_audit/*", nil}
+		readAudit     = rule{"data", "read the audit chain (key ids, never values)", []string{"read"}, "_audit/*", nil}
+		appendRecords = rule{"data", "append audit records; never change one", []string{"create", "read"}, "_audit/records/*", nil}
+		moveHead      = rule{"data", "move the audit chain head (compare-and-swap)", []string{"create", "read", "update"}, "_audit/head", nil}
+		auditMeta     = rule{"metadata", "read the audit chain's versions; never change or delete them", []string{"read", "list"}, "_audit/*", nil}
+		auditDelete   = rule{"delete", "audit records cannot be deleted", []string{"deny"}, "_audit/*", nil}
+		auditUndelete = rule{"undelete", "audit records cannot be undeleted", []string{"deny"}, "_audit/*", nil}
+		auditDestroy  = rule{"destroy", "audit records cannot be destroyed", []string{"deny"}, "_audit/*", nil}
 	)
 	var rules []rule
 	switch role {
 	case authz.RoleApp:
-		rules = []rule{readData, noAudit}
+		rules = []rule{readData, appMeta, noAudit, noAuditMeta}
 	case authz.RoleViewer:
 		rules = []rule{readMeta, readAudit}
 	case authz.RoleCI:
-		rules = []rule{writeData, readMeta, readAudit, appendRecords, moveHead}
+		rules = []rule{writeData, ciMeta, readAudit, appendRecords, moveHead, auditMeta}
 	case authz.RoleAdmin:
 		rules = []rule{adminData, adminMeta, deleteVers, undelete, destroy,
 			readAudit, appendRecords, moveHead, auditMeta, auditDelete, auditUndelete, auditDestroy}
@@ -85,8 +93,16 @@ func Policy(role authz.Role, mount, prefix string) (string, error) {
 		if sub == "" {
 			sub = "*"
 		}
-		fmt.Fprintf(&b, "\n# %s\npath \"%s/%s/%s/%s\" {\n  capabilities = [%s]\n}\n",
+		fmt.Fprintf(&b, "\n# %s\npath \"%s/%s/%s/%s\" {\n  capabilities = [%s]\n",
 			r.comment, mount, r.path, prefix, sub, quoteAll(r.caps))
+		if len(r.params) > 0 {
+			b.WriteString("  allowed_parameters = {\n")
+			for _, p := range r.params {
+				fmt.Fprintf(&b, "    %q = []\n", p)
+			}
+			b.WriteString("  }\n")
+		}
+		b.WriteString("}\n")
 	}
 	return b.String(), nil
 }

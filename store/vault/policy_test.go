@@ -70,6 +70,15 @@ var actions = []action{
 	{"change metadata settings", func(ctx context.Context, c *api.Client, p target) error {
 		return write(ctx, c, "secret/metadata/"+p.in+"/x", map[string]any{"max_versions": 3})
 	}},
+	{"describe versions in metadata", func(ctx context.Context, c *api.Client, p target) error {
+		_, err := c.Logical().JSONMergePatch(ctx, "secret/metadata/"+p.in+"/x", map[string]any{
+			"max_versions": 100, "custom_metadata": map[string]any{"rotor_v2": `{"c":"0123456789abcdef"}`}})
+		return err
+	}},
+	{"patch other metadata settings", func(ctx context.Context, c *api.Client, p target) error {
+		_, err := c.Logical().JSONMergePatch(ctx, "secret/metadata/"+p.in+"/x", map[string]any{"delete_version_after": "1s"})
+		return err
+	}},
 	{"soft-delete latest", func(ctx context.Context, c *api.Client, p target) error {
 		_, err := c.Logical().DeleteWithContext(ctx, "secret/data/"+p.in+"/x")
 		return err
@@ -110,14 +119,16 @@ func TestPolicyMatrix(t *testing.T) {
 		allowed []string
 		reason  string
 	}{
-		{authz.RoleApp, []string{"read value", "read old version"},
-			"apps read values, nothing else"},
+		{authz.RoleApp, []string{"read value", "read old version", "read metadata"},
+			"apps read values and whether they changed, nothing else"},
 		{authz.RoleViewer, []string{"list secrets", "read metadata"},
-			"viewers see which secrets and versions exist, never a value"},
-		{authz.RoleCI, []string{"read value", "read old version", "update value", "create secret", "list secrets", "read metadata"},
-			"CI rotates, rolls back, stages and revokes: all writes of new versions"},
+			"viewers see which secrets and versions exist and their key ids, never a value"},
+		{authz.RoleCI, []string{"read value", "read old version", "update value", "create secret", "list secrets", "read metadata",
+			"describe versions in metadata"},
+			"CI rotates, rolls back, stages and revokes: all writes of new versions, and their description"},
 		{authz.RoleAdmin, []string{"read value", "read old version", "update value", "create secret", "list secrets", "read metadata",
-			"change metadata settings", "soft-delete latest", "delete versions", "undelete versions", "destroy versions", "delete metadata and all versions"},
+			"change metadata settings", "describe versions in metadata", "patch other metadata settings",
+			"soft-delete latest", "delete versions", "undelete versions", "destroy versions", "delete metadata and all versions"},
 			"admins also delete, destroy and change settings"},
 	}
 	for _, tc := range tests {
@@ -183,15 +194,21 @@ func TestPolicyCoversStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type can struct{ load, save, list, history bool }
+	// Two more versions, so that history has something to show.
+	for range 2 {
+		if v, err = seed.Save(ctx, sec, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type can struct{ load, save, list, history, version, describe bool }
 	tests := []struct {
 		role authz.Role
 		want can
 	}{
-		{authz.RoleAdmin, can{true, true, true, true}},
-		{authz.RoleCI, can{true, true, true, true}},
-		{authz.RoleApp, can{true, false, false, false}},
-		{authz.RoleViewer, can{false, false, true, false}},
+		{authz.RoleAdmin, can{true, true, true, true, true, true}},
+		{authz.RoleCI, can{true, true, true, true, true, true}},
+		{authz.RoleApp, can{true, false, false, true, true, true}},
+		{authz.RoleViewer, can{false, false, true, true, true, true}},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.role), func(t *testing.T) {
@@ -213,12 +230,30 @@ func TestPolicyCoversStore(t *testing.T) {
 			_, _, err := st.Load(ctx, "shared")
 			check("Load", tc.want.load, err)
 			// Save a new secret so roles do not race on one version.
-			_, err = st.Save(ctx, sampleSecret(uniqueName("by-")), store.NoVersion)
+			mine := sampleSecret(uniqueName("by-"))
+			saved, err := st.Save(ctx, mine, store.NoVersion)
 			check("Save", tc.want.save, err)
+			if err == nil {
+				// The save described itself in the metadata: the
+				// policy lets this role patch it.
+				if _, dv, err := seed.Describe(ctx, mine.Name); err != nil || dv != saved {
+					t.Errorf("after a save with the %s policy, the metadata describes version %q (%v), want %q", tc.role, dv, err, saved)
+				}
+			}
 			_, err = st.List(ctx)
 			check("List", tc.want.list, err)
-			_, err = st.History(ctx, "shared")
+			hist, err := st.History(ctx, "shared")
 			check("History", tc.want.history, err)
+			if err == nil && (len(hist) != 3 || hist[2].CurrentKeyID != sec.Current.ID || hist[2].WrittenBy == "") {
+				t.Errorf("history with the %s policy = %+v, want 3 versions with key ids and writers", tc.role, hist)
+			}
+			_, err = st.Version(ctx, "shared")
+			check("Version", tc.want.version, err)
+			d, dv, err := st.Describe(ctx, "shared")
+			check("Describe", tc.want.describe, err)
+			if err == nil && (dv != v || d.Current == nil || d.Current.ID != sec.Current.ID || d.Current.Value != "") {
+				t.Errorf("Describe with the %s policy = version %q, current %+v; want %q with the key id and no value", tc.role, dv, d.Current, v)
+			}
 		})
 	}
 	if _, gotV, err := seed.Load(ctx, "shared"); err != nil || gotV != v {

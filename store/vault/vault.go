@@ -45,10 +45,13 @@ type Store struct {
 	addr   string
 	mount  string
 	prefix string
+	// maxVersions is the KV max_versions set on every secret written.
+	maxVersions int
 	// writer overrides written_by; identity is the fallback learnt at login.
 	writer   string
 	identity string
 	log      *slog.Logger
+	metaWarn sync.Once // logs the first failed metadata patch
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -137,9 +140,11 @@ func New(ctx context.Context, cfg Options, opts ...Option) (*Store, error) {
 		mount:  cfg.Mount,
 		prefix: cfg.Prefix,
 		writer: o.writer,
-		log:    o.logger,
-		done:   make(chan struct{}),
-		revoke: a.method != AuthToken,
+
+		maxVersions: cfg.MaxVersions,
+		log:         o.logger,
+		done:        make(chan struct{}),
+		revoke:      a.method != AuthToken,
 	}
 	secret, err := a.login(ctx, client)
 	if err != nil {
@@ -243,6 +248,7 @@ func (s *Store) Save(ctx context.Context, sec *store.Secret, expected store.Vers
 	case err != nil:
 		return store.NoVersion, fmt.Errorf("save %s: %w", sec.Name, err)
 	}
+	s.describeVersion(ctx, sec, v, data[fieldWrittenBy].(string))
 	return formatVersion(v), nil
 }
 
@@ -391,6 +397,7 @@ func (s *Store) lookupIdentity(ctx context.Context, method string) string {
 type kvMetadata struct {
 	current  uint64
 	versions map[uint64]versionMetadata
+	custom   map[string]string // custom_metadata
 }
 
 type versionMetadata struct {
@@ -422,7 +429,14 @@ func (s *Store) metadata(ctx context.Context, name string) (*kvMetadata, error) 
 	bad := func(what string, err error) error {
 		return fmt.Errorf("vault %s: metadata of %s: %s: %w", s.addr, name, what, err)
 	}
-	md := &kvMetadata{versions: map[uint64]versionMetadata{}}
+	md := &kvMetadata{versions: map[uint64]versionMetadata{}, custom: map[string]string{}}
+	if cm, ok := res.Data["custom_metadata"].(map[string]any); ok {
+		for k, v := range cm {
+			if s, ok := v.(string); ok {
+				md.custom[k] = s
+			}
+		}
+	}
 	if md.current, err = number(res.Data["current_version"]); err != nil {
 		return nil, bad("current_version", err)
 	}
@@ -522,8 +536,9 @@ func orDefault(s, def string) string {
 
 // Version returns the version Load would return, from the secret's KV
 // metadata alone: a consumer polling for changes (storesource.New)
-// reads the values only when this changes. A token with the app policy
-// may not read metadata; Version then fails and the poller falls back to
+// reads the values only when this changes, so a refresh of an unchanged
+// secret is one metadata read. The app policy grants it; with a token
+// that may not read metadata, Version fails and the poller falls back to
 // Load. It wraps store.ErrNotFound for a secret that does not exist.
 func (s *Store) Version(ctx context.Context, name string) (store.Version, error) {
 	md, err := s.metadata(ctx, name)
