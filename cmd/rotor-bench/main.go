@@ -1,6 +1,6 @@
 // Command rotor-bench measures rotor's zero-downtime claim at scale.
 //
-//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,node,node-push,postgres] [-write BENCHMARKS.md]
+//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,push-cli,node,node-push,postgres] [-write BENCHMARKS.md]
 //
 // For each consumer mode (clerk-app under `rotor run --mode signal`, an app
 // on the keyring SDK polling the store, one fed by the watch stream of
@@ -64,7 +64,7 @@ type row struct {
 	res  zerodowntime.Result
 }
 
-var allModes = []string{zerodowntime.ModeRun, zerodowntime.ModeSDK, zerodowntime.ModePush,
+var allModes = []string{zerodowntime.ModeRun, zerodowntime.ModeSDK, zerodowntime.ModePush, zerodowntime.ModePushCLI,
 	zerodowntime.ModeNode, zerodowntime.ModeNodePush, zerodowntime.ModePostgres}
 
 // usesNode reports whether any of modes runs the Next.js example.
@@ -176,7 +176,8 @@ func build(dir, module, pkg string) (string, error) {
 var modeName = map[string]string{
 	zerodowntime.ModeRun:      "rotor run --mode signal (clerk-app, polling)",
 	zerodowntime.ModeSDK:      "keyring SDK (storesource, polling)",
-	zerodowntime.ModePush:     "keyring SDK (rotor serve watch stream, push)",
+	zerodowntime.ModePush:     "keyring SDK (rotor serve watch stream, push; rotated through the API)",
+	zerodowntime.ModePushCLI:  "keyring SDK (rotor serve watch stream, push; rotated by the rotor CLI)",
 	zerodowntime.ModeNode:     "Next.js on @rotor-dev/keyring, rotor run --mode signal (env file on SIGHUP, polling)",
 	zerodowntime.ModeNodePush: "Next.js on @rotor-dev/keyring (rotor serve watch stream, push)",
 	zerodowntime.ModePostgres: "PostgreSQL: pgx pool via keyring/pgxkeyring (storesource, polling); requests are queries",

@@ -44,6 +44,10 @@ const (
 	// ModePush runs an in-process app on the keyring SDK fed by the watch
 	// stream of `rotor serve`, and rotates through the API.
 	ModePush = "push"
+	// ModePushCLI is ModePush with the rotations made by the rotor CLI in
+	// another process, as cron or CI would: the push reaches the app
+	// because rotor serve watches the file store.
+	ModePushCLI = "push-cli"
 	// ModeNode runs examples/nextjs-app (Next.js on @rotor-dev/keyring)
 	// under `rotor run --mode signal`. The app must be built (npm ci,
 	// the package's build, next build); see Options.NodeAppDir.
@@ -116,7 +120,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := h.writeConfig(""); err != nil {
 		return Result{}, err
 	}
-	if o.Mode == ModePush || o.Mode == ModeNodePush {
+	if o.Mode == ModePush || o.Mode == ModePushCLI || o.Mode == ModeNodePush {
 		if err := h.makeTokens(); err != nil {
 			return Result{}, err
 		}
@@ -144,7 +148,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		defer app.stop()
 		addr = a
 		logf("app listening on %s under rotor run --mode signal", addr)
-	case ModePush:
+	case ModePush, ModePushCLI:
 		api, apiURL, err := h.startServe(ctx)
 		if err != nil {
 			return Result{}, err
@@ -430,7 +434,7 @@ func (h *harness) rotateOnce(ctx context.Context, i int, watch *adoptionWatcher,
 	oldID = strings.TrimSpace(oldID)
 	var promoted time.Time
 	var rotateErr error
-	if h.apiURL != "" {
+	if h.apiURL != "" && h.o.Mode != ModePushCLI {
 		promoted, rotateErr = h.rotateAPI(ctx)
 	} else {
 		promoted, rotateErr = h.rotateStreaming(ctx)

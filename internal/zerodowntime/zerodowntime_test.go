@@ -27,12 +27,12 @@ func build(t *testing.T, dir, module, pkg string) string {
 // at Clerk. Not one request may fail. Run with clerk-app under
 // `rotor run --mode signal`, with an app on the keyring SDK polling the
 // store, and with one fed by rotor serve's watch stream (rotating through
-// the API).
+// the API, and with the rotor CLI in another process).
 func TestZeroDowntime(t *testing.T) {
 	bin := t.TempDir()
 	rotorBin := build(t, bin, ".", "./cmd/rotor")
 	appBin := build(t, bin, "examples", "./clerk-app") // a module of its own
-	for _, mode := range []string{ModeRun, ModeSDK, ModePush} {
+	for _, mode := range []string{ModeRun, ModeSDK, ModePush, ModePushCLI} {
 		t.Run(mode, func(t *testing.T) { zeroDowntime(t, mode, rotorBin, appBin) })
 	}
 }
