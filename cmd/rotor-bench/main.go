@@ -1,6 +1,14 @@
-// Command rotor-bench measures rotor's zero-downtime claim at scale.
+// Command rotor-bench measures rotor's zero-downtime claim and its
+// throughput at scale.
 //
 //	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,push-cli,node,node-push,postgres] [-write BENCHMARKS.md]
+//	go run ./cmd/rotor-bench scale [-store file|vault] [-n 100,1000,10000] [-parallel N] [-write BENCHMARKS.md]
+//
+// scale times one `rotor rotate --due` over n due secrets (provider
+// random) for each n, on the file store or on a Vault dev server it starts
+// from the binary internal/tools/vault/build.sh caches, and prints the time
+// per secret and its growth from the smallest n (1.00x at every size is
+// linear).
 //
 // For each consumer mode (clerk-app under `rotor run --mode signal`, an app
 // on the keyring SDK polling the store, one fed by the watch stream of
@@ -38,8 +46,18 @@ import (
 )
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "scale" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		err := scaleMain(ctx, os.Args[2:])
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rotor-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "zero-downtime" {
-		fmt.Fprintln(os.Stderr, "usage: rotor-bench zero-downtime [flags]")
+		fmt.Fprintln(os.Stderr, "usage: rotor-bench zero-downtime [flags] | rotor-bench scale [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("zero-downtime", flag.ExitOnError)

@@ -44,7 +44,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -80,9 +79,18 @@ type Server struct {
 	stop   sync.Once
 }
 
+// TB is the part of testing.TB that [Start] uses. Taking it instead of
+// testing.TB keeps the testing package out of programs that start a
+// server with [StartMain] (rotor-bench).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // Start starts a dev server for t and stops it in t.Cleanup. It fails t if
 // the binary is missing or the server does not become ready.
-func Start(t testing.TB) *Server {
+func Start(t TB) *Server {
 	t.Helper()
 	s, err := start()
 	if err != nil {

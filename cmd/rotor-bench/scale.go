@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rotor-dev/rotor/internal/vaulttest"
+)
+
+// scaleRow is one measured size.
+type scaleRow struct {
+	n       int
+	elapsed time.Duration
+}
+
+func (r scaleRow) perSecret() time.Duration { return r.elapsed / time.Duration(r.n) }
+
+// scaleMain runs `rotor-bench scale`: for each size n it configures n
+// secrets (provider random) on the chosen store, issues their first keys,
+// then moves rotor's clock past the rotation interval and times one
+// `rotor rotate --due` that rotates all of them, exactly as a cron run
+// would (audit log included).
+func scaleMain(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("scale", flag.ExitOnError)
+	storeType := fs.String("store", "file", "store: file, or vault (a Vault dev server from the cached binary, see internal/tools/vault/build.sh)")
+	sizes := fs.String("n", "100,1000,10000", "numbers of due secrets, comma-separated")
+	parallel := fs.Int("parallel", 0, "rotor rotate --parallel (0: rotor's default for the store)")
+	write := fs.String("write", "", "append the results to this markdown file")
+	fs.Parse(args)
+	var ns []int
+	for f := range strings.SplitSeq(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-n %q: want positive numbers, comma-separated", *sizes)
+		}
+		ns = append(ns, n)
+	}
+	if *storeType != "file" && *storeType != "vault" {
+		return fmt.Errorf("-store %q: want file or vault", *storeType)
+	}
+
+	bin, err := os.MkdirTemp("", "rotor-bench-bin")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	rotorBin, err := build(bin, ".", "./cmd/rotor")
+	if err != nil {
+		return err
+	}
+	var vault *vaulttest.Server
+	if *storeType == "vault" {
+		s, stop, err := vaulttest.StartMain()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		vault = s
+		fmt.Fprintf(os.Stderr, "== vault dev server at %s\n", s.Addr)
+	}
+	var rows []scaleRow
+	for _, n := range ns {
+		fmt.Fprintf(os.Stderr, "== %s store, %d secrets\n", *storeType, n)
+		r, err := scaleOnce(ctx, rotorBin, vault, n, *parallel)
+		if err != nil {
+			return fmt.Errorf("%d secrets: %w", n, err)
+		}
+		rows = append(rows, r)
+		fmt.Fprintf(os.Stderr, "   %d rotations in %s (%s per secret)\n", n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond))
+	}
+	reportScale(os.Stdout, rows)
+	if *write != "" {
+		return appendScaleMarkdown(*write, *storeType, *sizes, *parallel, rows)
+	}
+	return nil
+}
+
+// scaleOnce measures one rotor rotate --due over n due secrets.
+func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n, parallel int) (scaleRow, error) {
+	dir, err := os.MkdirTemp("", "rotor-bench-scale")
+	if err != nil {
+		return scaleRow{}, err
+	}
+	defer os.RemoveAll(dir)
+	run := func(env []string, args ...string) error {
+		cmd := exec.CommandContext(ctx, rotorBin, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), append([]string{"ROTOR_INITIATOR=system:rotor-bench"}, env...)...)
+		var errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &errb
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("rotor %s: %w: %s", strings.Join(args, " "), err, lastLines(errb.String(), 5))
+		}
+		return nil
+	}
+	if err := run(nil, "init"); err != nil {
+		return scaleRow{}, err
+	}
+	var b strings.Builder
+	if vault != nil {
+		token := filepath.Join(dir, "vault-token")
+		if err := os.WriteFile(token, []byte(vault.Token), 0o600); err != nil {
+			return scaleRow{}, err
+		}
+		fmt.Fprintf(&b, "store:\n  type: vault\n  vault:\n    address: %s\n    prefix: bench-%d-%d\n    auth: {method: token, token_file: %q}\n",
+			vault.Addr, n, time.Now().UnixNano(), token)
+	} else {
+		b.WriteString("store:\n  type: file\n  file: {dir: .rotor/store, identity: .rotor/identity.txt}\n")
+	}
+	b.WriteString("audit:\n  path: .rotor/audit.log\n  salt_file: .rotor/audit.salt\n  anchor: .rotor/store/audit.head\nsecrets:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - {name: s%05d, provider: random}\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(b.String()), 0o644); err != nil {
+		return scaleRow{}, err
+	}
+	args := []string{"rotate", "--due"}
+	if parallel > 0 {
+		args = append(args, "--parallel", strconv.Itoa(parallel))
+	}
+	// First keys (not timed), then every secret due again a month later.
+	if err := run(nil, args...); err != nil {
+		return scaleRow{}, err
+	}
+	start := time.Now()
+	if err := run([]string{"ROTOR_CLOCK_SKEW=721h"}, args...); err != nil {
+		return scaleRow{}, err
+	}
+	return scaleRow{n: n, elapsed: time.Since(start)}, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// growth is per-secret time at r relative to the first row.
+func growth(rows []scaleRow, r scaleRow) float64 {
+	return float64(r.perSecret()) / float64(rows[0].perSecret())
+}
+
+func reportScale(w io.Writer, rows []scaleRow) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "due secrets\telapsed\tper secret\tgrowth (per secret, vs first)")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2fx\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r))
+	}
+	tw.Flush()
+}
+
+func appendScaleMarkdown(path, storeType, sizes string, parallel int, rows []scaleRow) error {
+	var b strings.Builder
+	load := "unknown"
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(l))[:3], " ")
+	}
+	fmt.Fprintf(&b, "\n### Scale run, %s store, %s\n\n", storeType, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	flags := ""
+	if parallel > 0 {
+		flags = fmt.Sprintf(" -parallel %d", parallel)
+	}
+	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench scale -store %s -n %s%s` on %d CPUs (%s/%s, %s), load average %s at the end.\n\n",
+		storeType, sizes, flags, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), load)
+	b.WriteString("| due secrets | `rotor rotate --due` | per secret | growth per secret |\n|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %d | %s | %s | %.2fx |\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r))
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
