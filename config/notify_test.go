@@ -14,8 +14,8 @@ func TestNotifyConfig(t *testing.T) {
 	}{
 		"https":                 {block: "urls: [https://rotor.internal:8700]"},
 		"http to loopback":      {block: "urls: [http://127.0.0.1:8700, http://localhost:8700]"},
-		"http elsewhere":        {block: "urls: [http://rotor.internal:8700]", wantErr: "plain http only to loopback"},
-		"not a URL":             {block: "urls: [rotor.internal]", wantErr: "is not an http(s) URL"},
+		"http elsewhere":        {block: "urls: [http://rotor.internal:8700]", wantErr: "plain http is only allowed to a loopback address"},
+		"not a URL":             {block: "urls: [rotor.internal]", wantErr: "invalid URL"},
 		"credentials in URL":    {block: "urls: [https://u:p@rotor.internal]", wantErr: "without credentials"},
 		"bad token variable":    {block: "urls: [https://r]\n    token_env: not-a-var", wantErr: "is not an environment variable name"},
 		"defaults need no urls": {block: "timeout: 2s"},

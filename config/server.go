@@ -8,6 +8,7 @@ import (
 
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/field"
+	"github.com/rotor-dev/rotor/internal/serviceurl"
 )
 
 // DefaultListen is the API's default address: loopback only, so a fresh
@@ -133,22 +134,13 @@ func (n *NotifyConfig) validate(v *validator, p field.Path) {
 		v.addf(p.Child("timeout"), "must not be negative")
 	}
 	for i, raw := range n.URLs {
-		u, err := url.Parse(raw)
-		switch {
-		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-			v.addf(p.Child("urls", i), "%q is not an http(s) URL", raw)
-		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
-			v.addf(p.Child("urls", i), "%q: give the server's base URL, without credentials, query or fragment", u.Redacted())
-		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
-			v.addf(p.Child("urls", i), "%q: plain http only to loopback; the request carries a token", raw)
+		// serviceurl's messages quote the URL: keep a password out of them.
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			v.addf(p.Child("urls", i), "%q: give the server's base URL, without credentials", u.Redacted())
+			continue
+		}
+		if err := serviceurl.Check(raw, "https://rotor.internal:8700", "the notify token"); err != nil {
+			v.addf(p.Child("urls", i), "%v", err)
 		}
 	}
-}
-
-func loopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
