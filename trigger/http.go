@@ -89,7 +89,8 @@ type Health struct {
 		Previous string `json:"previous"`
 	} `json:"key_ids"`
 	// RefreshIntervalSeconds is the consumer's polling interval; zero
-	// when it does not say (consumers older than the field).
+	// when it does not say (consumers older than the field) or polls
+	// nothing (a keyring of @rotor-dev/keyring, pushed its sets).
 	RefreshIntervalSeconds float64 `json:"refresh_interval_seconds"`
 }
 

@@ -24,7 +24,7 @@ function body(health: Health): string {
  *
  * ```json
  * {"status":"ok","key_ids":{"current":"6ea95d6bde2ace20","previous":"a5c56e05f09bd9f3","next":""},
- *  "version":"7","last_refresh":"2026-11-25T23:32:13.500Z","last_error":""}
+ *  "version":"7","last_refresh":"2026-11-25T23:32:13.500Z","last_error":"","refresh_interval_seconds":0}
  * ```
  *
  * It is the format of the Go keyring's HealthHandler, which rotor's verify

@@ -20,6 +20,7 @@ const inspectSymbol = Symbol.for("nodejs.util.inspect.custom");
  * - `env_file`: the env file `rotor run --mode signal` writes could not be
  *   read or parsed.
  * - `watch`: the watch stream of `rotor serve` failed or sent a bad event.
+ * - `invalid_option`: a {@link KeyringOptions} value is out of range.
  */
 export type KeyringErrorCode =
   | "no_current_key"
@@ -27,7 +28,8 @@ export type KeyringErrorCode =
   | "missing_key"
   | "malformed_key"
   | "env_file"
-  | "watch";
+  | "watch"
+  | "invalid_option";
 
 /**
  * The error every part of this package throws or reports. Its message
@@ -266,6 +268,15 @@ export interface KeyringOptions {
    * key has expired and to time-stamp refreshes. Default `Date.now`.
    */
   now?: () => number;
+  /**
+   * How often, in ms, something polls for a new set and hands it to this
+   * keyring, if anything does; reported as `refresh_interval_seconds` in
+   * {@link Keyring.health}, so that rotor's verify step waits at least that
+   * long (plus a margin) for this consumer to adopt a new key. Default 0:
+   * the keyring is pushed its sets (the env file on a signal, the watch
+   * stream) and polls nothing, and rotor waits its `consumer_timeout`.
+   */
+  refreshIntervalMs?: number;
 }
 
 /** Called after every change of a keyring's set, with the old and the new set. */
@@ -299,6 +310,12 @@ export interface Health {
   last_refresh: string;
   /** The error of the last refresh, "" if it succeeded. Never contains a value. */
   last_error: string;
+  /**
+   * How often the keyring's set is refreshed by polling, in seconds
+   * ({@link KeyringOptions.refreshIntervalMs}); 0 when it is only pushed its
+   * sets. Rotor's verify step waits at least this long plus a margin.
+   */
+  refresh_interval_seconds: number;
 }
 
 /**
@@ -326,15 +343,21 @@ export class Keyring {
   #now: () => number;
   #lastRefresh: number;
   #lastError: Error | undefined;
+  readonly #refreshIntervalMs: number;
   #listeners = new Set<ChangeListener>();
 
   /**
    * @param initial - the first key set (see {@link toKeySet})
-   * @param options - the clock
-   * @throws {@link KeyringError} when initial is not a usable key set
+   * @param options - the clock, the refresh interval to report
+   * @throws {@link KeyringError} when initial is not a usable key set, or (`invalid_option`) refreshIntervalMs is negative
    */
   constructor(initial: KeySetInit | KeySet, options: KeyringOptions = {}) {
     this.#now = options.now ?? Date.now;
+    const interval = options.refreshIntervalMs ?? 0;
+    if (!(Number.isFinite(interval) && interval >= 0)) {
+      throw new KeyringError("invalid_option", "refreshIntervalMs: want a finite number >= 0");
+    }
+    this.#refreshIntervalMs = interval;
     this.#set = toKeySet(initial);
     this.#lastRefresh = this.#now();
   }
@@ -439,6 +462,7 @@ export class Keyring {
       version: set.version,
       last_refresh: new Date(this.#lastRefresh).toISOString(),
       last_error: this.#lastError ? this.#lastError.message : "",
+      refresh_interval_seconds: this.#refreshIntervalMs / 1000,
     };
   }
 }

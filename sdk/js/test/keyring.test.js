@@ -104,11 +104,21 @@ describe("Keyring", () => {
     const h = JSON.parse(JSON.stringify(kr.health()));
     // Field names and types of keyring.Health (keyring/health.go), which
     // trigger.Consumers reads (key_ids.current).
-    assert.deepEqual(Object.keys(h).sort(), ["key_ids", "last_error", "last_refresh", "status", "version"]);
+    assert.deepEqual(Object.keys(h).sort(), ["key_ids", "last_error", "last_refresh", "refresh_interval_seconds", "status", "version"]);
     assert.deepEqual(h.key_ids, { current: "6ea95d6bde2ace20", previous: "", next: "n1" });
     assert.equal(h.status, "degraded");
     assert.equal(h.version, "7");
     assert.ok(!Number.isNaN(Date.parse(h.last_refresh)));
+    assert.equal(h.refresh_interval_seconds, 0, "a keyring that is pushed its sets polls nothing");
     assertNoKeys(JSON.stringify(h));
+  });
+
+  it("reports the refresh interval it is given, which rotor's verify step waits for", () => {
+    const set = { current: { value: clerkKey(), id: "k1" } };
+    assert.equal(new Keyring(set, { refreshIntervalMs: 30_000 }).health().refresh_interval_seconds, 30);
+    assert.equal(new Keyring(set, { refreshIntervalMs: 100 }).health().refresh_interval_seconds, 0.1);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => new Keyring(set, { refreshIntervalMs: bad }), (err) => err.code === "invalid_option");
+    }
   });
 });
