@@ -225,13 +225,24 @@ func (a *app) names() []string {
 // package rotation, "Audit records"). A process killed mid-operation loses
 // the held-back step records of that operation, not its "started" or
 // terminal record.
+//
+// Writes are group commits: while one is in flight, the events of
+// operations running beside it (rotate --due --parallel) queue up, and
+// the next write carries all of them, so N rotations started together
+// cost about two chain writes, not N. Record returns only once its
+// "started" or terminal event is written (or with the error of the last
+// attempt).
 type recorder struct {
 	trail     trail
 	initiator string
 	batch     bool
 
-	mu   sync.Mutex
-	held []audit.Event
+	mu       sync.Mutex
+	done     sync.Cond     // a write ended; L is mu, set on first use
+	held     []audit.Event // events queued[written:], oldest first
+	flushing bool          // a write is in flight (mu released)
+	queued   uint64        // events ever queued
+	written  uint64        // events the trail holds, in queue order
 }
 
 func (r *recorder) Record(ctx context.Context, e rotation.Event) error {
@@ -246,26 +257,49 @@ func (r *recorder) Record(ctx context.Context, e rotation.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = append(r.held, ev)
+	r.queued++
 	if e.Status != rotation.StatusStarted && e.End == "" {
 		return nil
 	}
-	return r.flushLocked(ctx)
+	return r.writeLocked(ctx, r.queued)
 }
 
 // Flush writes the held-back events.
 func (r *recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.flushLocked(ctx)
+	return r.writeLocked(ctx, r.queued)
 }
 
-func (r *recorder) flushLocked(ctx context.Context) error {
-	if len(r.held) == 0 {
-		return nil
+// writeLocked returns once the first upto queued events are written: by
+// a write in flight, which it waits for, or by one it makes itself with
+// every event queued so far. r.mu is held, and released during a write.
+func (r *recorder) writeLocked(ctx context.Context, upto uint64) error {
+	if r.done.L == nil {
+		r.done.L = &r.mu
 	}
-	_, err := r.trail.AppendAll(ctx, r.held)
-	if err == nil {
-		r.held = nil
+	for r.written < upto {
+		if r.flushing {
+			r.done.Wait()
+			continue
+		}
+		batch := r.held
+		r.held, r.flushing = nil, true
+		r.mu.Unlock()
+		_, err := r.trail.AppendAll(ctx, batch)
+		r.mu.Lock()
+		r.flushing = false
+		if err != nil {
+			// Kept for the next write, as before: a write that failed
+			// after the records were stored may repeat them.
+			r.held = append(batch, r.held...)
+		} else {
+			r.written += uint64(len(batch))
+		}
+		r.done.Broadcast()
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
