@@ -12,7 +12,8 @@
 //
 // For each consumer mode (clerk-app under `rotor run --mode signal`, an app
 // on the keyring SDK polling the store, one fed by the watch stream of
-// `rotor serve`, rotating through the API, and the Next.js example on
+// `rotor serve`, rotating through the API (push) or with the rotor CLI in
+// its own process as cron would (push-cli), and the Next.js example on
 // @rotor-dev/keyring under `rotor run --mode signal` and fed by the watch
 // stream, which need Node and the npm workspace installed with npm ci;
 // rotor-bench builds the package and the app) it drives continuous
