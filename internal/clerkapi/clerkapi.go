@@ -1,6 +1,9 @@
 // Package clerkapi is the small Clerk Backend API (BAPI) client that rotor's
 // Clerk providers share: a bearer key per call, a timeout per attempt, and
-// bounded retries that honour Retry-After.
+// bounded retries that honour Retry-After. The same client makes the few
+// Platform API calls rotor needs ([Client.RotateInstanceSecretKeys],
+// [Client.GetApplication]), which share the base URL and error format and
+// take a Platform API access token as the bearer.
 //
 // # Why not clerk-sdk-go
 //
@@ -22,7 +25,8 @@
 // server's Retry-After. Calls that change state ([Call.Idempotent] false)
 // are only retried when the server cannot have acted on them (429, a refused
 // connection): sending a rotate twice would end the grace period of the key
-// it replaced.
+// it replaced (a machine key) or lose the only answer that holds the new
+// key (a Platform rotate).
 package clerkapi
 
 import (

@@ -13,7 +13,39 @@
 //   - GET /v1/m2m_tokens?subject={id}: authenticated by a machine secret
 //     key (its own machine only) or an instance key.
 //
-// Clerk has no API to create or delete instance keys (the Dashboard does
+// # Platform API
+//
+// The instance belongs to an application (id [Server.ApplicationID]) that
+// Clerk's Platform API manages, authenticated by a workspace's Platform API
+// access token ([WithPlatformToken]; without one every Platform call
+// answers 401). The three routes rotor uses follow Clerk's published
+// OpenAPI document (clerk/openapi-specs, platform/beta.yml), named here by
+// their operation ids:
+//
+//   - PlatformRotateInstanceSecretKeys: POST
+//     /v1/platform/applications/{applicationID}/instances/{envOrInsID}/rotate_secret_keys,
+//     envOrInsID being the instance's environment type (development for a
+//     test instance, production for a live one) or its id. The body
+//     {"delay_old_secrets_expiration_hours": n, "reason": "…"} (no other
+//     field) creates a new instance key, returned only in this answer
+//     ({application_id, name, instances: [{instance_id, environment_type,
+//     secret_key}]}), and schedules every older key for deletion n hours
+//     later on the server's clock (an absent delay is 0: deleted at once);
+//     until then both are valid.
+//   - PlatformRotateSecretKeys: POST
+//     /v1/platform/applications/{applicationID}/rotate_secret_keys, the
+//     same for every instance of the application (here: the one).
+//   - PlatformGetApplication: GET /v1/platform/applications/{applicationID},
+//     with instances[].secret_key (the newest active key) only when
+//     include_secret_keys=true, and instances[].publishable_key.
+//
+// A wrong or missing token answers 401 authentication_invalid; an unknown
+// application or instance 404 resource_not_found; a malformed body 400.
+// [Server.PlatformRotations] lists the rotate calls that took effect.
+//
+// # Test control
+//
+// Clerk has no Backend API to create or delete instance keys (the Dashboard does
 // it); the test-only admin API stands in for the Dashboard, in Go
 // ([Server.AddKey], [Server.DeleteKey]) and over HTTP for hook commands:
 // POST /_admin/keys {"name":…} → 201 {"id","name","secret"}, and
@@ -28,9 +60,10 @@
 // wall clock, not the server's, since the verifying SDKs use the wall
 // clock.
 //
-// The clock is the server's own ([Server.SetNow], [Server.Advance]), so
-// grace periods pass without sleeping, and [Server.FailNext] makes the next
-// Backend API responses fail for retry tests.
+// The clock is the server's own ([Server.SetNow], [Server.Advance], POST
+// /_admin/clock {"advance_seconds":…} → 200 {"now"}), so grace periods and
+// deletion delays pass without sleeping, and [Server.FailNext] and
+// [Server.FailNextOn] make the next API responses fail for retry tests.
 package clerkfake
 
 import (
@@ -61,6 +94,8 @@ type Server struct {
 	env      string // "test" or "live"
 	first    string // the key New created
 	seedKeys []string
+	appID    string
+	token    string // Platform API access token; "" accepts none
 	listener net.Listener
 	signer   func() *rsa.PrivateKey // signs session tokens; GET /v1/jwks serves its public key
 
@@ -71,10 +106,28 @@ type Server struct {
 	machines map[string]*machine     // by id
 	fail     []failure
 	requests map[string]int // by route pattern
+	rotated  []PlatformRotation
 }
 
 type instanceKey struct {
 	id, name, value string
+	seq             int
+	createdAt       time.Time
+	deleteAt        time.Time // zero: not scheduled for deletion
+}
+
+// activeAt reports whether the key is still valid at now: it has not
+// reached a deletion scheduled by a Platform rotate.
+func (k *instanceKey) activeAt(now time.Time) bool {
+	return k.deleteAt.IsZero() || now.Before(k.deleteAt)
+}
+
+// PlatformRotation is one Platform API rotate call that took effect.
+type PlatformRotation struct {
+	DelayHours int
+	Reason     string
+	// NewKeyID is the emulator's id of the key the call created.
+	NewKeyID string
 }
 
 type machine struct {
@@ -87,6 +140,7 @@ type machine struct {
 }
 
 type failure struct {
+	pattern    string // "" for any route
 	status     int
 	retryAfter time.Duration
 }
@@ -112,6 +166,13 @@ func WithKeys(values ...string) Option {
 	return func(s *Server) { s.seedKeys = append(s.seedKeys, values...) }
 }
 
+// WithPlatformToken makes token the Platform API access token the server
+// accepts.
+func WithPlatformToken(token string) Option { return func(s *Server) { s.token = token } }
+
+// WithApplicationID sets the application's id (default "app_emulator").
+func WithApplicationID(id string) Option { return func(s *Server) { s.appID = id } }
+
 // WithListener serves on ln (for a fixed address) instead of a new
 // loopback port. The server closes it.
 func WithListener(ln net.Listener) Option { return func(s *Server) { s.listener = ln } }
@@ -130,6 +191,7 @@ func New(t TB, opts ...Option) *Server {
 func Start(opts ...Option) *Server {
 	s := &Server{
 		env:      "test",
+		appID:    "app_emulator",
 		now:      time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC),
 		keys:     map[string]*instanceKey{},
 		machines: map[string]*machine{},
@@ -154,7 +216,7 @@ func Start(opts ...Option) *Server {
 	s.srv.Start()
 	for _, v := range s.seedKeys {
 		s.seq++
-		s.keys[v] = &instanceKey{id: "key_" + strconv.Itoa(s.seq), name: "Secret key " + strconv.Itoa(s.seq), value: v}
+		s.keys[v] = &instanceKey{id: "key_" + strconv.Itoa(s.seq), name: "Secret key " + strconv.Itoa(s.seq), value: v, seq: s.seq, createdAt: s.now}
 	}
 	if len(s.seedKeys) > 0 {
 		s.first = s.seedKeys[0]
@@ -201,7 +263,7 @@ func (s *Server) addKeyLocked(name string) (id, value string) {
 	if name == "" {
 		name = "Secret key " + strconv.Itoa(s.seq)
 	}
-	k := &instanceKey{id: id, name: name, value: "sk_" + s.env + "_" + randomString(40)}
+	k := &instanceKey{id: id, name: name, value: "sk_" + s.env + "_" + randomString(40), seq: s.seq, createdAt: s.now}
 	s.keys[k.value] = k
 	return k.id, k.value
 }
@@ -211,7 +273,7 @@ func (s *Server) addKeyLocked(name string) (id, value string) {
 func (s *Server) DeleteKey(value string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.keys[value]
+	ok := s.activeKey(value) != nil
 	delete(s.keys, value)
 	return ok
 }
@@ -220,17 +282,65 @@ func (s *Server) DeleteKey(value string) bool {
 func (s *Server) KeyCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.keys)
+	n := 0
+	for _, k := range s.keys {
+		if k.activeAt(s.now) {
+			n++
+		}
+	}
+	return n
 }
 
 // KeyName returns the Dashboard name of an active key, or "".
 func (s *Server) KeyName(value string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k := s.keys[value]; k != nil {
+	if k := s.activeKey(value); k != nil {
 		return k.name
 	}
 	return ""
+}
+
+// KeyDeleteAt returns when a Platform rotate scheduled the key's deletion
+// (zero when it is not scheduled or unknown).
+func (s *Server) KeyDeleteAt(value string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.keys[value]; k != nil {
+		return k.deleteAt
+	}
+	return time.Time{}
+}
+
+// activeKey returns the instance key with that value if it is valid now.
+func (s *Server) activeKey(value string) *instanceKey {
+	if k := s.keys[value]; k != nil && k.activeAt(s.now) {
+		return k
+	}
+	return nil
+}
+
+// ApplicationID returns the id of the application the instance belongs to.
+func (s *Server) ApplicationID() string { return s.appID }
+
+// InstanceID returns the instance's id (ins_…).
+func (s *Server) InstanceID() string { return "ins_emulator_" + s.environmentType() }
+
+// environmentType is the Platform API's name of the instance's
+// environment: development (sk_test_ keys) or production (sk_live_).
+func (s *Server) environmentType() string {
+	if s.env == "live" {
+		return "production"
+	}
+	return "development"
+}
+
+// PlatformRotations returns the Platform API rotate calls that took effect,
+// oldest first.
+func (s *Server) PlatformRotations() []PlatformRotation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]PlatformRotation(nil), s.rotated...)
 }
 
 // AddMachine creates a machine and returns its id (mch_…) and its secret
@@ -285,17 +395,24 @@ func (s *Server) Advance(d time.Duration) {
 	s.now = s.now.Add(d)
 }
 
-// FailNext makes the next n Backend API responses (any /v1 route) answer
+// FailNext makes the next n API responses (any /v1 route) answer
 // status with a Clerk error body instead.
 func (s *Server) FailNext(n, status int) { s.FailNextRetryAfter(n, status, 0) }
 
 // FailNextRetryAfter is FailNext with a Retry-After header (whole seconds)
 // when retryAfter > 0.
 func (s *Server) FailNextRetryAfter(n, status int, retryAfter time.Duration) {
+	s.FailNextOn("", n, status, retryAfter)
+}
+
+// FailNextOn makes the next n requests of the route pattern (as
+// [Server.Requests] names it; "" for any /v1 route) answer status, with a
+// Retry-After header when retryAfter > 0, without acting on them.
+func (s *Server) FailNextOn(pattern string, n, status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.fail = append(s.fail, failure{status: status, retryAfter: retryAfter})
+		s.fail = append(s.fail, failure{pattern: pattern, status: status, retryAfter: retryAfter})
 	}
 }
 
@@ -322,9 +439,13 @@ func (s *Server) routes() http.Handler {
 			s.mu.Lock()
 			s.requests[pattern]++
 			var f *failure
-			if len(s.fail) > 0 {
-				f = &s.fail[0]
-				s.fail = s.fail[1:]
+			for i := range s.fail {
+				if p := s.fail[i].pattern; p == "" || p == pattern {
+					f = &failure{}
+					*f = s.fail[i]
+					s.fail = append(s.fail[:i], s.fail[i+1:]...)
+					break
+				}
 			}
 			s.mu.Unlock()
 			w.Header().Set("Clerk-Trace-Id", "trace_"+randomString(8))
@@ -349,12 +470,16 @@ func (s *Server) routes() http.Handler {
 	api("GET /v1/machines/{id}/secret_key", s.instance(s.getMachineSecret))
 	api("POST /v1/machines/{id}/secret_key/rotate", s.instance(s.rotate))
 	api("GET /v1/m2m_tokens", s.m2mTokens)
+	api("POST /v1/platform/applications/{applicationID}/instances/{envOrInsID}/rotate_secret_keys", s.platform(s.rotateInstance))
+	api("POST /v1/platform/applications/{applicationID}/rotate_secret_keys", s.platform(s.rotateInstance))
+	api("GET /v1/platform/applications/{applicationID}", s.platform(s.getApplication))
 	api("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "resource_not_found", "not found")
 	})
 	mux.HandleFunc("POST /_admin/keys", s.adminAdd)
 	mux.HandleFunc("DELETE /_admin/keys", s.adminDelete)
 	mux.HandleFunc("POST /_admin/session_tokens", s.adminSessionToken)
+	mux.HandleFunc("POST /_admin/clock", s.adminClock)
 	mux.HandleFunc("GET /_admin/instance", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"environment": s.env, "publishable_key": s.PublishableKey()})
 	})
@@ -373,7 +498,7 @@ func bearer(r *http.Request) string {
 func (s *Server) instance(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		_, ok := s.keys[bearer(r)]
+		ok := s.activeKey(bearer(r)) != nil
 		s.mu.Unlock()
 		if !ok {
 			writeKeyInvalid(w)
@@ -618,7 +743,7 @@ func (s *Server) m2mTokens(w http.ResponseWriter, r *http.Request) {
 	subject := r.URL.Query().Get("subject")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[key]; !ok {
+	if s.activeKey(key) == nil {
 		m := s.machineByKey(key)
 		switch {
 		case m == nil:
@@ -653,6 +778,9 @@ func (s *Server) adminDelete(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for v, k := range s.keys {
+		if !k.activeAt(s.now) {
+			continue
+		}
 		if body.Secret != "" && v == body.Secret || body.ID != "" && k.id == body.ID {
 			delete(s.keys, v)
 			w.WriteHeader(http.StatusNoContent)
@@ -685,6 +813,101 @@ func (s *Server) adminSessionToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"jwt": tok})
+}
+
+// platform wraps h so that it runs only for the Platform API access token
+// and an application the token can see.
+func (s *Server) platform(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.token == "" || bearer(r) != s.token {
+			writeError(w, http.StatusUnauthorized, "authentication_invalid",
+				"The provided Platform API access token is invalid.")
+			return
+		}
+		if r.PathValue("applicationID") != s.appID {
+			writeError(w, http.StatusNotFound, "resource_not_found", "application not found")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// rotateInstance serves PlatformRotateInstanceSecretKeys and, without an
+// envOrInsID, PlatformRotateSecretKeys.
+func (s *Server) rotateInstance(w http.ResponseWriter, r *http.Request) {
+	if inst := r.PathValue("envOrInsID"); inst != "" && inst != s.environmentType() && inst != s.InstanceID() {
+		writeError(w, http.StatusNotFound, "resource_not_found", "instance not found")
+		return
+	}
+	var body struct {
+		DelayHours *int   `json:"delay_old_secrets_expiration_hours"`
+		Reason     string `json:"reason"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields() // additionalProperties: false
+	if err := dec.Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "request_body_invalid", "the request body is not a valid rotate request")
+		return
+	}
+	delay := 0
+	if body.DelayHours != nil {
+		delay = *body.DelayHours
+	}
+	if delay < 0 {
+		writeError(w, http.StatusBadRequest, "form_param_value_invalid", "delay_old_secrets_expiration_hours must not be negative")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	deleteAt := s.now.Add(time.Duration(delay) * time.Hour)
+	for _, k := range s.keys {
+		if k.activeAt(s.now) && (k.deleteAt.IsZero() || deleteAt.Before(k.deleteAt)) {
+			k.deleteAt = deleteAt
+		}
+	}
+	id, value := s.addKeyLocked("")
+	s.rotated = append(s.rotated, PlatformRotation{DelayHours: delay, Reason: body.Reason, NewKeyID: id})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"application_id": s.appID, "name": "rotor emulator",
+		"instances": []map[string]any{{
+			"instance_id": s.InstanceID(), "environment_type": s.environmentType(), "secret_key": value,
+		}},
+	})
+}
+
+// getApplication serves PlatformGetApplication.
+func (s *Server) getApplication(w http.ResponseWriter, r *http.Request) {
+	inst := map[string]any{
+		"instance_id": s.InstanceID(), "environment_type": s.environmentType(), "publishable_key": s.PublishableKey(),
+	}
+	if r.URL.Query().Get("include_secret_keys") == "true" {
+		s.mu.Lock()
+		var newest *instanceKey
+		for _, k := range s.keys {
+			if k.activeAt(s.now) && (newest == nil || k.seq > newest.seq) {
+				newest = k
+			}
+		}
+		s.mu.Unlock()
+		if newest != nil {
+			inst["secret_key"] = newest.value
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"application_id": s.appID, "name": "rotor emulator", "instances": []map[string]any{inst},
+	})
+}
+
+func (s *Server) adminClock(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		AdvanceSeconds int64 `json:"advance_seconds"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.AdvanceSeconds < 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", "want {\"advance_seconds\": n} with n >= 0")
+		return
+	}
+	s.Advance(time.Duration(body.AdvanceSeconds) * time.Second)
+	writeJSON(w, http.StatusOK, map[string]string{"now": s.Now().Format(time.RFC3339)})
 }
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -187,3 +187,62 @@ func TestWithKeys(t *testing.T) {
 		t.Fatalf("unknown key answered %d, want 401", st)
 	}
 }
+
+// TestPlatformAPI checks the emulator against Clerk's Platform API document
+// (clerk/openapi-specs, platform/beta.yml) where the provider does not go:
+// PlatformRotateSecretKeys (every instance), the token check, a body with a
+// field the schema does not have (additionalProperties: false), and the
+// admin clock that ends a deletion delay. The routes the provider uses are
+// tested through it in provider/clerk.
+func TestPlatformAPI(t *testing.T) {
+	t.Parallel()
+	const token = "platform-token-0123456789"
+	s := clerkfake.New(t, clerkfake.WithPlatformToken(token), clerkfake.WithApplicationID("app_test"))
+	old := s.Key()
+	base := "/v1/platform/applications/app_test"
+	if st, _ := call(t, s, "POST", base+"/rotate_secret_keys", "wrong", `{}`); st != 401 {
+		t.Fatalf("wrong token = %d, want 401", st)
+	}
+	if st, _ := call(t, s, "POST", base+"/rotate_secret_keys", token, `{"delay_old_secrets_expiration_hours":1,"extra":true}`); st != 400 {
+		t.Fatalf("unknown body field = %d, want 400", st)
+	}
+	if st, _ := call(t, s, "GET", "/v1/platform/applications/app_other", token, ""); st != 404 {
+		t.Fatalf("unknown application = %d, want 404", st)
+	}
+	st, body := call(t, s, "POST", base+"/rotate_secret_keys", token, `{"delay_old_secrets_expiration_hours":1,"reason":"test"}`)
+	insts, _ := body["instances"].([]any)
+	if st != 200 || body["application_id"] != "app_test" || len(insts) != 1 {
+		t.Fatalf("rotate all = %d %v", st, body)
+	}
+	in := insts[0].(map[string]any)
+	newKey, _ := in["secret_key"].(string)
+	if in["environment_type"] != "development" || in["instance_id"] != s.InstanceID() || !strings.HasPrefix(newKey, "sk_test_") {
+		t.Fatalf("instance = %v", in)
+	}
+	if _, app := call(t, s, "GET", base, token, ""); strings.Contains(fmtJSON(app), "sk_test_") {
+		t.Fatal("secret keys shown without include_secret_keys=true")
+	}
+	if _, app := call(t, s, "GET", base+"?include_secret_keys=true", token, ""); !strings.Contains(fmtJSON(app), newKey) {
+		t.Fatalf("include_secret_keys=true does not show the newest key: %v", app)
+	}
+	if st, _ := call(t, s, "GET", "/v1/jwks", old, ""); st != 200 {
+		t.Fatal("old key rejected during the delay")
+	}
+	if st, _ := call(t, s, "POST", "/_admin/clock", "", `{"advance_seconds":3600}`); st != 200 {
+		t.Fatalf("admin clock = %d", st)
+	}
+	if st, _ := call(t, s, "GET", "/v1/jwks", old, ""); st != 401 {
+		t.Fatalf("old key after the delay = %d, want 401", st)
+	}
+	if st, _ := call(t, s, "GET", "/v1/jwks", newKey, ""); st != 200 || s.KeyCount() != 1 {
+		t.Fatalf("new key = %d, keys = %d", st, s.KeyCount())
+	}
+	if r := s.PlatformRotations(); len(r) != 1 || r[0].DelayHours != 1 || r[0].Reason != "test" {
+		t.Fatalf("rotations = %+v", r)
+	}
+}
+
+func fmtJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
