@@ -51,8 +51,9 @@ func TestBlockKeys(t *testing.T) {
 		"store.awssm":      {"region", "endpoint", "prefix", "kms_key_id"},
 		"kubernetes":       {"namespace", "deployment", "kubeconfig"},
 		"random":           {"bytes", "encoding", "prefix"},
-		"clerk":            {"api_url", "timeout", "environment", "dashboard_name", "mint", "revoke"},
+		"clerk":            {"api_url", "timeout", "environment", "dashboard_name", "mint", "revoke", "platform"},
 		"clerk.mint":       {"command", "timeout"},
+		"clerk.platform":   {"application_id", "instance", "token_env"},
 		"clerk_machine":    {"api_url", "machine_id", "instance_key_env", "timeout"},
 		"exec":             {"command", "timeout"},
 		"postgres": {"strategy", "url", "roles", "template_role", "admin_url_env", "admin_secret", "revoke",
@@ -70,6 +71,7 @@ func TestBlockKeys(t *testing.T) {
 		got[k.block()] = keysOf(reflect.TypeOf(o))
 		if k.name == "clerk" {
 			got["clerk.mint"] = keysOf(reflect.TypeOf(o).Field(4).Type.Elem())
+			got["clerk.platform"] = keysOf(reflect.TypeOf(o).Field(6).Type.Elem())
 		}
 	}
 	for block, keys := range want {

@@ -85,6 +85,53 @@ func TestClerkProviderConfig(t *testing.T) {
 	}
 }
 
+// TestClerkPlatformConfig pins the keys of the clerk.platform block that
+// docs and scripts rely on (issue 13): application_id, instance, token_env.
+func TestClerkPlatformConfig(t *testing.T) {
+	t.Parallel()
+	const app = "        application_id: app_2abc\n"
+	tests := map[string]struct {
+		block   string
+		wantErr string
+	}{
+		"ok":                {block: app + "        instance: production\n"},
+		"instance id":       {block: app + "        instance: ins_2xyz\n        token_env: PLATFORM_TOKEN\n"},
+		"no application":    {block: "        instance: production\n", wantErr: "secrets[0].clerk.platform.application_id: application_id is required"},
+		"bad application":   {block: "        application_id: ../x\n        instance: production\n", wantErr: "is not a Clerk application id"},
+		"no instance":       {block: app, wantErr: "secrets[0].clerk.platform.instance: instance is required"},
+		"bad instance":      {block: app + "        instance: prod\n", wantErr: `"prod" is not an instance`},
+		"token in yaml":     {block: app + "        instance: production\n        token_env: \"ak-abc.def\"\n", wantErr: "secrets[0].clerk.platform.token_env: must name an environment variable"},
+		"unknown key":       {block: app + "        instance: production\n        token: x\n", wantErr: "field token not found"},
+		"environment clash": {block: app + "        instance: production\n      environment: test\n", wantErr: "cannot belong to the production instance"},
+		"with a mint hook":  {block: app + "        instance: production\n      mint: {command: [./mint.sh]}\n", wantErr: "a mint hook and platform exclude each other"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := parseSecret(t, "    provider: clerk\n    clerk:\n      platform:\n"+tt.block)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse = %v, want an error containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "ak-abc") {
+					t.Fatalf("the error echoes a token: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			pl := s.ProviderOptions.(clerk.Options).Platform
+			if pl == nil || pl.ApplicationID != "app_2abc" || pl.TokenEnv == "" {
+				t.Fatalf("platform = %+v", pl)
+			}
+			if name == "ok" && pl.TokenEnv != "CLERK_PLATFORM_API_TOKEN" {
+				t.Errorf("token_env default = %q", pl.TokenEnv)
+			}
+		})
+	}
+}
+
 func TestClerkMachineProviderConfig(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {

@@ -2,9 +2,38 @@
 // sk_live_… or sk_test_…).
 //
 // Clerk lets an instance hold several active secret keys, which is what
-// makes a zero-downtime rotation possible, but creating and deleting one is
-// a Dashboard action with no public Backend API. So the [Provider] works
-// with the operator:
+// makes a zero-downtime rotation possible. The [Provider] has two modes.
+//
+// # Platform mode
+//
+// With [Options].Platform set, the whole cycle is automatic through Clerk's
+// Platform API (a workspace-level API, in beta, authenticated by a Platform
+// API access token read from the environment variable [Platform].TokenEnv):
+//
+//   - Mint calls rotate_secret_keys for the configured instance with
+//     delay_old_secrets_expiration_hours = the secret's grace period rounded
+//     up to whole hours: Clerk creates a new key, returns it in that answer
+//     only, and deletes the old keys itself when the delay is over.
+//   - Test is the same as in manual mode (GET /v1/jwks with the key).
+//   - Revoke confirms that Clerk deleted the key (401 from /v1/jwks);
+//     while Clerk still accepts it, it fails without asking the operator for
+//     anything, and a later run confirms.
+//
+// The rotate call is not idempotent and its answer is the only copy of the
+// new key, so it is never sent twice for one rotation and never retried
+// after a failure Clerk may have acted on (see package
+// [github.com/rotor-dev/rotor/internal/clerkapi]). A run that died after
+// Clerk rotated and before rotor saved the key is found out by the next
+// Mint: it reads the instance's secret key (GET
+// /v1/platform/applications/{id}?include_secret_keys=true) before rotating
+// and, when that key is neither current nor previous, takes it (meta
+// recovered=true) instead of rotating again.
+//
+// # Manual mode
+//
+// Without Platform API access, creating and deleting a key is a Dashboard
+// action with no public Backend API, so the [Provider] works with the
+// operator:
 //
 //   - Mint returns a [*provider.ActionRequiredError] saying which key to
 //     create in the Dashboard and how to stage it (`rotor stage`), unless a
@@ -45,6 +74,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -60,6 +90,17 @@ import (
 // was given in the Clerk Dashboard; Revoke uses it to say which key to
 // delete. Mint sets it; `rotor stage` may set it from the operator.
 const MetaDashboardName = "dashboard_name"
+
+// Meta entries Mint records with a key it got from the Platform API.
+const (
+	MetaInstanceID = "clerk_instance_id"
+	// MetaDelayHours is the delay_old_secrets_expiration_hours the rotate
+	// call that created the key gave the key it replaced.
+	MetaDelayHours = "delay_old_secrets_expiration_hours"
+	// MetaRecovered is "true" on a key Mint found at Clerk after a rotate
+	// whose answer rotor never saved, instead of rotating again.
+	MetaRecovered = "recovered"
+)
 
 // keyPattern matches anything shaped like a Clerk key.
 var keyPattern = regexp.MustCompile(`[sp]k_(live|test)_[A-Za-z0-9_-]+`)
@@ -79,6 +120,14 @@ const (
 	DefaultAPIURL        = clerkapi.DefaultURL
 	DefaultTimeout       = clerkapi.DefaultTimeout
 	DefaultDashboardName = "rotor-{date}"
+	DefaultTokenEnv      = "CLERK_PLATFORM_API_TOKEN"
+)
+
+// The environment types of the Platform API, and the environments of the
+// keys of their instances.
+const (
+	InstanceDevelopment = "development" // sk_test_ keys
+	InstanceProduction  = "production"  // sk_live_ keys
 )
 
 // maxDashboardName is the longest Dashboard name rotor asks for.
@@ -109,7 +158,31 @@ type Options struct {
 	Mint *Hook
 	// Revoke, when set, is run instead of asking the operator.
 	Revoke *Hook
+	// Platform, when set, mints through Clerk's Platform API (see the
+	// package documentation) instead of asking the operator; the hooks and
+	// dashboard_name do not apply.
+	Platform *Platform
 }
+
+// Platform names the Clerk application instance whose secret key the
+// Platform API rotates, and where its access token is.
+type Platform struct {
+	// ApplicationID is the application (app_…).
+	ApplicationID string
+	// Instance is the instance: its environment type (development or
+	// production) or its id (ins_…).
+	Instance string
+	// TokenEnv names the environment variable holding the Platform API
+	// access token; default [DefaultTokenEnv]. The token itself is never an
+	// option.
+	TokenEnv string
+}
+
+// envName matches an environment variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// badIDChars may not appear in an id that becomes a path segment.
+const badIDChars = "/?#% "
 
 // Hook is a command run for a mint or a revoke, without a shell.
 type Hook struct {
@@ -135,7 +208,26 @@ func (o Options) WithDefaults() Options {
 	if o.DashboardName == "" {
 		o.DashboardName = DefaultDashboardName
 	}
+	if o.Platform != nil {
+		pl := *o.Platform
+		if pl.TokenEnv == "" {
+			pl.TokenEnv = DefaultTokenEnv
+		}
+		o.Platform = &pl
+	}
 	return o
+}
+
+// platformEnv returns the key environment of a Platform instance named by
+// its environment type, or "" for an instance id.
+func platformEnv(instance string) string {
+	switch instance {
+	case InstanceProduction:
+		return EnvLive
+	case InstanceDevelopment:
+		return EnvTest
+	}
+	return ""
 }
 
 // Validate reports every problem of o (after defaults) as a [field.List].
@@ -171,7 +263,40 @@ func (o Options) Validate() error {
 			errs.Addf(field.NewPath(h.name, "timeout"), "must not be negative")
 		}
 	}
+	if pl := o.Platform; pl != nil {
+		validatePlatform(&errs, o, *pl)
+	}
 	return errs.Err()
+}
+
+func validatePlatform(errs *field.List, o Options, pl Platform) {
+	at := field.NewPath("platform")
+	switch {
+	case pl.ApplicationID == "":
+		errs.Addf(at.Child("application_id"), "application_id is required")
+	case !strings.HasPrefix(pl.ApplicationID, "app_") || strings.ContainsAny(pl.ApplicationID, badIDChars):
+		errs.Addf(at.Child("application_id"), "%q is not a Clerk application id (want app_…)", pl.ApplicationID)
+	}
+	switch {
+	case pl.Instance == "":
+		errs.Addf(at.Child("instance"), "instance is required (development, production or an instance id ins_…)")
+	case pl.Instance == InstanceDevelopment || pl.Instance == InstanceProduction:
+		if env := platformEnv(pl.Instance); o.Environment != "" && o.Environment != env {
+			errs.Addf(field.NewPath("environment"), "%s keys (sk_%s_) cannot belong to the %s instance (sk_%s_ keys)", o.Environment, o.Environment, pl.Instance, env)
+		}
+	case !strings.HasPrefix(pl.Instance, "ins_") || strings.ContainsAny(pl.Instance, badIDChars):
+		errs.Addf(at.Child("instance"), "%q is not an instance (want development, production or ins_…)", pl.Instance)
+	}
+	if !envName.MatchString(pl.TokenEnv) {
+		// Quote it only when it cannot be a pasted token.
+		errs.Addf(at.Child("token_env"), "must name an environment variable (e.g. %s), not hold the token itself", DefaultTokenEnv)
+	}
+	if o.Mint != nil {
+		errs.Addf(field.NewPath("mint"), "a mint hook and platform exclude each other: the Platform API mints")
+	}
+	if o.Revoke != nil {
+		errs.Addf(field.NewPath("revoke"), "a revoke hook and platform exclude each other: Clerk deletes the old key at the end of the delay")
+	}
 }
 
 // ResolvePaths returns o with the hooks' programs resolved against dir
@@ -194,6 +319,8 @@ type Provider struct {
 	env           string // pinned environment, or ""
 	dashboardName string // template
 	mint, revoke  *exec.Command
+	platform      *Platform
+	lookupEnv     func(string) (string, bool)
 	now           func() time.Time
 }
 
@@ -203,8 +330,9 @@ var (
 )
 
 type options struct {
-	api clerkapi.Config
-	now func() time.Time
+	api       clerkapi.Config
+	now       func() time.Time
+	lookupEnv func(string) (string, bool)
 }
 
 // Option adjusts how a Provider talks to Clerk; the defaults suit
@@ -224,6 +352,11 @@ func WithMaxAttempts(n int) Option { return func(o *options) { o.api.MaxAttempts
 // WithClock sets the clock used to date new keys' Dashboard names.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
+// WithLookupEnv replaces os.LookupEnv for reading the Platform API token.
+func WithLookupEnv(f func(string) (string, bool)) Option {
+	return func(o *options) { o.lookupEnv = f }
+}
+
 // New returns the provider of the secret called secret (its name appears
 // in the instructions for the operator). Empty fields of cfg take their
 // defaults.
@@ -232,7 +365,7 @@ func New(secret string, cfg Options, opts ...Option) (*Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clerk: %w", err)
 	}
-	o := options{api: clerkapi.Config{URL: cfg.APIURL, Timeout: cfg.Timeout}, now: time.Now}
+	o := options{api: clerkapi.Config{URL: cfg.APIURL, Timeout: cfg.Timeout}, now: time.Now, lookupEnv: os.LookupEnv}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -240,7 +373,11 @@ func New(secret string, cfg Options, opts ...Option) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clerk: %w", err)
 	}
-	p := &Provider{secret: secret, api: api, env: cfg.Environment, dashboardName: cfg.DashboardName, now: o.now}
+	p := &Provider{secret: secret, api: api, env: cfg.Environment, dashboardName: cfg.DashboardName, now: o.now,
+		platform: cfg.Platform, lookupEnv: o.lookupEnv}
+	if p.platform != nil && p.env == "" {
+		p.env = platformEnv(p.platform.Instance)
+	}
 	// A hook's stderr is quoted in errors; a key it prints there (the new
 	// one, which rotor does not know yet) is scrubbed by its shape.
 	if h := cfg.Mint; h != nil {
@@ -378,6 +515,9 @@ func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider
 	if env == "" && req.Current != nil {
 		env, _ = Environment(req.Current.Value)
 	}
+	if p.platform != nil {
+		return p.platformMint(ctx, req)
+	}
 	if p.mint == nil {
 		return provider.Credential{}, p.mintAction(name, env)
 	}
@@ -444,6 +584,9 @@ func (p *Provider) Revoke(ctx context.Context, key store.Key) error {
 	}
 	if !alive {
 		return nil
+	}
+	if p.platform != nil {
+		return fmt.Errorf("clerk: revoke key %s: Clerk still accepts it; in platform mode Clerk deletes a rotated-out key when the delay set by the rotation ends (the grace period rounded up to whole hours): run revoke again after that", key.ID)
 	}
 	if p.revoke == nil {
 		return p.revokeAction(key)
