@@ -56,9 +56,9 @@
 // end. Clerk's Frontend API issues them to signed-in browsers; here the
 // admin API does ([Server.SessionToken], POST /_admin/session_tokens
 // {"sub":…} → 201 {"jwt":…}; GET /_admin/instance → {"environment",
-// "publishable_key"}). Their iat, nbf and exp come from the
-// wall clock, not the server's, since the verifying SDKs use the wall
-// clock.
+// "publishable_key", "application_id", "instance_id"}). Their iat, nbf
+// and exp come from the wall clock, not the server's, since the verifying
+// SDKs use the wall clock.
 //
 // The clock is the server's own ([Server.SetNow], [Server.Advance], POST
 // /_admin/clock {"advance_seconds":…} → 200 {"now"}), so grace periods and
@@ -481,7 +481,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /_admin/session_tokens", s.adminSessionToken)
 	mux.HandleFunc("POST /_admin/clock", s.adminClock)
 	mux.HandleFunc("GET /_admin/instance", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"environment": s.env, "publishable_key": s.PublishableKey()})
+		writeJSON(w, http.StatusOK, map[string]string{"environment": s.env, "publishable_key": s.PublishableKey(),
+			"application_id": s.appID, "instance_id": s.InstanceID()})
 	})
 	return mux
 }
