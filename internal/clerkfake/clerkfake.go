@@ -143,6 +143,7 @@ type failure struct {
 	pattern    string // "" for any route
 	status     int
 	retryAfter time.Duration
+	acted      bool // the request takes effect; only its answer is lost
 }
 
 // Option configures a Server.
@@ -416,6 +417,15 @@ func (s *Server) FailNextOn(pattern string, n, status int, retryAfter time.Durat
 	}
 }
 
+// LoseNextAnswer makes the next request of the route pattern take effect
+// and then answer status, as a proxy does that times out after the server
+// acted: the caller cannot tell it from a request that never arrived.
+func (s *Server) LoseNextAnswer(pattern string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = append(s.fail, failure{pattern: pattern, status: status, acted: true})
+}
+
 // Requests returns how many requests matched a route, named by its pattern
 // ("GET /v1/jwks", "POST /v1/machines/{id}/secret_key/rotate"); injected
 // failures count too.
@@ -450,6 +460,9 @@ func (s *Server) routes() http.Handler {
 			s.mu.Unlock()
 			w.Header().Set("Clerk-Trace-Id", "trace_"+randomString(8))
 			if f != nil {
+				if f.acted {
+					h(httptest.NewRecorder(), r)
+				}
 				if f.retryAfter > 0 {
 					w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter/time.Second)))
 				}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/internal/clerkfake"
+)
+
+// The Platform API routes as the emulator counts them (operation ids from
+// Clerk's platform/beta.yml in clerk/openapi-specs).
+const (
+	platformRotateRoute = "POST /v1/platform/applications/{applicationID}/instances/{envOrInsID}/rotate_secret_keys" // PlatformRotateInstanceSecretKeys
+	platformGetAppRoute = "GET /v1/platform/applications/{applicationID}"                                            // PlatformGetApplication
+)
+
+const testPlatformToken = "platform-api-token-for-cli-tests-0123456789"
+
+// platformRig is a rotor directory whose clerk-secret-key is rotated in
+// platform mode against an emulated Clerk production instance.
+type platformRig struct {
+	t    *testing.T
+	fake *clerkfake.Server
+	dir  string
+	outs []procResult
+}
+
+const platformSecret = "clerk-secret-key"
+
+func newPlatformRig(t *testing.T) *platformRig {
+	t.Helper()
+	fake := clerkfake.New(t, clerkfake.Live(), clerkfake.WithPlatformToken(testPlatformToken))
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	cfg := strings.Replace(defaultConfig, `secrets:
+  - name: demo
+    provider: random   # app-owned key: 32 random bytes
+    random:
+      bytes: 32
+      encoding: base64url
+`, fmt.Sprintf(`secrets:
+  - name: %s
+    provider: clerk
+    clerk:
+      api_url: %s
+      timeout: 5s
+      platform:
+        application_id: %s
+        instance: production
+`, platformSecret, fake.URL(), fake.ApplicationID()), 1)
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &platformRig{t: t, fake: fake, dir: dir}
+}
+
+// run runs rotor with the Platform API token in its environment (and env
+// after it), at the given clock skew, and wants exit code want.
+func (r *platformRig) run(want int, skew time.Duration, env []string, args ...string) procResult {
+	r.t.Helper()
+	env = append([]string{"CLERK_PLATFORM_API_TOKEN=" + testPlatformToken, fmt.Sprintf("ROTOR_CLOCK_SKEW=%s", skew)}, env...)
+	res := rotor(r.t, r.dir, env, args...)
+	r.outs = append(r.outs, res)
+	if res.code != want {
+		r.t.Fatalf("rotor %s: exit %d, want %d\n%s%s", strings.Join(args, " "), res.code, want, res.stdout, res.stderr)
+	}
+	return res
+}
+
+// slot returns the key id in a slot, or "" when it is empty.
+func (r *platformRig) slot(skew time.Duration, slot string) string {
+	r.t.Helper()
+	res := rotor(r.t, r.dir, []string{fmt.Sprintf("ROTOR_CLOCK_SKEW=%s", skew)}, "get", platformSecret, "--slot", slot)
+	if res.code != 0 {
+		return ""
+	}
+	return strings.TrimSpace(res.stdout)
+}
+
+// value returns the key in a slot (rotor get --reveal), kept out of the
+// outputs the leak check reads.
+func (r *platformRig) value(skew time.Duration, slot string) string {
+	r.t.Helper()
+	res := rotor(r.t, r.dir, []string{fmt.Sprintf("ROTOR_CLOCK_SKEW=%s", skew)}, "get", platformSecret, "--slot", slot, "--reveal")
+	if res.code != 0 {
+		r.t.Fatalf("get --reveal %s: exit %d\n%s", slot, res.code, res.stderr)
+	}
+	return strings.TrimSpace(res.stdout)
+}
+
+func (r *platformRig) keyWorks(key string) bool {
+	r.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, r.fake.URL()+"/v1/jwks", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := r.fake.Client().Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestClerkPlatformThirtyDayCycle runs what a cron job runs — `rotor rotate
+// --due` and `rotor revoke --expired` — once a day for three 30-day
+// periods, with rotor's and Clerk's clocks moved together, and no operator
+// step at all: every 30 days one PlatformRotateInstanceSecretKeys call with
+// a 24h delay (the grace) creates the new key, the old key keeps working
+// through the grace period, Clerk deletes it when the delay is over, and
+// the next revoke confirms and clears it.
+func TestClerkPlatformThirtyDayCycle(t *testing.T) {
+	r := newPlatformRig(t)
+	original := r.fake.Key()
+	seen := []string{original}
+	day := 24 * time.Hour
+	rotations := 0
+	// Ticks: the days on which something happens, and one quiet day each.
+	for _, d := range []int{0, 1, 2, 30, 31, 45, 60, 61} {
+		skew := time.Duration(d) * day
+		r.fake.SetNow(r.fakeStart().Add(skew))
+		before := r.slot(skew, "current")
+		r.run(0, skew, nil, "rotate", "--due")
+		r.run(0, skew, nil, "revoke", "--expired")
+		after := r.slot(skew, "current")
+		if d%30 == 0 {
+			rotations++
+			if after == before {
+				t.Fatalf("day %d: rotate --due did not rotate", d)
+			}
+			cur, prev := r.value(skew, "current"), original
+			if d > 0 {
+				prev = r.value(skew, "previous")
+			}
+			if !r.keyWorks(cur) || !r.keyWorks(prev) {
+				t.Fatalf("day %d: the new and the old key must both work during the grace period", d)
+			}
+			seen = append(seen, cur)
+		} else if after != before {
+			t.Fatalf("day %d: rotated although not due", d)
+		}
+		if d%30 == 1 {
+			if r.slot(skew, "previous") != "" {
+				t.Fatalf("day %d: previous not cleared once Clerk deleted it", d)
+			}
+			for _, old := range seen[:len(seen)-1] {
+				if r.keyWorks(old) {
+					t.Fatalf("day %d: Clerk still accepts an old key after the delay", d)
+				}
+			}
+		}
+	}
+	rots := r.fake.PlatformRotations()
+	if len(rots) != rotations || r.fake.Requests(platformRotateRoute) != rotations {
+		t.Fatalf("rotate calls = %d (%d requests), want %d", len(rots), r.fake.Requests(platformRotateRoute), rotations)
+	}
+	for _, rot := range rots {
+		if rot.DelayHours != 24 || !strings.Contains(rot.Reason, platformSecret) {
+			t.Fatalf("rotate call %+v: want delay 24h (the grace) and the secret in the reason", rot)
+		}
+	}
+	if r.fake.KeyCount() != 1 {
+		t.Fatalf("Clerk holds %d keys, want the current one only", r.fake.KeyCount())
+	}
+	r.outs = append(r.outs, r.run(0, 61*day, nil, "audit", "verify"))
+	leakCheck(t, r.dir, r.outs, append(seen, testPlatformToken)...)
+}
+
+// fakeStart is the emulator's clock at day 0 of a test.
+func (r *platformRig) fakeStart() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
+
+// TestClerkPlatformWrongToken: with a wrong or missing Platform API token
+// the rotation stops with an error naming the variable and the
+// clerk.platform.token_env key, never the token, and nothing changes, in
+// rotor or at Clerk.
+func TestClerkPlatformWrongToken(t *testing.T) {
+	r := newPlatformRig(t)
+	r.run(0, 0, nil, "rotate", platformSecret)
+	cur := r.slot(0, "current")
+	const wrong = "wrong-platform-token-abcdefghijklmnop"
+	for name, env := range map[string][]string{
+		"wrong": {"CLERK_PLATFORM_API_TOKEN=" + wrong},
+		"unset": {"CLERK_PLATFORM_API_TOKEN="},
+	} {
+		res := r.run(exitError, 0, env, "rotate", platformSecret)
+		if !strings.Contains(res.stderr, "CLERK_PLATFORM_API_TOKEN (clerk.platform.token_env)") {
+			t.Fatalf("%s token: the error does not name token_env:\n%s", name, res.stderr)
+		}
+	}
+	if r.slot(0, "current") != cur || r.slot(0, "pending") != "" || len(r.fake.PlatformRotations()) != 1 {
+		t.Fatal("a refused token changed something")
+	}
+	if st := rotor(t, r.dir, nil, "status", platformSecret, "-o", "json"); strings.Contains(st.stdout, `"rotation": {`) {
+		t.Fatalf("a rotation was left behind:\n%s", st.stdout)
+	}
+	leakCheck(t, r.dir, r.outs, wrong, testPlatformToken)
+}
+
+// TestClerkPlatformRetries: the emulator answers 429, then 503, then loses
+// the answer of a rotate it performed. The 429 is retried (Clerk did not
+// act) and the rotation completes; the 503 and the lost answer are not
+// retried (Clerk may have acted), so the run fails; the next run reads
+// Clerk's key first and either rotates (nothing happened) or takes the key
+// of the lost answer without a second rotate call.
+func TestClerkPlatformRetries(t *testing.T) {
+	r := newPlatformRig(t)
+	r.run(0, 0, nil, "rotate", platformSecret)
+	calls := func() int { return r.fake.Requests(platformRotateRoute) }
+
+	r.fake.FailNextOn(platformRotateRoute, 1, http.StatusTooManyRequests, time.Second)
+	r.fake.FailNextOn(platformGetAppRoute, 1, http.StatusServiceUnavailable, 0)
+	before := r.slot(0, "current")
+	r.run(0, 0, nil, "rotate", platformSecret)
+	if calls() != 3 || len(r.fake.PlatformRotations()) != 2 || r.slot(0, "current") == before {
+		t.Fatalf("after a 429: %d rotate requests, %d rotations; want 3 and 2 with a new current", calls(), len(r.fake.PlatformRotations()))
+	}
+
+	before = r.slot(0, "current")
+	r.fake.FailNextOn(platformRotateRoute, 1, http.StatusServiceUnavailable, 0)
+	r.run(exitError, 0, nil, "rotate", platformSecret)
+	if calls() != 4 || r.slot(0, "current") != before {
+		t.Fatalf("a 503 on rotate was retried (%d requests) or changed current", calls())
+	}
+	r.run(0, 0, nil, "rotate", platformSecret) // Clerk did not act: rotate
+	if calls() != 5 || len(r.fake.PlatformRotations()) != 3 {
+		t.Fatalf("rerun after a 503: %d requests, %d rotations", calls(), len(r.fake.PlatformRotations()))
+	}
+
+	before = r.slot(0, "current")
+	r.fake.LoseNextAnswer(platformRotateRoute, http.StatusBadGateway)
+	r.run(exitError, 0, nil, "rotate", platformSecret)
+	if calls() != 6 || len(r.fake.PlatformRotations()) != 4 {
+		t.Fatalf("lost answer: %d requests, %d rotations", calls(), len(r.fake.PlatformRotations()))
+	}
+	res := r.run(0, 0, nil, "rotate", platformSecret) // Clerk acted: take its key
+	if calls() != 6 || len(r.fake.PlatformRotations()) != 4 {
+		t.Fatalf("the rerun after a lost answer rotated again (%d requests)", calls())
+	}
+	if r.slot(0, "current") == before || r.slot(0, "previous") != before {
+		t.Fatalf("the key of the lost answer is not current over the old one:\n%s", res.stdout)
+	}
+	if !r.keyWorks(r.value(0, "current")) {
+		t.Fatal("the recovered key does not work")
+	}
+	leakCheck(t, r.dir, r.outs, testPlatformToken)
+}
