@@ -22,9 +22,11 @@ to revoke a previous key before its grace period ends unless --force is given
 (recorded in the audit log as forced). --expired revokes what has expired
 across every secret and skips the rest, for cron jobs.
 
-Providers that cannot revoke by API (Clerk instance keys) say which key to
-delete at the issuer and keep it until a later revoke confirms it is gone;
---confirm is that later run.
+Providers that cannot revoke by API (Clerk instance keys in manual mode) say
+which key to delete at the issuer and keep it until a later revoke confirms it
+is gone; --confirm is that later run. Where the issuer deletes the key itself
+at the end of a delay (Clerk platform mode), revoke confirms it is gone and
+fails, to be run again, while the issuer still accepts it.
 
 A revoke marks the key "revoking" in the store before it asks the issuer,
 so a revoke that dies midway is finished by the next run of any command, and
