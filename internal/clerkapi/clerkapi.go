@@ -390,6 +390,23 @@ func (c *Client) retryable(ctx context.Context, call Call, e *Error) bool {
 	return call.Idempotent
 }
 
+// NotActedOn reports whether err says the server cannot have acted on the
+// call: it answered 4xx (it refused the request: bad token, unknown
+// resource, invalid body, rate limited) or the connection was refused. A
+// 5xx, a timeout or a dropped connection leave that unknown.
+func NotActedOn(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	switch {
+	case !ok:
+		return false
+	case e.StatusCode >= 400 && e.StatusCode < 500:
+		return true
+	case e.StatusCode == 0:
+		return refused(e.Err)
+	}
+	return false
+}
+
 func refused(err error) bool {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return true

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -167,5 +168,25 @@ func TestNewRejectsBadURLs(t *testing.T) {
 	c, err := New(Config{})
 	if err != nil || c.URL() != DefaultURL {
 		t.Fatalf("New(default) = %v, %v", c, err)
+	}
+}
+
+// TestNotActedOn: only a 4xx answer or a refused connection prove that a
+// call changed nothing.
+func TestNotActedOn(t *testing.T) {
+	for name, tt := range map[string]struct {
+		err  error
+		want bool
+	}{
+		"401":         {&Error{StatusCode: 401}, true},
+		"429":         {&Error{StatusCode: 429}, true},
+		"503":         {&Error{StatusCode: 503}, false},
+		"refused":     {&Error{Err: syscall.ECONNREFUSED}, true},
+		"timeout":     {&Error{Err: context.DeadlineExceeded}, false},
+		"not clerk's": {errors.New("x"), false},
+	} {
+		if got := NotActedOn(tt.err); got != tt.want {
+			t.Errorf("%s: NotActedOn = %v, want %v", name, got, tt.want)
+		}
 	}
 }
