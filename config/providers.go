@@ -23,7 +23,7 @@ import (
 // line here (see package provider).
 var providers = []providerKind{
 	providerOf("random", func(_ string, o random.Options) (provider.Provider, error) { return random.New(o) }),
-	providerOf("clerk", func(name string, o clerk.Options) (provider.Provider, error) { return clerk.New(name, o) }),
+	providerOf("clerk", func(name string, o clerk.Options) (provider.Provider, error) { return clerk.NewForEngine(name, o) }),
 	providerOf("clerk-machine", func(name string, o clerkmachine.Options) (provider.Provider, error) { return clerkmachine.New(name, o) }).warnGrace(clerkmachine.GraceWarning),
 	providerOf("exec", func(name string, o exec.Options) (provider.Provider, error) { return exec.New(name, o) }),
 	providerOf("postgres", func(name string, o postgres.Options) (provider.Provider, error) { return postgres.New(name, o) }),

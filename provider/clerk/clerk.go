@@ -22,12 +22,15 @@
 // The rotate call is not idempotent and its answer is the only copy of the
 // new key, so it is never sent twice for one rotation and never retried
 // after a failure Clerk may have acted on (see package
-// [github.com/rotor-dev/rotor/internal/clerkapi]). A run that died after
-// Clerk rotated and before rotor saved the key is found out by the next
-// Mint: it reads the instance's secret key (GET
-// /v1/platform/applications/{id}?include_secret_keys=true) before rotating
-// and, when that key is neither current nor previous, takes it (meta
-// recovered=true) instead of rotating again.
+// [github.com/rotor-dev/rotor/internal/clerkapi]). Mint wraps
+// [provider.ErrNotMinted] only when Clerk cannot have acted (no token, a
+// 4xx answer, a refused connection); after any other failure, or a run
+// that died between the call and saving the key, the engine asks
+// [PlatformProvider.Recover] ([provider.Recoverer]; [Provider.ForEngine]
+// returns it), which reads the instance's
+// secret key (GET /v1/platform/applications/{id}?include_secret_keys=true)
+// and takes it (meta recovered=true) when it is neither current nor
+// previous, instead of rotating again.
 //
 // # Manual mode
 //

@@ -47,32 +47,30 @@ func (p *Provider) describePlatform(err error) error {
 }
 
 // platformMint rotates the instance's secret key through the Platform API
-// (see the package documentation).
+// (see the package documentation). An error wrapping
+// [provider.ErrNotMinted] means Clerk cannot have acted on the call; after
+// any other, [Provider.Recover] finds out.
 func (p *Provider) platformMint(ctx context.Context, req provider.MintRequest) (provider.Credential, error) {
 	pl := p.platform
 	token, err := p.platformToken()
 	if err != nil {
-		return provider.Credential{}, err
-	}
-	meta := map[string]string{}
-	if req.Current != nil && req.Current.Value != "" {
-		found, err := p.unknownInstanceKey(ctx, token, req)
-		if err != nil {
-			return provider.Credential{}, err
-		}
-		if found.SecretKey != "" {
-			meta[MetaInstanceID] = found.InstanceID
-			meta[MetaRecovered] = "true"
-			return provider.Credential{Value: found.SecretKey, Meta: meta}, nil
-		}
+		return provider.Credential{}, fmt.Errorf("%w: %w", err, provider.ErrNotMinted)
 	}
 	delay := delayHours(req.Grace)
+	reason := "rotor: rotation of secret " + req.Secret
+	if req.RequestID != "" {
+		reason += ", request " + req.RequestID
+	}
 	out, err := p.api.RotateInstanceSecretKeys(ctx, token, pl.ApplicationID, pl.Instance, clerkapi.RotateSecretKeysRequest{
 		DelayHours: delay,
-		Reason:     "rotor: rotation of secret " + req.Secret,
+		Reason:     reason,
 	})
 	if err != nil {
-		return provider.Credential{}, fmt.Errorf("clerk: rotate the secret key of instance %s of application %s: %w", pl.Instance, pl.ApplicationID, p.describePlatform(err))
+		err = fmt.Errorf("clerk: rotate the secret key of instance %s of application %s: %w", pl.Instance, pl.ApplicationID, p.describePlatform(err))
+		if clerkapi.NotActedOn(err) {
+			return provider.Credential{}, fmt.Errorf("%w: %w", err, provider.ErrNotMinted)
+		}
+		return provider.Credential{}, fmt.Errorf("%w (Clerk may have rotated; the next run asks it)", err)
 	}
 	in, ok := out.Instance(pl.Instance)
 	if !ok && len(out.Instances) == 1 {
@@ -84,31 +82,74 @@ func (p *Provider) platformMint(ctx context.Context, req provider.MintRequest) (
 	if _, err := p.checkKey(in.SecretKey); err != nil {
 		return provider.Credential{}, fmt.Errorf("clerk: rotate the secret key of instance %s: the new key: %w", pl.Instance, err)
 	}
-	meta[MetaInstanceID] = in.InstanceID
-	meta[MetaDelayHours] = strconv.Itoa(delay)
-	return provider.Credential{Value: in.SecretKey, Meta: meta}, nil
+	return provider.Credential{Value: in.SecretKey, Meta: map[string]string{
+		MetaInstanceID: in.InstanceID,
+		MetaDelayHours: strconv.Itoa(delay),
+	}}, nil
 }
 
-// unknownInstanceKey reads the instance's secret key from Clerk and
-// returns it when it is neither req's current nor previous key: a key a
-// rotate created whose answer rotor never saved. It returns a zero
-// instance when Clerk's key is one rotor knows.
-func (p *Provider) unknownInstanceKey(ctx context.Context, token string, req provider.MintRequest) (clerkapi.PlatformInstance, error) {
+// PlatformProvider is a platform-mode [Provider] as the rotation engine
+// sees it: the same, plus [PlatformProvider.Recover]. Manual mode has no
+// Recover, so that the engine reports a key a mint hook may have created
+// in an interrupted run as possibly orphaned instead of forgetting it.
+type PlatformProvider struct{ *Provider }
+
+var (
+	_ provider.Recoverer      = PlatformProvider{}
+	_ provider.PromoteChecker = PlatformProvider{}
+)
+
+// ForEngine returns p as the rotation engine should hold it: a
+// [PlatformProvider] in platform mode, p itself in manual mode.
+func (p *Provider) ForEngine() provider.Provider {
+	if p.platform != nil {
+		return PlatformProvider{p}
+	}
+	return p
+}
+
+// NewForEngine is [New] followed by [Provider.ForEngine], for the tables
+// that build providers by name.
+func NewForEngine(secret string, cfg Options, opts ...Option) (provider.Provider, error) {
+	p, err := New(secret, cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p.ForEngine(), nil
+}
+
+// Recover returns the key a rotate call created whose answer rotor never
+// saved (meta recovered=true): the instance's secret key as Clerk holds it
+// now (PlatformGetApplication with include_secret_keys=true), when it is
+// neither req's current nor its previous key. When it is one of them, the
+// rotate never took effect and Recover answers [provider.ErrNotMinted].
+// On first issue (no current key) the instance's key is returned whatever
+// it is: it works, and a key a lost rotate replaced is deleted by Clerk on
+// its own. Recover only reads.
+func (pp PlatformProvider) Recover(ctx context.Context, req provider.MintRequest) (provider.Credential, error) {
+	p := pp.Provider
 	pl := p.platform
+	token, err := p.platformToken()
+	if err != nil {
+		return provider.Credential{}, err
+	}
 	app, err := p.api.GetApplication(ctx, token, pl.ApplicationID, true)
 	if err != nil {
-		return clerkapi.PlatformInstance{}, fmt.Errorf("clerk: read the secret key of instance %s of application %s: %w", pl.Instance, pl.ApplicationID, p.describePlatform(err))
+		return provider.Credential{}, fmt.Errorf("clerk: recover request %s: read the secret key of instance %s of application %s: %w", req.RequestID, pl.Instance, pl.ApplicationID, p.describePlatform(err))
 	}
 	in, ok := app.Instance(pl.Instance)
-	if !ok {
-		return clerkapi.PlatformInstance{}, fmt.Errorf("clerk: application %s has no instance %s (clerk.platform.instance)", pl.ApplicationID, pl.Instance)
+	switch {
+	case !ok:
+		return provider.Credential{}, fmt.Errorf("clerk: recover request %s: application %s has no instance %s (clerk.platform.instance)", req.RequestID, pl.ApplicationID, pl.Instance)
+	case in.SecretKey == "":
+		return provider.Credential{}, fmt.Errorf("clerk: recover request %s: Clerk answered no secret key for instance %s", req.RequestID, pl.Instance)
+	case in.SecretKey == keyValue(req.Current) || in.SecretKey == keyValue(req.Previous):
+		return provider.Credential{}, fmt.Errorf("clerk: instance %s still has a key rotor knows: %w", pl.Instance, provider.ErrNotMinted)
 	}
-	for _, known := range []string{req.Current.Value, keyValue(req.Previous)} {
-		if in.SecretKey == "" || in.SecretKey == known {
-			return clerkapi.PlatformInstance{}, nil
-		}
+	if _, err := p.checkKey(in.SecretKey); err != nil {
+		return provider.Credential{}, fmt.Errorf("clerk: recover request %s: the instance's key: %w", req.RequestID, err)
 	}
-	return in, nil
+	return provider.Credential{Value: in.SecretKey, Meta: map[string]string{MetaInstanceID: in.InstanceID, MetaRecovered: "true"}}, nil
 }
 
 // keyValue returns k's value, or "" for no key.

@@ -9,8 +9,10 @@ import (
 
 	"github.com/rotor-dev/rotor/internal/clerkapi"
 	"github.com/rotor-dev/rotor/internal/clerkfake"
+	"github.com/rotor-dev/rotor/internal/memstore"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/clerk"
+	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -164,6 +166,9 @@ func TestPlatformTokenProblems(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "MY_PLATFORM_TOKEN (clerk.platform.token_env)") {
 		t.Fatalf("Mint with a wrong token = %v", err)
 	}
+	if !errors.Is(err, provider.ErrNotMinted) {
+		t.Fatalf("Mint with a wrong token = %v, want ErrNotMinted: Clerk refused the call", err)
+	}
 	if n := len(fake.PlatformRotations()); n != 0 || fake.KeyCount() != 1 {
 		t.Fatalf("rotations = %d, keys = %d: a refused call changed Clerk", n, fake.KeyCount())
 	}
@@ -173,8 +178,8 @@ func TestPlatformTokenProblems(t *testing.T) {
 }
 
 // TestPlatformRotateRetries: the rotate call is retried after a 429 (Clerk
-// did not act on it) and never after a 5xx (Clerk may have), while the
-// read before it is retried after both.
+// did not act on it) and never after a 5xx (Clerk may have), and the error
+// then leaves open whether a key was minted.
 func TestPlatformRotateRetries(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
@@ -188,7 +193,6 @@ func TestPlatformRotateRetries(t *testing.T) {
 		"429 on rotate is retried after Retry-After": {routeRotate, 429, 3 * time.Second, false, 2, []time.Duration{3 * time.Second}},
 		"503 on rotate is not retried":               {routeRotate, 503, 0, true, 1, nil},
 		"500 on rotate is not retried":               {routeRotate, 500, 0, true, 1, nil},
-		"503 on the read is retried":                 {routeGetApp, 503, 2 * time.Second, false, 1, []time.Duration{2 * time.Second}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -200,6 +204,9 @@ func TestPlatformRotateRetries(t *testing.T) {
 			noLeak(t, err, fake.Key(), platformToken)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Mint = %v, want error %v", err, tt.wantErr)
+			}
+			if errors.Is(err, provider.ErrNotMinted) {
+				t.Fatalf("Mint = %v: after a %d Clerk may have rotated, so it must not claim nothing was minted", err, tt.status)
 			}
 			if got := fake.Requests(routeRotate); got != tt.wantCalls {
 				t.Errorf("rotate requests = %d, want %d", got, tt.wantCalls)
@@ -214,39 +221,104 @@ func TestPlatformRotateRetries(t *testing.T) {
 	}
 }
 
-// TestPlatformMintTakesTheKeyOfALostRotate: Clerk rotated but rotor never
-// saved the answer (it died in between). The next Mint reads the
-// instance's key (PlatformGetApplication with include_secret_keys=true)
-// and, as it is neither current nor previous, takes it instead of rotating
-// a second time; while Clerk's key is one rotor knows, Mint rotates.
-func TestPlatformMintTakesTheKeyOfALostRotate(t *testing.T) {
+// TestPlatformRecover: Clerk rotated but rotor never saved the answer (it
+// died in between). Recover reads the instance's key
+// (PlatformGetApplication with include_secret_keys=true, retried after a
+// 503) and, as it is neither current nor previous, returns it without
+// rotating; while Clerk's key is one rotor knows, it answers ErrNotMinted.
+func TestPlatformRecover(t *testing.T) {
 	t.Parallel()
 	fake := platformFake(t)
 	f := newPlatform(t, fake, clerk.Platform{})
+	rec, ok := f.p.ForEngine().(provider.Recoverer)
+	if !ok {
+		t.Fatal("a platform-mode provider is not a provider.Recoverer for the engine")
+	}
 	old := fake.Key()
-	req := provider.MintRequest{Secret: "s", Current: &store.Key{Value: old, ID: "kid-old"}, Grace: time.Hour}
+	req := provider.MintRequest{Secret: "s", Current: &store.Key{Value: old, ID: "kid-old"}, Grace: time.Hour, RequestID: "rotate-mint-1"}
+	_, err := rec.Recover(t.Context(), req)
+	if !errors.Is(err, provider.ErrNotMinted) {
+		t.Fatalf("Recover before any rotate = %v, want ErrNotMinted", err)
+	}
 	lost, err := f.p.Mint(t.Context(), req) // its answer is "lost"
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.p.Mint(t.Context(), req)
-	if err != nil {
-		t.Fatal(err)
+	fake.FailNextOn(routeGetApp, 1, http.StatusServiceUnavailable, 2*time.Second)
+	got, err := rec.Recover(t.Context(), req)
+	noLeak(t, err, old, lost.Value, platformToken)
+	if err != nil || got.Value != lost.Value || got.Meta[clerk.MetaRecovered] != "true" {
+		t.Fatalf("Recover = %v (meta %v), want the key of the lost answer", err, got.Meta)
 	}
-	if got.Value != lost.Value || got.Meta[clerk.MetaRecovered] != "true" {
-		t.Fatalf("second Mint did not take the key of the first (meta %v)", got.Meta)
+	if w := f.w.all(); len(w) != 1 || w[0] != 2*time.Second {
+		t.Fatalf("waits = %v: the read was not retried after the 503", w)
 	}
 	if n := len(fake.PlatformRotations()); n != 1 {
-		t.Fatalf("rotate calls = %d, want 1", n)
+		t.Fatalf("rotate calls = %d, want 1: Recover must only read", n)
 	}
-	// With the recovered key saved as current (and the old one previous),
-	// the next rotation rotates.
-	next, err := f.p.Mint(t.Context(), provider.MintRequest{Secret: "s", Grace: time.Hour,
+	// Once saved as current over the old key (previous), nothing is left
+	// to recover.
+	_, err = rec.Recover(t.Context(), provider.MintRequest{Secret: "s", RequestID: "rotate-mint-2",
 		Current: &store.Key{Value: lost.Value, ID: "kid-1"}, Previous: &store.Key{Value: old, ID: "kid-old"}})
-	if err != nil || next.Value == lost.Value || next.Meta[clerk.MetaRecovered] != "" {
-		t.Fatalf("Mint over the recovered key = %v (meta %v), want a fresh rotation", err, next.Meta)
+	if !errors.Is(err, provider.ErrNotMinted) {
+		t.Fatalf("Recover with Clerk's key current = %v, want ErrNotMinted", err)
 	}
-	if n := len(fake.PlatformRotations()); n != 2 {
-		t.Fatalf("rotate calls = %d, want 2", n)
+	if first, err := rec.Recover(t.Context(), provider.MintRequest{Secret: "s", RequestID: "rotate-mint-0"}); err != nil || first.Value != lost.Value {
+		t.Fatalf("Recover on first issue = %v, want the instance's key", err)
+	}
+	manual, _ := newProvider(t, fake, nil)
+	if _, ok := manual.ForEngine().(provider.Recoverer); ok {
+		t.Fatal("a manual-mode provider claims to recover: a mint hook's lost key would never be reported")
+	}
+}
+
+// TestPlatformEngineResumesAfterTheRotateCall runs the rotation engine
+// against the emulator and kills it (a panic at the engine's minted point)
+// right after Clerk answered the rotate call: the next run recovers the key
+// Clerk issued, with exactly one rotate call, nothing orphaned, and the old
+// key still within its delay.
+func TestPlatformEngineResumesAfterTheRotateCall(t *testing.T) {
+	t.Parallel()
+	fake := platformFake(t)
+	f := newPlatform(t, fake, clerk.Platform{})
+	ctx := t.Context()
+	st := memstore.New()
+	sec := rotation.Secret{Name: "clerk-secret-key", Provider: f.p.ForEngine(), Every: time.Hour, Grace: time.Hour, Lease: time.Minute}
+	seed := &store.Secret{Name: sec.Name, Current: &store.Key{Value: fake.Key(), ID: "0123456789abcdef"}}
+	if _, err := st.Save(ctx, seed, store.NoVersion); err != nil {
+		t.Fatal(err)
+	}
+	crashed := &rotation.Engine{Store: st, Salt: []byte("clerk-platform-test"), Initiator: "user:test", Holder: "gone:1:x",
+		HolderAlive: func(string) bool { return false },
+		OnStep: func(_ string, step store.Step, _ *store.Secret) {
+			if step == rotation.StepMinted {
+				panic("killed")
+			}
+		}}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = crashed.Rotate(ctx, sec)
+	}()
+	eng := &rotation.Engine{Store: st, Salt: crashed.Salt, Initiator: "user:test", HolderAlive: func(h string) bool { return h != crashed.Holder }}
+	res, err := eng.Rotate(ctx, sec)
+	noLeak(t, err, fake.Key(), platformToken)
+	if err != nil || !res.Resumed {
+		t.Fatalf("resumed rotation = %+v, %v", res, err)
+	}
+	s, _, _ := st.Load(ctx, sec.Name)
+	rots := fake.PlatformRotations()
+	if len(rots) != 1 || s.Current.Meta[clerk.MetaRecovered] != "true" || s.Previous == nil || s.Previous.Value != fake.Key() {
+		t.Fatalf("rotate calls = %d, current meta %v: want one call and its key recovered over the original", len(rots), s.Current.Meta)
+	}
+	if len(s.Orphans) != 0 {
+		t.Fatalf("orphans reported: %v", s.Orphans)
+	}
+	if !strings.Contains(rots[0].Reason, ", request "+res.Rotation+"-mint-") {
+		t.Errorf("reason %q does not carry the request id", rots[0].Reason)
+	}
+	for _, k := range []string{s.Current.Value, s.Previous.Value} {
+		if err := f.p.Test(ctx, k); err != nil {
+			t.Fatalf("a key does not work after the resumed rotation: %v", err)
+		}
 	}
 }
