@@ -247,3 +247,58 @@ func TestClerkPlatformRetries(t *testing.T) {
 	}
 	leakCheck(t, r.dir, r.outs, testPlatformToken)
 }
+
+// TestClerkPlatformSIGKILLAfterTheRotateCall kills rotor with SIGKILL right
+// after Clerk answered the rotate call and before the new key was saved
+// (ROTOR_FAULT=crash-after:minted), at a rotation picked by a seeded
+// random number. The next `rotor rotate --due` recovers the key Clerk
+// created (PlatformGetApplication with include_secret_keys=true) and
+// finishes the rotation: exactly one rotate call at the emulator for it,
+// the recovery in the audit trail and no possibly orphaned key, both keys
+// working through the grace period.
+func TestClerkPlatformSIGKILLAfterTheRotateCall(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	crashAt := int(seed%3) + 1 // which of three rotations is killed
+	r := newPlatformRig(t)
+	day := 24 * time.Hour
+	for i := 1; i <= 3; i++ {
+		skew := time.Duration(i*31) * day
+		r.fake.SetNow(r.fakeStart().Add(skew))
+		before := r.slot(skew, "current")
+		calls := r.fake.Requests(platformRotateRoute)
+		if i == crashAt {
+			env := []string{"CLERK_PLATFORM_API_TOKEN=" + testPlatformToken, fmt.Sprintf("ROTOR_CLOCK_SKEW=%s", skew), "ROTOR_FAULT=crash-after:minted"}
+			killed := rotor(t, r.dir, env, "rotate", "--due")
+			r.outs = append(r.outs, killed)
+			if !killed.killed {
+				t.Fatalf("rotation %d: rotor was not killed after the rotate call (exit %d)\n%s", i, killed.code, killed.stderr)
+			}
+			if r.fake.Requests(platformRotateRoute) != calls+1 || r.slot(skew, "current") != before {
+				t.Fatalf("rotation %d: the killed run made %d rotate calls or changed current", i, r.fake.Requests(platformRotateRoute)-calls)
+			}
+		}
+		res := r.run(0, skew, nil, "rotate", "--due")
+		if r.fake.Requests(platformRotateRoute) != calls+1 {
+			t.Fatalf("rotation %d: %d rotate calls, want exactly 1\n%s", i, r.fake.Requests(platformRotateRoute)-calls, res.stdout)
+		}
+		if i == crashAt && !strings.Contains(res.stdout, "resumed") {
+			t.Fatalf("rotation %d: the run after the crash did not resume:\n%s", i, res.stdout)
+		}
+		cur := r.value(skew, "current")
+		if r.slot(skew, "current") == before || !r.keyWorks(cur) || i > 1 && !r.keyWorks(r.value(skew, "previous")) {
+			t.Fatalf("rotation %d: current did not move to a working key, or previous stopped working", i)
+		}
+		if st := rotor(t, r.dir, nil, "status", platformSecret, "-o", "json"); strings.Contains(st.stdout, `"rotation": {`) {
+			t.Fatalf("rotation %d: an unfinished rotation is reported:\n%s", i, st.stdout)
+		}
+		r.fake.Advance(25 * time.Hour)
+		r.run(0, skew+25*time.Hour, nil, "revoke", "--expired")
+	}
+	trail := r.run(0, 94*day, nil, "audit", "tail", "-n", "0", "-o", "json")
+	if strings.Contains(trail.stdout, "orphaned") || !strings.Contains(trail.stdout, "recovered the key minted for request") {
+		t.Fatalf("the audit trail reports an orphan, or no recovery:\n%s", trail.stdout)
+	}
+	r.outs = append(r.outs, trail, r.run(0, 94*day, nil, "audit", "verify"))
+	leakCheck(t, r.dir, r.outs, testPlatformToken)
+}
