@@ -494,9 +494,17 @@ func (c *Config) validate(v *validator) {
 	}
 	c.Server.validate(v, field.NewPath("server"))
 	seen := map[string]int{}
+	envVars := map[string]int{} // variable name → the secret that writes it
 	for i := range c.Secrets {
 		s := &c.Secrets[i]
 		p := field.NewPath("secrets", i)
+		for _, name := range s.EnvVarNames() {
+			if j, dup := envVars[name]; dup && j != i {
+				v.addf(p.Child("env"), "`rotor run` would write %s for this secret and for secrets[%d] (%s); set env on one of them", name, j, c.Secrets[j].Name)
+				break
+			}
+			envVars[name] = i
+		}
 		if err := store.ValidateName(s.Name); err != nil {
 			v.addf(p.Child("name"), "%v", err)
 		} else if j, dup := seen[s.Name]; dup {
@@ -737,6 +745,13 @@ func (s *Secret) EnvName() string {
 		return s.Env
 	}
 	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(s.Name))
+}
+
+// EnvVarNames lists every environment variable `rotor run` writes for
+// the secret (see keyring.EnvVars).
+func (s *Secret) EnvVarNames() []string {
+	n := s.EnvName()
+	return []string{n, n + keyring.EnvPrimary, n + keyring.EnvSecondary, n + keyring.EnvKeyID, n + keyring.EnvSecondaryKeyID}
 }
 
 // envName matches environment variable names.

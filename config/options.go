@@ -124,9 +124,30 @@ func decodeValue(n *yaml.Node, v reflect.Value, p field.Path, errs *field.List, 
 			errs.Addf(p, "want a mapping of %s", t)
 			return
 		}
+		// YAML merge keys (<<: *anchor, or a list of them) fill the
+		// fields first; the block's own keys then override them, as YAML
+		// specifies, so that several secrets can share one anchored block.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k, val := n.Content[i], n.Content[i+1]; isMergeKey(k) {
+				merged := []*yaml.Node{val}
+				if resolve(val).Kind == yaml.SequenceNode {
+					merged = resolve(val).Content
+				}
+				for _, m := range merged {
+					if resolve(m).Kind != yaml.MappingNode {
+						errs.Addf(p.Child("<<"), "a merge key takes a mapping or a list of mappings")
+						continue
+					}
+					decodeValue(m, v, p, errs, depth+1)
+				}
+			}
+		}
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
+			if isMergeKey(k) {
+				continue
+			}
 			fv, ok := fieldByKey(v, k.Value)
 			switch {
 			case !ok:
@@ -139,6 +160,19 @@ func decodeValue(n *yaml.Node, v reflect.Value, p field.Path, errs *field.List, 
 			}
 		}
 	}
+}
+
+// isMergeKey reports whether k is YAML's merge key <<.
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "!!merge" || k.Tag == "")
+}
+
+// resolve follows aliases (bounded, as decodeValue is).
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; i < maxOptionsDepth && n.Kind == yaml.AliasNode; i++ {
+		n = n.Alias
+	}
+	return n
 }
 
 // fieldByKey returns the exported field of the struct v whose YAML key is

@@ -187,3 +187,70 @@ func TestExecProviderConfig(t *testing.T) {
 		t.Errorf("empty command: %v", err)
 	}
 }
+
+// TestSeveralClerkInstances: the README's pattern for several instances
+// of one application (development, staging, production) without
+// copy-paste: one anchored secret, merged (<<) into the others, with the
+// platform block merged too and only what differs written out; and
+// validation that two secrets never make `rotor run` write the same
+// environment variable.
+func TestSeveralClerkInstances(t *testing.T) {
+	t.Parallel()
+	doc := `secrets:
+  - &clerk
+    name: clerk-development
+    provider: clerk
+    env: CLERK_SECRET_KEY_DEVELOPMENT
+    clerk:
+      platform: &platform {application_id: app_2abc, instance: development}
+  - <<: *clerk
+    name: clerk-staging
+    env: CLERK_SECRET_KEY_STAGING
+    clerk:
+      platform: {<<: *platform, instance: ins_2staging}
+  - <<: *clerk
+    name: clerk-production
+    env: CLERK_SECRET_KEY
+    clerk:
+      environment: live
+      platform: {<<: *platform, instance: production}
+`
+	c, err := config.Parse([]byte(doc), "/etc/rotor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"clerk-development": "development", "clerk-staging": "ins_2staging", "clerk-production": "production"}
+	for _, s := range c.Secrets {
+		pl := s.ProviderOptions.(clerk.Options).Platform
+		if pl == nil || pl.ApplicationID != "app_2abc" || pl.Instance != want[s.Name] || pl.TokenEnv != "CLERK_PLATFORM_API_TOKEN" {
+			t.Errorf("%s: platform = %+v", s.Name, pl)
+		}
+	}
+
+	tests := map[string]struct{ doc, wantErr string }{
+		"same env": {
+			doc:     "secrets:\n  - {name: a, provider: random, env: CLERK_SECRET_KEY}\n  - {name: b, provider: random, env: CLERK_SECRET_KEY}\n",
+			wantErr: "secrets[1].env: `rotor run` would write CLERK_SECRET_KEY for this secret and for secrets[0] (a)",
+		},
+		"env of one is a suffix variable of the other": {
+			doc:     "secrets:\n  - {name: clerk-secret-key, provider: random}\n  - {name: b, provider: random, env: CLERK_SECRET_KEY_PRIMARY}\n",
+			wantErr: "would write CLERK_SECRET_KEY_PRIMARY for this secret and for secrets[0] (clerk-secret-key)",
+		},
+		"default env from the name": {
+			doc:     "secrets:\n  - {name: clerk.key, provider: random}\n  - {name: clerk-key, provider: random}\n",
+			wantErr: "would write CLERK_KEY for this secret",
+		},
+		"merge of a scalar": {
+			doc:     "secrets:\n  - {name: a, provider: clerk, clerk: {<<: 3}}\n",
+			wantErr: "a merge key takes a mapping",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.doc), "/etc/rotor")
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Parse = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
