@@ -130,6 +130,14 @@ type Credential struct {
 	Meta  map[string]string
 }
 
+// MetaReplacedKeyTTL is the [Credential].Meta entry (whole seconds) by
+// which a provider whose mint starts a deletion delay at the issuer says
+// how long the issuer keeps the replaced key (the request's Current)
+// valid. When the engine promotes the credential it records the deadline on
+// the replaced key as [store.MetaIssuerExpiresAt], which status shows,
+// rollback warns about and the schedule rotates before.
+const MetaReplacedKeyTTL = "replaced_key_ttl"
+
 // MintRequest carries what a provider may need to mint.
 type MintRequest struct {
 	Secret  string        // the managed secret's name

@@ -375,8 +375,10 @@ func (e *Engine) Load(ctx context.Context, name string) (*store.Secret, store.Ve
 	return e.load(ctx, name)
 }
 
-// NextRotation returns when s is next due under sec's schedule. A secret
-// without a current key is due now (the zero time).
+// NextRotation returns when s is next due under sec's schedule, or half a
+// grace period before its issuer deletes the current key
+// ([store.Key.IssuerExpiresAt]) if that is sooner. A secret without a
+// current key is due now (the zero time).
 func (sec Secret) NextRotation(s *store.Secret) time.Time {
 	if s.Current == nil {
 		return time.Time{}
@@ -385,10 +387,19 @@ func (sec Secret) NextRotation(s *store.Secret) time.Time {
 	if last.IsZero() {
 		last = s.Current.CreatedAt
 	}
+	next := last.Add(sec.Every)
 	if sec.Schedule != nil {
-		return sec.Schedule.Next(sec.Name, last)
+		next = sec.Schedule.Next(sec.Name, last)
 	}
-	return last.Add(sec.Every)
+	// A current key its issuer deletes (restored by a rollback within a
+	// deletion delay) is due half a grace period before then, so that the
+	// new key has been in use that long when the old one stops working.
+	if exp := s.Current.IssuerExpiresAt(); !exp.IsZero() {
+		if due := exp.Add(-sec.Grace / 2); due.Before(next) {
+			next = due
+		}
+	}
+	return next
 }
 
 // Due reports whether s should be rotated at now: it has no current key,

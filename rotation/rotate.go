@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/rotor-dev/rotor/provider"
@@ -653,6 +655,7 @@ func (r *run) promote(ctx context.Context) error {
 	if s.Current != nil {
 		prev := s.Current.Clone()
 		prev.ExpiresAt = now.Add(r.sec.Grace)
+		markIssuerExpiry(prev, s.Pending)
 		s.Previous = prev
 	}
 	s.Current = s.Pending
@@ -663,6 +666,25 @@ func (r *run) promote(ctx context.Context) error {
 		detail = fmt.Sprintf("previous %s valid until %s", s.Previous.ID, s.Previous.ExpiresAt.Format(time.RFC3339))
 	}
 	return r.stepDone(ctx, store.StepPromote, s.Current.ID, detail)
+}
+
+// markIssuerExpiry records on replaced when its issuer deletes it, if the
+// provider of successor said so ([provider.MetaReplacedKeyTTL], counted
+// from when successor was minted, right after the issuer acted).
+func markIssuerExpiry(replaced, successor *store.Key) {
+	secs, err := strconv.Atoi(successor.Meta[provider.MetaReplacedKeyTTL])
+	if err != nil || secs < 0 {
+		return
+	}
+	at := successor.CreatedAt.Add(time.Duration(secs) * time.Second)
+	if cur := replaced.IssuerExpiresAt(); !cur.IsZero() && cur.Before(at) {
+		return // an earlier deadline stands
+	}
+	replaced.Meta = maps.Clone(replaced.Meta)
+	if replaced.Meta == nil {
+		replaced.Meta = map[string]string{}
+	}
+	replaced.Meta[store.MetaIssuerExpiresAt] = at.UTC().Format(time.RFC3339)
 }
 
 // check runs reload or verify; a failure turns the rotation into a

@@ -122,6 +122,27 @@ type Key struct {
 	State KeyState `json:"state,omitempty"`
 }
 
+// MetaIssuerExpiresAt is the [Key].Meta entry (RFC 3339) recording when
+// the key's issuer deletes it on its own (a Clerk instance key rotated out
+// with a deletion delay, a Clerk machine key's previous_token_ttl): the key
+// stops working then, whatever slot it is in. The rotation engine sets it
+// when it promotes a key whose provider said how long the issuer keeps the
+// replaced one.
+const MetaIssuerExpiresAt = "issuer_expires_at"
+
+// IssuerExpiresAt returns when k's issuer deletes it ([MetaIssuerExpiresAt]),
+// or the zero time when it does not (or k is nil).
+func (k *Key) IssuerExpiresAt() time.Time {
+	if k == nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, k.Meta[MetaIssuerExpiresAt])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
 // KeyState says where a key is on its way out.
 type KeyState string
 

@@ -302,3 +302,63 @@ func TestClerkPlatformSIGKILLAfterTheRotateCall(t *testing.T) {
 	r.outs = append(r.outs, trail, r.run(0, 94*day, nil, "audit", "verify"))
 	leakCheck(t, r.dir, r.outs, testPlatformToken)
 }
+
+// TestClerkPlatformRollbackThenRotationBeforeTheIssuerDeletes: a rollback
+// within the deletion delay makes current a key Clerk deletes at the end of
+// that delay. rotor records the deadline on the key (status shows it, in
+// JSON and text), warns at rollback with it, and `rotor rotate --due` —
+// not due by the 30-day interval — rotates half a grace period before it,
+// while the restored key still works; after the deadline Clerk rejects it
+// and revoke confirms.
+func TestClerkPlatformRollbackThenRotationBeforeTheIssuerDeletes(t *testing.T) {
+	r := newPlatformRig(t)
+	at := func(d time.Duration) time.Duration {
+		r.fake.SetNow(r.fakeStart().Add(d))
+		return d
+	}
+	day := 24 * time.Hour
+	r.run(0, at(0), nil, "rotate", "--due")
+	skew := at(30 * day)
+	r.run(0, skew, nil, "rotate", "--due")
+	k1 := r.value(skew, "previous")
+	st := r.run(0, skew, nil, "status", platformSecret, "-o", "json")
+	if !strings.Contains(st.stdout, `"issuer_expires_at"`) {
+		t.Fatalf("status does not show when Clerk deletes the previous key:\n%s", st.stdout)
+	}
+
+	skew = at(30*day + time.Hour)
+	rb := r.run(0, skew, nil, "rollback", platformSecret)
+	if !strings.Contains(rb.stderr, "warning") || !strings.Contains(rb.stderr, "the issuer deletes key") {
+		t.Fatalf("rollback does not warn of the issuer's deadline:\n%s", rb.stderr)
+	}
+	if r.value(skew, "current") != k1 {
+		t.Fatal("rollback did not restore the previous key")
+	}
+	text := r.run(0, skew, nil, "status", platformSecret)
+	if !strings.Contains(text.stdout, "issuer deletes it") {
+		t.Fatalf("status does not show the current key's deadline:\n%s", text.stdout)
+	}
+
+	calls := len(r.fake.PlatformRotations())
+	skew = at(30*day + 2*time.Hour)
+	if res := r.run(0, skew, nil, "rotate", "--due"); !strings.Contains(res.stdout, "not due") || len(r.fake.PlatformRotations()) != calls {
+		t.Fatalf("rotated long before the deadline:\n%s", res.stdout)
+	}
+	skew = at(30*day + 13*time.Hour) // half the 24h grace before Clerk deletes k1
+	r.run(0, skew, nil, "rotate", "--due")
+	if len(r.fake.PlatformRotations()) != calls+1 || r.value(skew, "current") == k1 || r.value(skew, "previous") != k1 {
+		t.Fatal("rotate --due did not rotate away from the key Clerk deletes")
+	}
+	if !r.keyWorks(k1) || !r.keyWorks(r.value(skew, "current")) {
+		t.Fatal("the restored key must work until its deadline, the new one at once")
+	}
+	at(31*day + time.Minute)
+	if r.keyWorks(k1) {
+		t.Fatal("Clerk still accepts the restored key after its deadline")
+	}
+	r.run(0, at(31*day+14*time.Hour), nil, "revoke", "--expired")
+	if r.slot(31*day+14*time.Hour, "previous") != "" {
+		t.Fatal("revoke did not confirm and clear the deleted key")
+	}
+	leakCheck(t, r.dir, r.outs, k1, testPlatformToken)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -14,7 +15,9 @@ func newRollbackCmd(g *globals) *cobra.Command {
 revocation (or keeps it as previous when keep_failed_as_previous is set),
 then runs the secret's reload and verify hooks. It refuses when previous is
 empty, revoked or expired, and while a rotation is unfinished (use
-rotate --abort for that).`,
+rotate --abort for that). When the issuer deletes the restored key on its
+own (a Clerk key rotated out with a deletion delay), it warns with the
+deadline; the schedule makes the secret due half a grace period before it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := g.open(cmd.Context())
@@ -30,6 +33,12 @@ rotate --abort for that).`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: rolled back; current is %s\n", res.Secret, res.Current)
+			if s, _, err := a.engine.Load(cmd.Context(), args[0]); err == nil && s.Current != nil {
+				if exp := s.Current.IssuerExpiresAt(); !exp.IsZero() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "rotor: warning: %s: the issuer deletes key %s at %s (it was rotated out with a deletion delay); rotate before then: `rotor rotate --due` does from %s\n",
+						res.Secret, s.Current.ID, exp.UTC().Format(time.RFC3339), sec.NextRotation(s).UTC().Format(time.RFC3339))
+				}
+			}
 			return nil
 		},
 	}

@@ -25,6 +25,9 @@ type keyView struct {
 	// State is "revoking" for a key rotor decided to revoke and whose
 	// issuer may already have been asked.
 	State string `json:"state,omitempty"`
+	// IssuerExpiresAt is when the issuer deletes the key on its own
+	// (store.MetaIssuerExpiresAt).
+	IssuerExpiresAt *time.Time `json:"issuer_expires_at,omitempty"`
 }
 
 // orphanView is a possibly orphaned key at the issuer: what an
@@ -74,7 +77,7 @@ func viewKey(k *store.Key) *keyView {
 	if k == nil {
 		return nil
 	}
-	v := &keyView{KeyID: k.ID, CreatedAt: k.CreatedAt, Source: k.Source, State: string(k.State)}
+	v := &keyView{KeyID: k.ID, CreatedAt: k.CreatedAt, Source: k.Source, State: string(k.State), IssuerExpiresAt: timePtr(k.IssuerExpiresAt())}
 	if !k.ExpiresAt.IsZero() {
 		t := k.ExpiresAt
 		v.ExpiresAt = &t
@@ -197,13 +200,18 @@ func keyCell(k *keyView, now time.Time) string {
 	if k == nil {
 		return "-"
 	}
+	cell := k.KeyID
 	if k.ExpiresAt != nil {
 		if !now.Before(*k.ExpiresAt) {
-			return k.KeyID + " (expired)"
+			cell += " (expired)"
+		} else {
+			cell += fmt.Sprintf(" (until %s)", k.ExpiresAt.UTC().Format(time.RFC3339))
 		}
-		return fmt.Sprintf("%s (until %s)", k.KeyID, k.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	return k.KeyID
+	if k.IssuerExpiresAt != nil {
+		cell += fmt.Sprintf(" (issuer deletes it %s)", k.IssuerExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return cell
 }
 
 func rotationCell(r *rotationView) string {

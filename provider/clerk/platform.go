@@ -83,8 +83,9 @@ func (p *Provider) platformMint(ctx context.Context, req provider.MintRequest) (
 		return provider.Credential{}, fmt.Errorf("clerk: rotate the secret key of instance %s: the new key: %w", pl.Instance, err)
 	}
 	return provider.Credential{Value: in.SecretKey, Meta: map[string]string{
-		MetaInstanceID: in.InstanceID,
-		MetaDelayHours: strconv.Itoa(delay),
+		MetaInstanceID:              in.InstanceID,
+		MetaDelayHours:              strconv.Itoa(delay),
+		provider.MetaReplacedKeyTTL: strconv.Itoa(delay * 3600),
 	}}, nil
 }
 
@@ -149,7 +150,14 @@ func (pp PlatformProvider) Recover(ctx context.Context, req provider.MintRequest
 	if _, err := p.checkKey(in.SecretKey); err != nil {
 		return provider.Credential{}, fmt.Errorf("clerk: recover request %s: the instance's key: %w", req.RequestID, err)
 	}
-	return provider.Credential{Value: in.SecretKey, Meta: map[string]string{MetaInstanceID: in.InstanceID, MetaRecovered: "true"}}, nil
+	// The lost call asked for the delay this request asks for.
+	delay := delayHours(req.Grace)
+	return provider.Credential{Value: in.SecretKey, Meta: map[string]string{
+		MetaInstanceID:              in.InstanceID,
+		MetaRecovered:               "true",
+		MetaDelayHours:              strconv.Itoa(delay),
+		provider.MetaReplacedKeyTTL: strconv.Itoa(delay * 3600),
+	}}, nil
 }
 
 // keyValue returns k's value, or "" for no key.

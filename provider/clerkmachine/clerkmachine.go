@@ -21,7 +21,9 @@
 // machine may make. Revoke does nothing: the previous key expires at Clerk
 // on its own when previous_token_ttl has passed, and Clerk has no call to
 // end it sooner short of rotating again, which would also replace the
-// current key.
+// current key. Every key Mint returns says so
+// ([provider.MetaReplacedKeyTTL]), so that rotor records when the replaced
+// key stops working and, after a rollback to it, rotates before then.
 package clerkmachine
 
 import (
@@ -248,6 +250,9 @@ func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider
 		}
 		if cur != "" && cur != req.Current.Value {
 			meta[MetaRecovered] = "true"
+			// A lost rotate asked for this request's ttl; after a
+			// rollback the current key's earlier deadline stands.
+			meta[provider.MetaReplacedKeyTTL] = strconv.Itoa(previousTokenTTL(req.Grace))
 			return provider.Credential{Value: cur, Meta: meta}, nil
 		}
 	}
@@ -267,6 +272,7 @@ func (p *Provider) Mint(ctx context.Context, req provider.MintRequest) (provider
 		return provider.Credential{}, fmt.Errorf("clerk-machine: rotate the key of machine %s: the answer holds no secret; the machine may have been rotated: the next run adopts its key", p.machineID)
 	}
 	meta[MetaPreviousTokenTTL] = strconv.Itoa(ttl)
+	meta[provider.MetaReplacedKeyTTL] = strconv.Itoa(ttl)
 	return provider.Credential{Value: out.Secret, Meta: meta}, nil
 }
 
@@ -292,7 +298,8 @@ func (p *Provider) Recover(ctx context.Context, req provider.MintRequest) (provi
 	case req.Current != nil && cur == req.Current.Value:
 		return provider.Credential{}, fmt.Errorf("clerk-machine: machine %s still has the current key: %w", p.machineID, provider.ErrNotMinted)
 	}
-	return provider.Credential{Value: cur, Meta: map[string]string{MetaMachineID: p.machineID, MetaRecovered: "true"}}, nil
+	return provider.Credential{Value: cur, Meta: map[string]string{MetaMachineID: p.machineID, MetaRecovered: "true",
+		provider.MetaReplacedKeyTTL: strconv.Itoa(previousTokenTTL(req.Grace))}}, nil
 }
 
 // readKey returns the machine's secret key as Clerk holds it now.

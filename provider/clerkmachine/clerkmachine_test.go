@@ -371,3 +371,35 @@ func TestEngineResumesAnInterruptedRotate(t *testing.T) {
 		t.Fatalf("the original key lost its grace: %v", err)
 	}
 }
+
+// TestIssuerExpiryOfTheReplacedKey: the engine records when Clerk ends the
+// replaced key (previous_token_ttl, capped at 8h, from the rotation) on
+// it; after a rollback to it the secret is due half a grace period before
+// that deadline, long before its 30-day interval.
+func TestIssuerExpiryOfTheReplacedKey(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := t.Context()
+	st := memstore.New()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	eng := &rotation.Engine{Store: st, Salt: []byte("clerk-machine-test"), Initiator: "user:test", Now: func() time.Time { return now }}
+	sec := rotation.Secret{Name: "billing-m2m", Provider: f.p, Every: 720 * time.Hour, Grace: 24 * time.Hour, Lease: time.Minute}
+	seed := &store.Secret{Name: sec.Name, Current: &store.Key{Value: f.original, ID: "0123456789abcdef", CreatedAt: now}}
+	if _, err := st.Save(ctx, seed, store.NoVersion); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Rotate(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := st.Load(ctx, sec.Name)
+	if got, want := s.Previous.IssuerExpiresAt(), now.Add(8*time.Hour); !got.Equal(want) {
+		t.Fatalf("previous issuer expiry = %v, want %v (the 24h grace capped at 8h)", got, want)
+	}
+	if _, err := eng.Rollback(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ = st.Load(ctx, sec.Name)
+	if got, want := sec.NextRotation(s), now.Add(8*time.Hour-12*time.Hour); !got.Equal(want) {
+		t.Fatalf("next rotation after the rollback = %v, want %v (half the grace before Clerk ends the key)", got, want)
+	}
+}
