@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/audit/dynamochain"
@@ -44,10 +45,27 @@ type env struct {
 	// knobs are the test-only knobs; nil in a release build (see
 	// knobs.go).
 	knobs *knobs
+	// tty returns the operator's terminal to ask a question on, or nil
+	// when rotor does not run interactively.
+	tty func() io.ReadWriteCloser
 }
 
 func newEnv() *env {
-	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ, now: time.Now, knobs: buildKnobs()}
+	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ, now: time.Now, knobs: buildKnobs(), tty: openTTY}
+}
+
+// openTTY opens the controlling terminal when stderr is one: a question is
+// asked only of an operator watching rotor's messages, never of a cron job
+// or a test whose output is captured.
+func openTTY() io.ReadWriteCloser {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 // usageError marks errors in how rotor was called (exit 2).

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +30,12 @@ issuer first and refused if rejected. The value is read from stdin or an
 environment variable, never from the command line, so it stays out of shell
 history and process listings. It must be one line of UTF-8 text without NUL
 (one trailing line ending is dropped), at most 64 KiB: the same rule the API
-applies.`,
+applies.
+
+For a Clerk instance key (manual mode), --dashboard-name records the name
+the key has in the Clerk Dashboard, so that revoke can say which key to
+delete; run on a terminal without it, stage asks for the name there (Enter
+skips: revoke then names the key by the start and end the Dashboard shows).`,
 		Example: `  pbpaste | rotor stage clerk-secret-key --from-stdin
   NEW_KEY=... rotor stage clerk-secret-key --from-env NEW_KEY`,
 		Args: cobra.ExactArgs(1),
@@ -65,6 +73,13 @@ applies.`,
 			if err != nil {
 				return err
 			}
+			if _, manual := sec.Provider.(*clerk.Provider); manual && dashboardName == "" && g.env.tty != nil {
+				if name, err := askDashboardName(g.env.tty()); err != nil {
+					return err
+				} else if name != "" {
+					dashboardName = name
+				}
+			}
 			var meta map[string]string
 			if dashboardName != "" {
 				meta = map[string]string{clerk.MetaDashboardName: dashboardName}
@@ -81,4 +96,31 @@ applies.`,
 	cmd.Flags().StringVar(&fromEnv, "from-env", "", "read the key from environment variable `VAR`")
 	cmd.Flags().StringVar(&dashboardName, "dashboard-name", "", "the key's name in the issuer's dashboard, shown when it is time to delete it")
 	return cmd
+}
+
+// maxDashboardName bounds the Dashboard name stage accepts.
+const maxDashboardName = 64
+
+// askDashboardName asks the operator on tty for the key's name in the
+// Clerk Dashboard; "" when there is no terminal or the operator skips.
+func askDashboardName(tty io.ReadWriteCloser) (string, error) {
+	if tty == nil {
+		return "", nil
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, "Name of this key in the Clerk Dashboard (shown when it is time to delete it; Enter to skip): ")
+	line, err := bufio.NewReader(io.LimitReader(tty, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("stage: read the Dashboard name: %w", err)
+	}
+	name := strings.TrimSpace(line)
+	switch {
+	case len(name) > maxDashboardName:
+		return "", usagef("stage: a Dashboard name has at most %d characters", maxDashboardName)
+	case strings.HasPrefix(name, "sk_"):
+		return "", usagef("stage: that looks like a key, not its name; the key is read from stdin or --from-env only")
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "", usagef("stage: the Dashboard name has control characters")
+	}
+	return name, nil
 }

@@ -615,12 +615,28 @@ func (p *Provider) Revoke(ctx context.Context, key store.Key) error {
 	return nil
 }
 
+// DashboardHint returns how the Clerk Dashboard shows a secret key in its
+// list: since 2026-10 it shows only the start and the end of each key
+// (changelog "Secret keys are only shown once on the API keys page"), so
+// the prefix and the last four characters tell keys apart there, e.g.
+// "sk_live_…Wx3Q". It is "" for a value that is not a secret key. Four
+// characters of a 40-character random key are what the Dashboard already
+// shows; the rest never appears.
+func DashboardHint(value string) string {
+	env, err := Environment(value)
+	if err != nil {
+		return ""
+	}
+	return "sk_" + env + "_…" + value[len(value)-4:]
+}
+
 func (p *Provider) revokeAction(key store.Key) error {
 	env, _ := Environment(key.Value)
 	name := key.Meta[MetaDashboardName]
-	what := fmt.Sprintf("the key rotor knows as %s", key.ID)
+	hint := DashboardHint(key.Value)
+	what := fmt.Sprintf("the key shown as %s (rotor key id %s)", hint, key.ID)
 	if name != "" {
-		what = fmt.Sprintf("the key named %q (rotor key id %s)", name, key.ID)
+		what = fmt.Sprintf("the key named %q, shown as %s (rotor key id %s)", name, hint, key.ID)
 	}
 	where := "the Clerk Dashboard"
 	if env != "" {
@@ -628,7 +644,7 @@ func (p *Provider) revokeAction(key store.Key) error {
 	}
 	find := fmt.Sprintf("Delete %s.", what)
 	if name == "" {
-		find = fmt.Sprintf("Delete %s: it has no recorded Dashboard name; rotor took it on %s. Do not delete the key rotor shows as current (rotor status %s).",
+		find = fmt.Sprintf("Delete %s: it has no recorded Dashboard name; rotor took it on %s. The Dashboard lists each key by its start and end: match the end. Do not delete the key rotor shows as current (rotor status %s).",
 			what, key.CreatedAt.UTC().Format(time.DateOnly), p.secret)
 	}
 	return &provider.ActionRequiredError{

@@ -477,6 +477,28 @@ func TestRevokeWithoutDashboardName(t *testing.T) {
 	if !strings.Contains(text, "kid-x") || !strings.Contains(text, "2025-06-01") || !strings.Contains(text, "rotor status clerk-secret-key") {
 		t.Fatalf("instructions do not help find an unnamed key:\n%s", text)
 	}
+	// The Dashboard lists keys by their start and end (Clerk changelog
+	// 2026-10-19): the hint names both, and nothing more of the key.
+	if want := "sk_test_…" + key.Value[len(key.Value)-4:]; !strings.Contains(text, want) {
+		t.Fatalf("instructions do not show the key as the Dashboard lists it (%s):\n%s", want, text)
+	}
+	if strings.Contains(text, key.Value[len(key.Value)-5:]) {
+		t.Fatal("more than the last four characters of the key are shown")
+	}
+}
+
+func TestDashboardHint(t *testing.T) {
+	t.Parallel()
+	for value, want := range map[string]string{
+		"sk_live_" + strings.Repeat("a", 36) + "Wx3Q": "sk_live_…Wx3Q",
+		"sk_test_" + strings.Repeat("b", 36) + "zz_9": "sk_test_…zz_9",
+		"pk_live_abcdefghijklmnopqrstuvwxyz":          "",
+		"not a key":                                   "",
+	} {
+		if got := clerk.DashboardHint(value); got != want {
+			t.Errorf("DashboardHint(%.10s…) = %q, want %q", value, got, want)
+		}
+	}
 }
 
 func TestRevokeUnknownAnswerIsNotConfirmation(t *testing.T) {
