@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -361,4 +362,49 @@ func TestClerkPlatformRollbackThenRotationBeforeTheIssuerDeletes(t *testing.T) {
 		t.Fatal("revoke did not confirm and clear the deleted key")
 	}
 	leakCheck(t, r.dir, r.outs, k1, testPlatformToken)
+}
+
+// TestClerkPlatformTokenFromARotorSecret: the Platform API token is itself
+// a secret rotor keeps (staged once; named so that its variable is
+// token_env's default), handed to the rotation by `rotor run`: no token in
+// the cron job's environment or in rotor.yaml.
+func TestClerkPlatformTokenFromARotorSecret(t *testing.T) {
+	token := base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("platform-token!!", 2))) // 32 bytes, as random checks
+	fake := clerkfake.New(t, clerkfake.Live(), clerkfake.WithPlatformToken(token))
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	cfg := strings.Replace(defaultConfig, `  - name: demo
+    provider: random   # app-owned key: 32 random bytes
+    random:
+      bytes: 32
+      encoding: base64url
+`, fmt.Sprintf(`  - name: clerk-platform-api-token   # rotor run writes CLERK_PLATFORM_API_TOKEN
+    provider: random                   # never minted: staged from the Clerk Dashboard
+    every: 87600h
+    random: {bytes: 32, encoding: base64url}
+  - name: %s
+    provider: clerk
+    clerk:
+      api_url: %s
+      platform: {application_id: %s, instance: production}
+`, platformSecret, fake.URL(), fake.ApplicationID()), 1)
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var outs []procResult
+	run := func(env []string, args ...string) {
+		t.Helper()
+		r := rotor(t, dir, append([]string{"CLERK_PLATFORM_API_TOKEN="}, env...), args...)
+		outs = append(outs, r)
+		if r.code != 0 {
+			t.Fatalf("rotor %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	run([]string{"PLATFORM_TOKEN=" + token}, "stage", "clerk-platform-api-token", "--from-env", "PLATFORM_TOKEN")
+	run(nil, "rotate", "clerk-platform-api-token")
+	run(nil, "run", "--secret", "clerk-platform-api-token", "--", rotorBin, "rotate", platformSecret)
+	if n := len(fake.PlatformRotations()); n != 1 {
+		t.Fatalf("rotate calls = %d, want 1", n)
+	}
+	leakCheck(t, dir, outs, token)
 }
