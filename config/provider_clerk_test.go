@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +253,21 @@ func TestSeveralClerkInstances(t *testing.T) {
 				t.Fatalf("Parse = %v, want an error containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestClerkPlatformTokenIsKeptFromChildren: the Platform API token's
+// variable is one rotor consumes, so hooks and `rotor run` children do not
+// inherit it; manual mode consumes none.
+func TestClerkPlatformTokenIsKeptFromChildren(t *testing.T) {
+	t.Parallel()
+	doc := "secrets:\n  - {name: a, provider: clerk, clerk: {platform: {application_id: app_1, instance: production, token_env: MY_PLATFORM_TOKEN}}}\n  - {name: b, provider: clerk}\n"
+	c, err := config.Parse([]byte(doc), "/etc/rotor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := c.ConsumedEnv()
+	if !slices.Contains(env, "MY_PLATFORM_TOKEN") || slices.Contains(env, "CLERK_PLATFORM_API_TOKEN") {
+		t.Fatalf("ConsumedEnv = %v, want MY_PLATFORM_TOKEN and not the unused default", env)
 	}
 }

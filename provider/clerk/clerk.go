@@ -221,6 +221,16 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
+// ConsumedEnv lists the environment variable holding the Platform API
+// token (Platform.TokenEnv) in platform mode, which rotor keeps from the
+// processes it starts (hooks, `rotor run` children) unless told to pass it.
+func (o Options) ConsumedEnv() []string {
+	if o.Platform == nil {
+		return nil
+	}
+	return []string{o.WithDefaults().Platform.TokenEnv}
+}
+
 // platformEnv returns the key environment of a Platform instance named by
 // its environment type, or "" for an instance id.
 func platformEnv(instance string) string {
