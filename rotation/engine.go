@@ -93,7 +93,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rotor-dev/rotor/keyring/keyid"
@@ -324,8 +323,7 @@ func LocalHolderAlive(holder string) bool {
 	if pid == os.Getpid() {
 		return true
 	}
-	err = syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return processAlive(pid)
 }
 
 func (e *Engine) keyID(value string) string { return keyid.Of(e.Salt, value) }

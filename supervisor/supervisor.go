@@ -94,7 +94,7 @@ func New(cfg Config) (*Supervisor, error) {
 	return &Supervisor{cfg: cfg, log: log}, nil
 }
 
-var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT}
+var forwarded = append([]os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}, userSignalList()...)
 
 // Run starts the child with vars (NAME=value pairs), applies every set
 // received on updates, and returns the child's exit code when it exits on
@@ -228,26 +228,26 @@ func (s *Supervisor) writeEnvFile(vars []string) error {
 }
 
 func signalName(sig syscall.Signal) string {
-	switch sig {
-	case syscall.SIGHUP:
+	if sig == syscall.SIGHUP {
 		return "SIGHUP"
-	case syscall.SIGUSR1:
-		return "SIGUSR1"
-	case syscall.SIGUSR2:
-		return "SIGUSR2"
+	}
+	for _, name := range []string{"USR1", "USR2"} {
+		if s, ok := userSignal(name); ok && s == sig {
+			return "SIG" + name
+		}
 	}
 	return sig.String()
 }
 
-// ParseSignal accepts HUP, SIGHUP, USR1, SIGUSR1, USR2, SIGUSR2.
+// ParseSignal accepts HUP, SIGHUP, USR1, SIGUSR1, USR2, SIGUSR2 (the last
+// four on Unix only: Windows has no such signals).
 func ParseSignal(s string) (syscall.Signal, error) {
-	switch strings.TrimPrefix(strings.ToUpper(s), "SIG") {
-	case "HUP":
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	if name == "HUP" {
 		return syscall.SIGHUP, nil
-	case "USR1":
-		return syscall.SIGUSR1, nil
-	case "USR2":
-		return syscall.SIGUSR2, nil
+	}
+	if sig, ok := userSignal(name); ok {
+		return sig, nil
 	}
 	return 0, fmt.Errorf("unsupported reload signal %q (want HUP, USR1 or USR2)", s)
 }

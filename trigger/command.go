@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rotor-dev/rotor/internal/redact"
@@ -82,8 +81,7 @@ func (c *Command) run(ctx context.Context, step string, s *store.Secret) error {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	// Own process group, so a timeout kills the command's children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	setProcessGroup(cmd)
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {

@@ -298,7 +298,13 @@ func (sg *Signal) Reload(context.Context, *store.Secret) error {
 	if err != nil || pid <= 1 {
 		return fmt.Errorf("signal reload: %s does not hold a pid", sg.PIDFile)
 	}
-	if err := syscall.Kill(pid, sg.Sig); err != nil {
+	// os.Process rather than syscall.Kill, which Windows lacks: there only
+	// a kill can be sent, and any other signal is reported as an error.
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return fmt.Errorf("signal reload: find pid %d: %w", pid, err)
+	}
+	if err := proc.Signal(sg.Sig); err != nil {
 		return fmt.Errorf("signal reload: send %v to pid %d: %w", sg.Sig, pid, err)
 	}
 	return nil
