@@ -129,7 +129,7 @@ func yamlDocuments(src []byte) ([][]byte, error) {
 
 func TestEveryYAMLFileParses(t *testing.T) {
 	var files []string
-	for _, dir := range []string{".", "../examples/.github"} {
+	for _, dir := range []string{".", "../examples/.github", "../.github"} {
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -144,7 +144,7 @@ func TestEveryYAMLFileParses(t *testing.T) {
 		}
 	}
 	// The files the other tests rely on must be among them.
-	for _, want := range []string{workflowFile, ciConfigFile, alertsFile, "kubernetes/common.yaml", "kubernetes/daemon.yaml", "kubernetes/cronjob.yaml"} {
+	for _, want := range []string{workflowFile, releaseWorkflowFile, ciConfigFile, alertsFile, "kubernetes/common.yaml", "kubernetes/daemon.yaml", "kubernetes/cronjob.yaml"} {
 		if !slices.Contains(files, filepath.Clean(want)) {
 			t.Errorf("%s not found", want)
 		}

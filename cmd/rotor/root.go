@@ -164,7 +164,9 @@ failed and rolled back, 5 audit chain broken, 6 operator action required,
 7 refused by a safety rule.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(buildVersion()),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	def := "rotor.yaml"
 	if v := g.env.getenv("ROTOR_CONFIG"); v != "" {
 		def = v
@@ -187,6 +189,7 @@ failed and rolled back, 5 audit chain broken, 6 operator action required,
 		newServeCmd(g),
 		newDaemonCmd(g),
 		newTokenCmd(g),
+		newVersionCmd(g),
 	)
 	return root
 }
