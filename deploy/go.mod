@@ -6,7 +6,7 @@ require (
 	github.com/rhysd/actionlint v1.7.12
 	github.com/rotor-dev/rotor v0.0.0-00010101000000-000000000000
 	go.yaml.in/yaml/v3 v3.0.6
-	golang.org/x/tools v0.49.0
+	golang.org/x/tools v0.50.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730

@@ -328,7 +328,7 @@ func (s *Store) read(name string) (*document, error) {
 	// O_NONBLOCK makes opening a FIFO return at once instead of waiting
 	// for a writer; on regular files it changes nothing. O_NOFOLLOW
 	// refuses a symbolic link: rotor only ever renames regular files here.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|oNoFollow, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, store.ErrNotFound
 	}
