@@ -154,6 +154,10 @@ type MintRequest struct {
 	// RequestedAt is when the intent was saved: an issuer's credentials
 	// created before it cannot be the one this request minted.
 	RequestedAt time.Time
+	// Initiator is who started the rotation, as the audit log names it
+	// (e.g. "ci:github:org/app:rotate.yml#42", "user:alice"). Safe to show;
+	// an issuer that keeps a reason for its own audit trail may carry it.
+	Initiator string
 }
 
 // Provider is the contract every credential provider implements.

@@ -430,7 +430,10 @@ func (r *run) newKey(cred provider.Credential) *store.Key {
 // mintRequest describes the rotation to the provider, for the intent in
 // (nil when preparing).
 func (r *run) mintRequest(in *store.Intent) provider.MintRequest {
-	req := provider.MintRequest{Secret: r.s.Name, Current: r.s.Current.Clone(), Grace: r.sec.Grace}
+	req := provider.MintRequest{Secret: r.s.Name, Current: r.s.Current.Clone(), Grace: r.sec.Grace, Initiator: r.e.Initiator}
+	if rot := r.s.Rotation; rot != nil && rot.Initiator != "" {
+		req.Initiator = rot.Initiator // who started it, when another run resumes it
+	}
 	if p := r.s.Previous; p != nil && !p.Expired(r.e.now()) && !p.Revoking() {
 		req.Previous = p.Clone()
 	}

@@ -61,6 +61,9 @@ func (p *Provider) platformMint(ctx context.Context, req provider.MintRequest) (
 	if req.RequestID != "" {
 		reason += ", request " + req.RequestID
 	}
+	if req.Initiator != "" {
+		reason += ", initiated by " + req.Initiator
+	}
 	out, err := p.api.RotateInstanceSecretKeys(ctx, token, pl.ApplicationID, pl.Instance, clerkapi.RotateSecretKeysRequest{
 		DelayHours: delay,
 		Reason:     reason,

@@ -316,6 +316,9 @@ func TestPlatformEngineResumesAfterTheRotateCall(t *testing.T) {
 	if !strings.Contains(rots[0].Reason, ", request "+res.Rotation+"-mint-") {
 		t.Errorf("reason %q does not carry the request id", rots[0].Reason)
 	}
+	if !strings.Contains(rots[0].Reason, ", initiated by user:test") {
+		t.Errorf("reason %q does not carry the initiator", rots[0].Reason)
+	}
 	for _, k := range []string{s.Current.Value, s.Previous.Value} {
 		if err := f.p.Test(ctx, k); err != nil {
 			t.Fatalf("a key does not work after the resumed rotation: %v", err)
