@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,16 +40,21 @@ secrets:
 
 func newInitCmd(g *globals) *cobra.Command {
 	var dir string
-	var existOK bool
 	cmd := &cobra.Command{
-		Use:   "init [--dir DIR] [--exist-ok]",
+		Use:   "init [--dir DIR]",
 		Short: "Create rotor.yaml, the local encrypted store, its age identity and the audit salt",
 		Long: `Init writes a working rotor.yaml into DIR (default: the current directory)
 managing one example secret, demo (provider random), and creates the embedded
 file store under DIR/.rotor: an age identity (0600) that encrypts the store,
-and the salt that keys key ids and the audit chain. It never overwrites an
-existing config, identity or salt; with --exist-ok an existing rotor.yaml is
-left as it is and init succeeds, so scripts can run it every time.`,
+and the salt that keys key ids and the audit chain.
+
+When DIR/rotor.yaml already exists, init leaves it as it is and creates
+only what that config names and is missing: the file store directory, its
+age identity and the audit salt, saying what it created. It never
+overwrites a config, identity or salt, and refuses to create an identity
+for a store that already holds secrets, or a salt for an audit log or
+chain head that already exists (both would be unreadable): restore those from a
+backup. So scripts can run init every time.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -56,11 +62,7 @@ left as it is and init succeeds, so scripts can run it every time.`,
 			}
 			path := filepath.Join(dir, "rotor.yaml")
 			if _, err := os.Stat(path); err == nil {
-				if existOK {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s exists; leaving it as it is\n", path)
-					return nil
-				}
-				return fmt.Errorf("init: %s already exists; not overwriting it", path)
+				return completeSetup(cmd.OutOrStdout(), path)
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("init: %w", err)
@@ -111,8 +113,66 @@ left as it is and init succeeds, so scripts can run it every time.`,
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory to initialise (default: the directory of --config)")
-	cmd.Flags().BoolVar(&existOK, "exist-ok", false, "succeed without changes when rotor.yaml already exists")
+	// --exist-ok was needed before init completed an existing setup; it
+	// is accepted, with a warning, so scripts that pass it keep working.
+	cmd.Flags().Bool("exist-ok", false, "")
+	_ = cmd.Flags().MarkDeprecated("exist-ok", "init now always accepts an existing rotor.yaml")
 	return cmd
+}
+
+// completeSetup creates what the existing config at path names and is
+// missing: the file store directory, its age identity and the audit salt.
+// It never overwrites, and refuses where a new identity or salt would
+// orphan existing data. It reports each thing it created to out.
+func completeSetup(out io.Writer, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	base := cfg.Dir
+	var created []string
+	if cfg.Store.Type == "file" {
+		fc := cfg.Store.File
+		if _, err := os.Stat(fc.Dir); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(fc.Dir, 0o700); err != nil {
+				return fmt.Errorf("init: %w", err)
+			}
+			created = append(created, "store "+rel(base, fc.Dir))
+		}
+		if _, err := os.Stat(fc.Identity); errors.Is(err, fs.ErrNotExist) {
+			if held, _ := filepath.Glob(filepath.Join(fc.Dir, "*.age")); len(held) > 0 {
+				return fmt.Errorf("init: age identity %s is missing but store %s holds %d secret(s) encrypted to it; restore the identity from its backup (a new one could not read them)",
+					rel(base, fc.Identity), rel(base, fc.Dir), len(held))
+			}
+			if err := file.GenerateIdentity(fc.Identity); err != nil {
+				return fmt.Errorf("init: %w", err)
+			}
+			created = append(created, "age identity "+rel(base, fc.Identity)+" (0600)")
+		}
+	}
+	if _, err := os.Stat(cfg.Audit.SaltFile); errors.Is(err, fs.ErrNotExist) {
+		if st, err := os.Stat(cfg.Audit.Path); err == nil && st.Size() > 0 {
+			return fmt.Errorf("init: audit salt %s is missing but audit log %s has records keyed by it; restore the salt from its backup (a new one would break the chain)",
+				rel(base, cfg.Audit.SaltFile), rel(base, cfg.Audit.Path))
+		}
+		if _, err := os.Stat(cfg.Audit.Anchor); err == nil {
+			return fmt.Errorf("init: audit salt %s is missing but the chain head %s is keyed by it; restore the salt from its backup (a new one would break the chain)",
+				rel(base, cfg.Audit.SaltFile), rel(base, cfg.Audit.Anchor))
+		}
+		if _, err := audit.LoadOrCreateSalt(cfg.Audit.SaltFile); err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+		created = append(created, "audit salt "+rel(base, cfg.Audit.SaltFile)+" (0600)")
+	}
+	if len(created) == 0 {
+		fmt.Fprintf(out, "%s exists and nothing it names is missing; leaving it as it is\n", path)
+		return nil
+	}
+	fmt.Fprintf(out, "%s exists; leaving it as it is\n", path)
+	for _, c := range created {
+		fmt.Fprintf(out, "created %s\n", c)
+	}
+	return nil
 }
 
 func rel(base, path string) string {
