@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,6 +24,10 @@ const (
 	envActionsTokenURL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 	envActionsToken    = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 )
+
+// cliTokenFile is where, under the home directory, the Vault CLI's default
+// token helper keeps the token of `vault login`.
+const cliTokenFile = ".vault-token"
 
 // authenticator obtains a Vault token with one auth method. login can be
 // called again to replace a token that reached its maximum TTL; it rereads
@@ -106,7 +112,7 @@ func (a *authenticator) loginRequest(ctx context.Context) (string, map[string]an
 // useToken sets the configured token and looks it up, which checks it
 // early and tells whether and how it can be renewed.
 func (a *authenticator) useToken(ctx context.Context, client *api.Client) (*api.Secret, error) {
-	token, err := a.secretFromFileOrEnv("token", a.cfg.TokenFile, envToken)
+	token, err := a.token()
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +187,29 @@ func (a *authenticator) secretFromFileOrEnv(what, file, env string) (string, err
 		return v, nil
 	}
 	return "", fmt.Errorf("no vault %s: set %s or configure a file for it", what, env)
+}
+
+// token returns the token for the token method: from TokenFile, else
+// $VAULT_TOKEN, else the file the Vault CLI's default token helper keeps,
+// ~/.vault-token (home from $HOME, else $USERPROFILE, as the CLI finds it).
+func (a *authenticator) token() (string, error) {
+	if a.cfg.TokenFile != "" || strings.TrimSpace(a.getenv(envToken)) != "" {
+		return a.secretFromFileOrEnv("token", a.cfg.TokenFile, envToken)
+	}
+	home := a.getenv("HOME")
+	if home == "" {
+		home = a.getenv("USERPROFILE")
+	}
+	if home != "" {
+		b, err := os.ReadFile(filepath.Join(home, cliTokenFile))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("read vault token: %w", err)
+		}
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("no vault token: set %s, configure token_file, or log in with the vault CLI (~/%s)", envToken, cliTokenFile)
 }
 
 func readCredential(what, file string) (string, error) {

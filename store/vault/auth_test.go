@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,11 +92,35 @@ func TestTokenAuth(t *testing.T) {
 		st := newStore(t, cfg, WithGetenv(env{"VAULT_TOKEN": token}.get))
 		roundTrip(t, st)
 	})
+	t.Run("vault CLI token file", func(t *testing.T) {
+		// `vault login` leaves the token in ~/.vault-token (the CLI's
+		// default token helper); with no token_file or $VAULT_TOKEN,
+		// rotor reads it as the CLI does.
+		home := filepath.Dir(writeFile(t, ".vault-token", token+"\n"))
+		cfg := Options{Address: srv.Addr, Prefix: prefix}
+		st := newStore(t, cfg, WithGetenv(env{"HOME": home}.get))
+		roundTrip(t, st)
+	})
+	t.Run("VAULT_TOKEN before the CLI token file", func(t *testing.T) {
+		home := filepath.Dir(writeFile(t, ".vault-token", "hvs.stale-cli-token\n"))
+		cfg := Options{Address: srv.Addr, Prefix: prefix}
+		st := newStore(t, cfg, WithGetenv(env{"HOME": home, "VAULT_TOKEN": token}.get))
+		roundTrip(t, st)
+	})
+	t.Run("token_file before the CLI token file", func(t *testing.T) {
+		home := filepath.Dir(writeFile(t, ".vault-token", "hvs.stale-cli-token\n"))
+		cfg := tokenConfig(t, token)
+		cfg.Prefix = prefix
+		st := newStore(t, cfg, WithGetenv(env{"HOME": home}.get))
+		roundTrip(t, st)
+	})
 	t.Run("missing", func(t *testing.T) {
 		cfg := Options{Address: srv.Addr, Prefix: prefix}
-		_, err := New(t.Context(), cfg, WithGetenv(env{}.get))
-		if err == nil || !strings.Contains(err.Error(), "VAULT_TOKEN") {
-			t.Fatalf("New without a token: err = %v, want one naming VAULT_TOKEN", err)
+		for name, e := range map[string]env{"no home": {}, "empty home": {"HOME": t.TempDir()}} {
+			_, err := New(t.Context(), cfg, WithGetenv(e.get))
+			if err == nil || !strings.Contains(err.Error(), "VAULT_TOKEN") || !strings.Contains(err.Error(), ".vault-token") {
+				t.Errorf("%s: New without a token: err = %v, want one naming VAULT_TOKEN and ~/.vault-token", name, err)
+			}
 		}
 	})
 	t.Run("rejected", func(t *testing.T) {

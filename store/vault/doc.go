@@ -64,7 +64,7 @@
 // # Authentication
 //
 // [New] logs in with the method configured in [AuthOptions]: a token
-// (token file or $VAULT_TOKEN), AppRole, JWT (a JWT file, or a GitHub
+// (token file, $VAULT_TOKEN, or the Vault CLI's ~/.vault-token), AppRole, JWT (a JWT file, or a GitHub
 // Actions OIDC ID token) or Kubernetes (the pod's service-account token).
 // It keeps the resulting token alive in the background, renewing it and
 // logging in again when it reaches its maximum TTL, until [Store.Close].

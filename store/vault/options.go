@@ -57,7 +57,8 @@ type Options struct {
 // AuthOptions says how the store logs in to Vault. Which fields apply
 // depends on Method:
 //
-//   - token (default): TokenFile, else $VAULT_TOKEN.
+//   - token (default): TokenFile, else $VAULT_TOKEN, else ~/.vault-token
+//     (where `vault login` leaves it, read as the Vault CLI does).
 //   - approle: RoleID, and the secret id from SecretIDFile, else
 //     $VAULT_SECRET_ID.
 //   - jwt: Role, and the JWT from JWTFile or, without one, a GitHub Actions

@@ -80,8 +80,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithWriter(identity string) Option { return func(o *options) { o.writer = identity } }
 
 // WithGetenv replaces os.Getenv for the variables rotor reads itself:
-// VAULT_TOKEN, VAULT_SECRET_ID, ACTIONS_ID_TOKEN_REQUEST_URL and
-// ACTIONS_ID_TOKEN_REQUEST_TOKEN. (The Vault client still reads its own
+// VAULT_TOKEN, VAULT_SECRET_ID, ACTIONS_ID_TOKEN_REQUEST_URL,
+// ACTIONS_ID_TOKEN_REQUEST_TOKEN, and HOME (or USERPROFILE) to find
+// ~/.vault-token. (The Vault client still reads its own
 // settings such as VAULT_ADDR and VAULT_CACERT from the process
 // environment.)
 func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
