@@ -78,8 +78,8 @@ func TestStageAsksForTheDashboardName(t *testing.T) {
 		t.Fatalf("revoke of the unnamed key: exit %d\n%s", r.code, r.stderr)
 	}
 	fake.DeleteKey(k0)
-	if r := rotor(t, dir, skew, "revoke", "clerk-secret-key", "--confirm"); r.code != 0 {
-		t.Fatalf("revoke --confirm: exit %d\n%s", r.code, r.stderr)
+	if r := rotor(t, dir, skew, "revoke", "clerk-secret-key"); r.code != 0 {
+		t.Fatalf("revoke after the deletion: exit %d\n%s", r.code, r.stderr)
 	}
 	k2 := fake.AddKey()
 	if code, out := stage(k2, &fakeTTY{Reader: strings.NewReader("\n")}); code != 0 {

@@ -130,7 +130,7 @@ func TestClerkSecretKeyEndToEnd(t *testing.T) {
 	}
 	// …and after the deletion confirms Clerk rejects it, then clears it.
 	fake.DeleteKey(k0)
-	run(0, skew, "revoke", name, "--confirm")
+	run(0, skew, "revoke", name)
 	run(1, skew, "get", name, "--slot", "previous")
 	if keyWorks(k0) {
 		t.Fatal("old key still accepted by Clerk")

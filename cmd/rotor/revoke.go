@@ -11,7 +11,7 @@ import (
 )
 
 func newRevokeCmd(g *globals) *cobra.Command {
-	var expired, force, confirm bool
+	var expired, force bool
 	var orphanChecked string
 	cmd := &cobra.Command{
 		Use:   "revoke (NAME | --expired) [--force] | NAME --orphan-checked REQUEST_ID",
@@ -23,8 +23,8 @@ to revoke a previous key before its grace period ends unless --force is given
 across every secret and skips the rest, for cron jobs.
 
 Providers that cannot revoke by API (Clerk instance keys in manual mode) say
-which key to delete at the issuer and keep it until a later revoke confirms it
-is gone; --confirm is that later run. Where the issuer deletes the key itself
+which key to delete at the issuer and keep it until a later revoke (the same
+command, run again once the key is deleted) checks it is gone. Where the issuer deletes the key itself
 at the end of a delay (Clerk platform mode), revoke confirms it is gone and
 fails, to be run again, while the issuer still accepts it.
 
@@ -38,7 +38,7 @@ status reports (an interrupted mint whose provider cannot say what it
 created), once you have checked the issuer and revoked the key there if it
 exists. The dismissal is audited.`,
 		Example: `  rotor revoke --expired
-  rotor revoke clerk-secret-key --confirm
+  rotor revoke clerk-secret-key
   rotor revoke demo --force
   rotor revoke demo --orphan-checked 20261101T120000Z-3f2a9c1d-mint-0b8e7f6a`,
 		Args: cobra.MaximumNArgs(1),
@@ -46,7 +46,7 @@ exists. The dismissal is audited.`,
 			if (len(args) == 1) == expired {
 				return usagef("revoke: give exactly one of NAME or --expired")
 			}
-			if orphanChecked != "" && (expired || force || confirm) {
+			if orphanChecked != "" && (expired || force) {
 				return usagef("revoke: --orphan-checked takes a NAME and no other flag")
 			}
 			a, err := g.open(cmd.Context())
@@ -94,7 +94,6 @@ exists. The dismissal is audited.`,
 	}
 	cmd.Flags().BoolVar(&expired, "expired", false, "revoke every expired key of every secret")
 	cmd.Flags().BoolVar(&force, "force", false, "revoke before the grace period ends (audited as forced)")
-	cmd.Flags().BoolVar(&confirm, "confirm", false, "confirm a key was deleted at the issuer (checks it no longer works)")
 	cmd.Flags().StringVar(&orphanChecked, "orphan-checked", "", "dismiss the possibly orphaned key of this mint request id, checked at the issuer")
 	return cmd
 }

@@ -464,7 +464,7 @@ func (h *harness) rotateOnce(ctx context.Context, i int, watch *adoptionWatcher,
 	}
 	h.fake.DeleteKey(h.current) // the operator deletes it in the Dashboard
 	h.current = key
-	if _, err := h.rotor(ctx, skew, "revoke", secretName, "--confirm"); err != nil {
+	if _, err := h.rotor(ctx, skew, "revoke", secretName); err != nil {
 		return err
 	}
 	res.Revoked++

@@ -46,8 +46,8 @@
 //     401 clerk_key_invalid means it does not ([provider.ErrRejected]).
 //   - Revoke is two-phase. While Clerk still accepts the key it returns an
 //     ActionRequiredError naming the key to delete in the Dashboard; once
-//     Clerk answers 401 it returns nil, so a rerun (`rotor revoke <name>
-//     --confirm`) confirms the deletion and clears the key. A revoke hook,
+//     Clerk answers 401 it returns nil, so a rerun (`rotor revoke <name>`)
+//     confirms the deletion and clears the key. A revoke hook,
 //     when configured, deletes the key and the same check confirms it.
 //   - CheckPromote ([provider.PromoteChecker]) refuses a test key over a
 //     live key and the reverse: they belong to different instances.
@@ -662,7 +662,7 @@ func (p *Provider) revokeAction(key store.Key) error {
 		Steps: []string{
 			fmt.Sprintf("In %s, open API keys → Secret keys.", where),
 			find,
-			fmt.Sprintf("Confirm: rotor revoke %s --confirm (rotor checks that Clerk now rejects the key, then clears it).", p.secret),
+			fmt.Sprintf("Confirm: rotor revoke %s again (rotor checks that Clerk now rejects the key, then clears it).", p.secret),
 		},
 	}
 }

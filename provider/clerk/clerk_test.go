@@ -449,7 +449,7 @@ func TestRevokeTwoPhase(t *testing.T) {
 	}
 	noLeak(t, err, old, fake.Key())
 	text := errText(err)
-	for _, want := range []string{"kid-old", `"rotor-2025-05-01"`, "API keys → Secret keys", "rotor revoke clerk-secret-key --confirm"} {
+	for _, want := range []string{"kid-old", `"rotor-2025-05-01"`, "API keys → Secret keys", "rotor revoke clerk-secret-key again"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("instructions lack %q:\n%s", want, text)
 		}

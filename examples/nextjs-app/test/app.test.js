@@ -112,7 +112,7 @@ describe("examples/nextjs-app", { skip: !existsSync(join(appDir, ".next/BUILD_ID
         const asked = await d.rotorCode(["revoke", SECRET], skew);
         assert.equal(asked.code, 6, asked.stderr);
         await clerk.revoke(oldKey);
-        await d.rotor(["revoke", SECRET, "--confirm"], skew);
+        await d.rotor(["revoke", SECRET], skew);
         t.diagnostic(`rotation ${i}: ${oldId} -> ${h.key_ids.current}, old key revoked at Clerk; ${requests} requests so far`);
       }
     } finally {
