@@ -30,7 +30,8 @@ every reveal is recorded in the audit log.`,
 			if err != nil {
 				return err
 			}
-			if _, err := a.cfg.Secret(args[0]); err != nil {
+			sc, err := a.cfg.Secret(args[0])
+			if err != nil {
 				return err
 			}
 			s, ver, err := a.engine.Load(cmd.Context(), args[0])
@@ -38,7 +39,7 @@ every reveal is recorded in the audit log.`,
 				return err
 			}
 			if ver == store.NoVersion {
-				return fmt.Errorf("%s has no keys yet; `rotor rotate %s` issues the first one", args[0], args[0])
+				return fmt.Errorf("%s has no keys yet; %s", args[0], firstKeyHint(sc))
 			}
 			k := s.Slot(sl)
 			if k == nil {

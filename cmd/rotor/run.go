@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/provider/clerk"
 	"github.com/rotor-dev/rotor/storesource"
 	"github.com/rotor-dev/rotor/supervisor"
 )
@@ -143,7 +145,7 @@ func (a *app) envVars(ctx context.Context, names []string) ([]string, error) {
 		}
 		set, err := storesource.SetOf(s, ver, now)
 		if errors.Is(err, keyring.ErrNoCurrentKey) {
-			return nil, fmt.Errorf("%s has no current key yet; run `rotor rotate %s` first", name, name)
+			return nil, fmt.Errorf("%s has no current key yet; %s", name, firstKeyHint(sc))
 		}
 		if err != nil {
 			return nil, err
@@ -151,6 +153,16 @@ func (a *app) envVars(ctx context.Context, names []string) ([]string, error) {
 		vars = append(vars, keyring.EnvVars(sc.EnvName(), set)...)
 	}
 	return vars, nil
+}
+
+// firstKeyHint says how sc gets its first key: by rotation, or, for a
+// Clerk secret key that rotor cannot mint (manual mode, no mint hook), by
+// staging a key created in the Dashboard and then rotating to it.
+func firstKeyHint(sc *config.Secret) string {
+	if o, ok := sc.ProviderOptions.(clerk.Options); ok && o.Platform == nil && o.Mint == nil {
+		return fmt.Sprintf("create a secret key in the Clerk Dashboard, stage it with `rotor stage %s --from-stdin`, then run `rotor rotate %s`", sc.Name, sc.Name)
+	}
+	return fmt.Sprintf("run `rotor rotate %s` first", sc.Name)
 }
 
 // watchEnv polls the store and sends each changed variable set. A failed
