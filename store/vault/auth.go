@@ -67,7 +67,7 @@ func (a *authenticator) login(ctx context.Context, client *api.Client) (*api.Sec
 	lc.ClearToken()
 	res, err := lc.Logical().WriteWithContext(ctx, path, body)
 	if err != nil {
-		return nil, loginError(path, err)
+		return nil, authFailure(client.Address(), path, "login refused", err)
 	}
 	if res == nil || res.Auth == nil || res.Auth.ClientToken == "" {
 		return nil, fmt.Errorf("%s returned no token", path)
@@ -119,7 +119,7 @@ func (a *authenticator) useToken(ctx context.Context, client *api.Client) (*api.
 	client.SetToken(token)
 	res, err := client.Auth().Token().LookupSelfWithContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("token rejected (invalid, expired, or without the default policy to look itself up): %w", loginError("auth/token/lookup-self", err))
+		return nil, authFailure(client.Address(), "auth/token/lookup-self", "token rejected (invalid, expired, or without the default policy to look itself up)", err)
 	}
 	if res == nil {
 		return nil, errors.New("token lookup returned nothing")

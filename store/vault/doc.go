@@ -68,6 +68,11 @@
 // Actions OIDC ID token) or Kubernetes (the pod's service-account token).
 // It keeps the resulting token alive in the background, renewing it and
 // logging in again when it reaches its maximum TTL, until [Store.Close].
+// A failed login tells the two causes an operator fixes differently: a
+// Vault that gave no answer is an [*UnreachableError]; a Vault that
+// refused the credentials (HTTP 400, 401, 403) wraps [ErrAuthRejected].
+// [Store.ServerTime] reads Vault's clock (its HTTP Date header) for
+// measuring skew.
 //
 // # Policies
 //

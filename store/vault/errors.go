@@ -68,3 +68,38 @@ func (s *Store) describe(err error) error {
 	}
 	return fmt.Errorf("vault %s: %w", s.addr, err)
 }
+
+// ErrAuthRejected is Vault answering a login or token lookup with a
+// refusal (HTTP 400, 401 or 403): the credentials are invalid, expired or
+// not allowed. It is not returned when Vault could not be reached; that is
+// an [*UnreachableError].
+var ErrAuthRejected = errors.New("vault rejected the credentials")
+
+// UnreachableError is a Vault call that got no HTTP response: the
+// connection was refused, timed out, or failed TLS. It names the address,
+// never a credential.
+type UnreachableError struct {
+	// Addr is the Vault address called.
+	Addr string
+	// Err is the transport's error.
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return "vault " + e.Addr + " unreachable: " + e.Err.Error()
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// authFailure classifies a failed login or token lookup at path: no
+// response is an [*UnreachableError], a refusal wraps [ErrAuthRejected],
+// anything else (a sealed Vault's 503) is described as it is.
+func authFailure(addr, path, what string, err error) error {
+	switch StatusCode(err) {
+	case 0:
+		return &UnreachableError{Addr: addr, Err: err}
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("%w: %s: %w", ErrAuthRejected, what, loginError(path, err))
+	}
+	return loginError(path, err)
+}

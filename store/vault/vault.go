@@ -551,3 +551,28 @@ func (s *Store) Version(ctx context.Context, name string) (store.Version, error)
 	}
 	return store.Version(strconv.FormatUint(md.current, 10)), nil
 }
+
+// ServerTime returns the time Vault's HTTP Date header reports on a
+// health request, for measuring clock skew (rotor doctor). The header has
+// a resolution of one second.
+func (s *Store) ServerTime(ctx context.Context) (time.Time, error) {
+	resp, err := s.client.Logical().ReadRawWithContext(ctx, "sys/health")
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	if resp == nil || resp.Response == nil {
+		if err == nil {
+			err = errors.New("no response")
+		}
+		return time.Time{}, &UnreachableError{Addr: s.addr, Err: err}
+	}
+	d := resp.Header.Get("Date")
+	if d == "" {
+		return time.Time{}, fmt.Errorf("vault %s: health response has no Date header", s.addr)
+	}
+	t, perr := http.ParseTime(d)
+	if perr != nil {
+		return time.Time{}, fmt.Errorf("vault %s: Date header %q: %w", s.addr, d, perr)
+	}
+	return t, nil
+}
