@@ -1,7 +1,7 @@
 // Package api defines the JSON documents rotor prints with -o json, shared
 // by the command line and, as they move here, the HTTP API of `rotor serve`
 // and `rotor daemon`. So far it holds [Version], the document of
-// `rotor version -o json`.
+// `rotor version -o json`, and [Doctor], that of `rotor doctor -o json`.
 //
 // # The contract
 //

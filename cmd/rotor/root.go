@@ -33,6 +33,7 @@ const (
 	exitAuditBroken    = 5 // rotor audit verify found tampering
 	exitActionRequired = 6 // the operator must act (stage a key, delete one at the issuer)
 	exitRefused        = 7 // refused by a safety rule (nothing to roll back, grace not over, key rejected)
+	exitDoctor         = 8 // rotor doctor found a problem
 )
 
 // env is the process environment, injectable for tests.
@@ -134,6 +135,9 @@ func run(args []string, e *env) int {
 		return ce.code
 	}
 	code := exitCode(err)
+	if errors.As(err, new(doctorProblems)) {
+		code = exitDoctor
+	}
 	fmt.Fprintf(e.stderr, "rotor: error: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	if h := hint(err); h != "" {
 		fmt.Fprintf(e.stderr, "rotor: hint: %s\n", h)
@@ -161,7 +165,7 @@ in the store, so a crash at any point is resumed by the next run.
 Exit codes: 0 ok, 1 error, 2 usage, 3 operation in progress or a lost race
 to save, 4 verification
 failed and rolled back, 5 audit chain broken, 6 operator action required,
-7 refused by a safety rule.`,
+7 refused by a safety rule, 8 rotor doctor found a problem.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionLine(buildVersion()),
@@ -190,6 +194,7 @@ failed and rolled back, 5 audit chain broken, 6 operator action required,
 		newDaemonCmd(g),
 		newTokenCmd(g),
 		newVersionCmd(g),
+		newDoctorCmd(g),
 	)
 	return root
 }
