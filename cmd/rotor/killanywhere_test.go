@@ -64,16 +64,7 @@ func TestKillAnywhere(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		mustRotor(t, dir, "init")
-		h := newHarness(t, dir, nil, `store:
-  type: file
-  file:
-    dir: .rotor/store
-    identity: .rotor/identity.txt
-audit:
-  path: .rotor/audit.log
-  salt_file: .rotor/audit.salt
-  anchor: .rotor/store/audit.head
-`)
+		h := newHarness(t, dir, nil, harnessFileStore)
 		h.storeDir = filepath.Join(dir, ".rotor", "store")
 		h.run(seed)
 	})
@@ -360,6 +351,19 @@ func (h *harness) getenv(k string) string {
 	return os.Getenv(k)
 }
 
+// harnessFileStore is the store and audit part of the harness's config
+// on the file store, as `rotor init` lays it out.
+const harnessFileStore = `store:
+  type: file
+  file:
+    dir: .rotor/store
+    identity: .rotor/identity.txt
+audit:
+  path: .rotor/audit.log
+  salt_file: .rotor/audit.salt
+  anchor: .rotor/store/audit.head
+`
+
 // TestKilledAfterMint is issue 11's first sequence, deterministic: rotor is
 // killed after the issuer minted a key and before it was saved. The issuer
 // must end up with no key that is in no slot: a rerun recovers the very key
@@ -370,16 +374,7 @@ func TestKilledAfterMint(t *testing.T) {
 		t.Run(then, func(t *testing.T) {
 			dir := t.TempDir()
 			mustRotor(t, dir, "init")
-			h := newHarness(t, dir, nil, `store:
-  type: file
-  file:
-    dir: .rotor/store
-    identity: .rotor/identity.txt
-audit:
-  path: .rotor/audit.log
-  salt_file: .rotor/audit.salt
-  anchor: .rotor/store/audit.head
-`)
+			h := newHarness(t, dir, nil, harnessFileStore)
 			mustRotor(t, dir, "rotate", "demo")
 			if r := rotor(t, dir, []string{"ROTOR_FAULT=crash-after:minted"}, "rotate", "demo"); !r.killed {
 				t.Fatalf("not killed after mint: exit %d\n%s", r.code, r.stderr)
