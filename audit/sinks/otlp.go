@@ -119,6 +119,39 @@ func (s *OTLP) Ship(ctx context.Context, recs []audit.Record) error {
 	return nil
 }
 
+// ProbeEventName is the event name of the one log record [OTLP.Probe]
+// sends; it is not an audit record, and carries none of the
+// rotor.audit.* attributes.
+const ProbeEventName = "rotor.doctor.probe"
+
+// Probe implements [Prober]: it exports one log record with the event
+// name [ProbeEventName] and the body "rotor doctor: connectivity check",
+// through the same exporter, endpoint, headers and TLS settings as the
+// audit records, and returns the receiver's verdict. (An export of zero
+// records sends no request, so a real record is the only end-to-end
+// check.) Collectors that route on the event name see it as distinct.
+func (s *OTLP) Probe(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.took.recs = s.took.recs[:0]
+	var lr otellog.Record
+	now := time.Now()
+	lr.SetEventName(ProbeEventName)
+	lr.SetTimestamp(now)
+	lr.SetObservedTimestamp(now)
+	lr.SetSeverity(otellog.SeverityInfo)
+	lr.SetSeverityText("INFO")
+	lr.SetBody(attribute.StringValue("rotor doctor: connectivity check"))
+	s.logger.Emit(ctx, lr)
+	if len(s.took.recs) != 1 {
+		return errors.New("otlp sink: the probe did not reach the exporter (the logger provider is shut down)")
+	}
+	if err := s.exporter.Export(ctx, s.took.recs); err != nil {
+		return fmt.Errorf("otlp sink: %w", err)
+	}
+	return nil
+}
+
 // logRecord maps r to a log record (see [OTLP]).
 func logRecord(r audit.Record, observed time.Time) (otellog.Record, error) {
 	body, err := json.Marshal(r)

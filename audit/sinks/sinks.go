@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,13 @@ import (
 
 	"github.com/rotor-dev/rotor/audit"
 )
+
+// Prober is a sink that can check, without sending an audit record,
+// that it could deliver one now: `rotor doctor` probes every configured
+// sink. Probe returns nil when the sink answered, or the reason it did not.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
 
 // JSONLines writes each record as one JSON line, the record's fields as
 // `rotor audit tail -o json` prints them.
@@ -46,6 +54,9 @@ func (j *JSONLines) Ship(_ context.Context, recs []audit.Record) error {
 	_, err := j.W.Write(buf.Bytes())
 	return err
 }
+
+// Probe implements [Prober]: a writer has nothing to reach.
+func (j *JSONLines) Probe(context.Context) error { return nil }
 
 // Syslog sends each record as an RFC 5424 message, facility 13 ("log
 // audit"), severity notice (warning for failed and denied events), with
@@ -122,6 +133,40 @@ func (s *Syslog) Ship(ctx context.Context, recs []audit.Record) error {
 		return fail(err)
 	}
 	return nil
+}
+
+// ErrUnconfirmable is what [Syslog.Probe] returns over UDP once the
+// address resolves: a datagram is never acknowledged, so whether a
+// receiver listens cannot be known.
+var ErrUnconfirmable = errors.New("UDP gives no acknowledgement: delivery cannot be confirmed")
+
+// Probe implements [Prober]. Over TCP it opens a connection to the
+// receiver and closes it without sending a message; over UDP it only
+// resolves the address and returns [ErrUnconfirmable].
+func (s *Syslog) Probe(ctx context.Context) error {
+	if s.Network == "udp" {
+		if _, err := net.DefaultResolver.LookupHost(ctx, hostOf(s.Addr)); err != nil {
+			return fmt.Errorf("syslog %s: %w", s.Addr, err)
+		}
+		return ErrUnconfirmable
+	}
+	dial := s.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	c, err := dial(ctx, s.Network, s.Addr)
+	if err != nil {
+		return fmt.Errorf("syslog %s: %w", s.Addr, err)
+	}
+	return c.Close()
+}
+
+// hostOf is addr's host part, or addr when it has no port.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // format renders r as an RFC 5424 message.

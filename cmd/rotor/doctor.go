@@ -18,6 +18,7 @@ import (
 
 	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
+	auditsinks "github.com/rotor-dev/rotor/audit/sinks"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/schedule"
@@ -64,7 +65,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "doctor [-o text|json]",
-		Short: "Check the config, store, files, clock, providers, hooks and schedule",
+		Short: "Check the config, store, files, clock, providers, hooks, schedule and audit sinks",
 		Long: `Doctor is a preflight: it checks, without changing anything,
   config    the config loads and validates
   salt      the audit salt exists and only its owner can read it
@@ -82,6 +83,10 @@ func newDoctorCmd(g *globals) *cobra.Command {
             issuer accepts it (Clerk, postgres, exec's test command), or
             for random, its format
   hook      command hooks exist and are executable
+  audit_sink every audit sink can be reached: a TCP connection to a syslog
+            server (nothing is sent), one probe log record (event
+            rotor.doctor.probe, not an audit record) to an OTLP receiver;
+            UDP syslog cannot be confirmed and is skipped
 
 It prints one line per check (ok, problem or skipped, with a hint for a
 problem) and never a key value. It exits 0 when every check passed and 8
@@ -179,6 +184,7 @@ func (d *doctor) run(ctx context.Context, g *globals) {
 	d.checkSchedules(cfg, now())
 	d.checkProviders(ctx, cfg, st)
 	d.checkHooks(cfg)
+	d.checkSinks(ctx, g, cfg)
 }
 
 // checkOwnerOnly checks that path exists, is a directory when dir is set
@@ -380,6 +386,51 @@ func (d *doctor) checkHooks(cfg *config.Config) {
 			}
 			d.ok("hook", subject, "executable")
 		}
+	}
+}
+
+// sinkProbeTimeout bounds the probe of one audit sink.
+const sinkProbeTimeout = 5 * time.Second
+
+// checkSinks probes every configured audit sink (see auditsinks.Prober):
+// a syslog server over TCP is connected to, an OTLP receiver is sent one
+// probe log record that is not an audit record; stdout has nothing to
+// reach, and UDP cannot be confirmed. Doctor writes no audit record.
+func (d *doctor) checkSinks(ctx context.Context, g *globals, cfg *config.Config) {
+	for _, c := range cfg.Audit.Sinks {
+		sink, name, err := newSink(ctx, c, g)
+		if err != nil {
+			d.problem("audit_sink", c.Type, err.Error(), "fix audit.sinks in the config")
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, sinkProbeTimeout)
+		if p, ok := sink.(auditsinks.Prober); ok {
+			err = p.Probe(pctx)
+		}
+		closeSink(pctx, sink)
+		cancel()
+		switch {
+		case errors.Is(err, auditsinks.ErrUnconfirmable):
+			d.skip("audit_sink", name, "address resolves; "+err.Error())
+		case err != nil:
+			d.problem("audit_sink", name, err.Error(), "start the receiver or fix audit.sinks; while it is down, records wait in a bounded buffer and are dropped (counted in rotor_audit_sink_dropped_total) when it fills; the audit chain itself keeps every record")
+		case c.Type == "stdout":
+			d.ok("audit_sink", name, "writes JSON lines to standard output")
+		case c.Type == "otlp":
+			d.ok("audit_sink", name, "the receiver accepted a probe log record (event "+auditsinks.ProbeEventName+")")
+		default:
+			d.ok("audit_sink", name, "the server accepted a connection")
+		}
+	}
+}
+
+// closeSink releases what a sink holds, whichever Close it has.
+func closeSink(ctx context.Context, s audit.Sink) {
+	switch c := s.(type) {
+	case interface{ Close(context.Context) error }:
+		_ = c.Close(ctx)
+	case io.Closer:
+		_ = c.Close()
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	auditsinks "github.com/rotor-dev/rotor/audit/sinks"
+	"github.com/rotor-dev/rotor/internal/otlpfake"
 	"github.com/rotor-dev/rotor/internal/vaulttest"
 )
 
@@ -80,5 +82,69 @@ func checkStoreProblem(t *testing.T, name string, r procResult, detail, hint, no
 	}
 	if strings.Contains(lines[0], notWant) {
 		t.Errorf("%s: %q says %q", name, lines[0], notWant)
+	}
+}
+
+// TestDoctorAuditSinks: doctor probes every configured audit sink — an
+// OTLP receiver that is up gets one probe log record (not an audit
+// record), one that is down is a problem with a hint (exit 8), a syslog
+// server over TCP is connected to, UDP is reported as unconfirmable — and
+// doctor adds nothing to the audit chain.
+func TestDoctorAuditSinks(t *testing.T) {
+	up, down := otlpfake.Start(t), otlpfake.Start(t)
+	if err := down.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	mustRotorEnv(t, dir, nil, "init")
+	cfgPath := filepath.Join(dir, "rotor.yaml")
+	sinks := "  sinks:\n" +
+		"    - type: otlp\n      endpoint: " + up.URL() + "\n" +
+		"    - type: otlp\n      endpoint: " + down.URL() + "\n" +
+		"    - type: syslog\n      address: " + ln.Addr().String() + "\n" +
+		"    - type: syslog\n      network: udp\n      address: " + ln.Addr().String() + "\n"
+	cfg := strings.Replace(string(mustRead(t, cfgPath)), "audit:\n", "audit:\n"+sinks, 1)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := mustRotorEnv(t, dir, nil, "audit", "tail", "-n", "0", "-o", "json").stdout
+
+	r := rotor(t, dir, nil, "doctor")
+	if r.code != exitDoctor {
+		t.Fatalf("doctor with a sink down: exit %d, want %d\n%s%s", r.code, exitDoctor, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		`(?m)^ok +audit_sink otlp ` + regexp.QuoteMeta(up.URL()) + `: the receiver accepted a probe log record`,
+		`(?m)^problem +audit_sink otlp ` + regexp.QuoteMeta(down.URL()) + `: .*\(hint: start the receiver`,
+		`(?m)^ok +audit_sink syslog tcp://` + regexp.QuoteMeta(ln.Addr().String()) + `: the server accepted a connection$`,
+		`(?m)^skipped +audit_sink syslog udp://.*UDP gives no acknowledgement`,
+	} {
+		if !regexp.MustCompile(want).MatchString(r.stdout) {
+			t.Errorf("doctor output does not match %s:\n%s", want, r.stdout)
+		}
+	}
+	if n := strings.Count(r.stdout, "problem "); n != 1 {
+		t.Errorf("%d problem lines, want 1 (the receiver that is down):\n%s", n, r.stdout)
+	}
+	logs := up.Logs()
+	if len(logs) != 1 || logs[0].Record.GetEventName() != auditsinks.ProbeEventName {
+		t.Errorf("the receiver that is up got %d records, want the one probe", len(logs))
+	}
+	if after := mustRotorEnv(t, dir, nil, "audit", "tail", "-n", "0", "-o", "json").stdout; after != before {
+		t.Errorf("doctor changed the audit chain:\nbefore %s\nafter %s", before, after)
 	}
 }

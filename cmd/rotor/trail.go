@@ -185,6 +185,25 @@ func (s *shipping) Where() (string, bool) {
 // shipTimeout bounds how long a command that ends waits for its sinks.
 const shipTimeout = 5 * time.Second
 
+// newSink builds the sink c configures, and names it for metrics and
+// `rotor doctor`.
+func newSink(ctx context.Context, c config.AuditSink, g *globals) (audit.Sink, string, error) {
+	switch c.Type {
+	case "stdout":
+		return &auditsinks.JSONLines{W: g.env.stdout}, "stdout", nil
+	case "syslog":
+		network := cmp.Or(c.Network, "tcp")
+		return &auditsinks.Syslog{Network: network, Addr: c.Address}, "syslog " + network + "://" + c.Address, nil
+	case "otlp":
+		o, err := auditsinks.NewOTLP(ctx, auditsinks.OTLPOptions{Endpoint: c.Endpoint})
+		if err != nil {
+			return nil, "", err
+		}
+		return o, "otlp " + cmp.Or(c.Endpoint, "(OTEL_EXPORTER_OTLP_* environment)"), nil
+	}
+	return nil, "", fmt.Errorf("audit sink type %q is not known", c.Type)
+}
+
 // withSinks starts a shipper for every configured sink and returns the
 // trail that feeds them; g closes them when the command ends.
 func withSinks(ctx context.Context, t trail, sinks []config.AuditSink, g *globals) (trail, error) {
@@ -193,25 +212,9 @@ func withSinks(ctx context.Context, t trail, sinks []config.AuditSink, g *global
 	}
 	s := &shipping{trail: t}
 	for i, c := range sinks {
-		var (
-			sink audit.Sink
-			name string
-		)
-		switch c.Type {
-		case "stdout":
-			sink, name = &auditsinks.JSONLines{W: g.env.stdout}, "stdout"
-		case "syslog":
-			network := c.Network
-			if network == "" {
-				network = "tcp"
-			}
-			sink, name = &auditsinks.Syslog{Network: network, Addr: c.Address}, "syslog "+network+"://"+c.Address
-		case "otlp":
-			o, err := auditsinks.NewOTLP(ctx, auditsinks.OTLPOptions{Endpoint: c.Endpoint})
-			if err != nil {
-				return nil, err
-			}
-			sink, name = o, "otlp "+cmp.Or(c.Endpoint, "(OTEL_EXPORTER_OTLP_* environment)")
+		sink, name, err := newSink(ctx, c, g)
+		if err != nil {
+			return nil, err
 		}
 		if len(sinks) > 1 {
 			name = fmt.Sprintf("%d %s", i, name)
