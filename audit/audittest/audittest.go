@@ -15,6 +15,12 @@
 // Backends on a real server (Vault, a DynamoDB emulator) give each subtest
 // its own namespace, e.g. a prefix derived from t.Name().
 //
+// A backend on a server that other processes can reach also calls
+// [RunProcesses] from a top-level test: writers in several processes
+// extend one chain, and writers killed with SIGKILL mid-append leave it
+// verifiable. Its TestMain must not start the server again in a writer
+// ([InChild]).
+//
 // # What it checks
 //
 // The contract written on [audit.Backend]: ErrNotExist for a key never

@@ -1,22 +1,14 @@
 package vaultchain_test
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/vault/api"
 
@@ -34,15 +26,12 @@ import (
 var srv *vaulttest.Server
 
 const (
-	childEnv  = "ROTOR_VAULTCHAIN_CHILD"
-	addrEnv   = "ROTOR_VAULTCHAIN_ADDR"
-	tokenEnv  = "ROTOR_VAULTCHAIN_TOKEN"
-	prefixEnv = "ROTOR_VAULTCHAIN_PREFIX"
-	seedEnv   = "ROTOR_VAULTCHAIN_SEED"
+	addrEnv  = "ROTOR_VAULTCHAIN_ADDR"
+	tokenEnv = "ROTOR_VAULTCHAIN_TOKEN"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
+	if audittest.InChild() {
 		os.Exit(m.Run())
 	}
 	s, stop, err := vaulttest.StartMain()
@@ -62,7 +51,7 @@ func uniqueName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-func newBackend(t *testing.T, c *api.Client, prefix string) *vaultchain.Backend {
+func newBackend(t testing.TB, c *api.Client, prefix string) *vaultchain.Backend {
 	t.Helper()
 	b, err := vaultchain.New(vaultchain.Options{Client: c, Mount: "secret", Prefix: prefix})
 	if err != nil {
@@ -84,10 +73,6 @@ func TestConformance(t *testing.T) {
 	audittest.Run(t, func(t *testing.T) audit.Backend {
 		return newBackend(t, srv.Client, uniqueName("rotortest/"))
 	})
-}
-
-func event(who string, i int) audit.Event {
-	return audit.Event{Initiator: who, Action: "rotate.promote", Secret: "clerk", Status: audit.StatusSucceeded, Detail: fmt.Sprintf("%s#%d", who, i)}
 }
 
 // tokenFor returns a token holding rotor's Vault policy for role over
@@ -131,7 +116,7 @@ func statusCode(err error) int {
 func TestRolePolicies(t *testing.T) {
 	prefix := uniqueName("rotortest/")
 	seed := newShared(t, newBackend(t, srv.Client, prefix))
-	if _, err := seed.Append(t.Context(), event("user:root", 0)); err != nil {
+	if _, err := seed.Append(t.Context(), audittest.Event("user:root", 0)); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -146,7 +131,7 @@ func TestRolePolicies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(string(tc.role), func(t *testing.T) {
 			s := newShared(t, newBackend(t, tokenFor(t, tc.role, prefix), prefix))
-			_, err := s.Append(t.Context(), event("user:"+string(tc.role), 1))
+			_, err := s.Append(t.Context(), audittest.Event("user:"+string(tc.role), 1))
 			switch {
 			case tc.append && err != nil:
 				t.Errorf("%s cannot append: %v", tc.role, err)
@@ -175,7 +160,7 @@ func TestTamperWithoutSalt(t *testing.T) {
 	prefix := uniqueName("rotortest/")
 	s := newShared(t, newBackend(t, srv.Client, prefix))
 	for i := range 3 {
-		if _, err := s.Append(t.Context(), event("user:ana", i)); err != nil {
+		if _, err := s.Append(t.Context(), audittest.Event("user:ana", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -202,176 +187,26 @@ func TestTamperWithoutSalt(t *testing.T) {
 	}
 }
 
-// TestProcessesAppendConcurrently runs three processes, each appending
-// with its own chain value, released at once: the result is one gap-free
-// chain holding every event once, each process's in order.
-func TestProcessesAppendConcurrently(t *testing.T) {
-	if childAppend(t) {
-		return
+// TestProcesses runs audittest's multi-process scenarios on the real
+// Vault: writers in several processes extend one chain, and writers killed
+// mid-append leave it verifiable.
+func TestProcesses(t *testing.T) {
+	env := []string{}
+	if srv != nil {
+		env = append(env, addrEnv+"="+srv.Addr, tokenEnv+"="+srv.Token)
 	}
-	const procs, each = 3, 15
-	prefix := uniqueName("rotortest/")
-	var (
-		wg    sync.WaitGroup
-		gates []io.Closer
-	)
-	for p := range procs {
-		cmd := child(t, "TestProcessesAppendConcurrently", fmt.Sprintf("p%d", p), prefix, each)
-		gate, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		gates = append(gates, gate)
-		wg.Go(func() {
-			if err := cmd.Wait(); err != nil {
-				t.Errorf("child %d: %v\n%s", p, err, out.String())
+	audittest.RunProcesses(t, uniqueName("rotortest/"), audittest.Processes{
+		Open: func(t testing.TB, prefix string) audit.Backend {
+			if srv != nil {
+				return newBackend(t, srv.Client, prefix)
 			}
-		})
-	}
-	// Every child waits for its stdin to close: closing them together
-	// releases them together, so their appends overlap.
-	for _, g := range gates {
-		g.Close()
-	}
-	wg.Wait()
-	s := newShared(t, newBackend(t, srv.Client, prefix))
-	rep, err := s.Verify(t.Context())
-	if err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	if rep.Records != procs*each || rep.Anchored != rep.Records {
-		t.Fatalf("Verify = %+v, want %d records, the head at the last", rep, procs*each)
-	}
-	checkEvents(t, s, nil)
-}
-
-// checkEvents checks that the chain holds every event at most once and
-// each writer's in order, and that it holds every event in want.
-func checkEvents(t *testing.T, s *audit.Shared, want map[string]bool) {
-	t.Helper()
-	recs, err := s.Tail(t.Context(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := map[string]bool{}
-	last := map[string]int{}
-	for _, r := range recs {
-		who, n, ok := strings.Cut(r.Detail, "#")
-		i, err := strconv.Atoi(n)
-		if !ok || err != nil {
-			continue
-		}
-		if found[r.Detail] {
-			t.Fatalf("%q is in the chain twice", r.Detail)
-		}
-		found[r.Detail] = true
-		if prev, seen := last[who]; seen && i <= prev {
-			t.Fatalf("%q follows #%d of the same writer", r.Detail, prev)
-		}
-		last[who] = i
-	}
-	for e := range want {
-		if !found[e] {
-			t.Errorf("acknowledged event %q is not in the chain", e)
-		}
-	}
-}
-
-func child(t *testing.T, test, id, prefix string, n int) *exec.Cmd {
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+id, addrEnv+"="+srv.Addr, tokenEnv+"="+srv.Token, prefixEnv+"="+prefix, "ROTOR_VAULTCHAIN_N="+strconv.Itoa(n))
-	return cmd
-}
-
-// childAppend is the child side of the process tests: it waits for its
-// stdin to close, then appends n events, printing "ack <detail>" after
-// each Append returns.
-func childAppend(t *testing.T) bool {
-	id := os.Getenv(childEnv)
-	if id == "" {
-		return false
-	}
-	c, err := api.NewClient(&api.Config{Address: os.Getenv(addrEnv)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(os.Getenv(tokenEnv))
-	s := newShared(t, newBackend(t, c, os.Getenv(prefixEnv)))
-	n, _ := strconv.Atoi(os.Getenv("ROTOR_VAULTCHAIN_N"))
-	if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		e := event(id, i)
-		if _, err := s.Append(t.Context(), e); err != nil {
-			t.Fatalf("Append: %v", err)
-		}
-		if _, err := os.Stdout.WriteString("ack " + e.Detail + "\n"); err != nil {
-			return true
-		}
-	}
-	return true
-}
-
-// TestWriterKilledMidAppend kills appending processes with SIGKILL at
-// seeded random moments: the chain still verifies, holds every
-// acknowledged event, and the next append continues it.
-func TestWriterKilledMidAppend(t *testing.T) {
-	if childAppend(t) {
-		return
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv(seedEnv); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (%s=%d replays it)", seed, seedEnv, seed)
-	rng := mrand.New(mrand.NewPCG(seed, 0))
-	prefix := uniqueName("rotortest/")
-	acked := map[string]bool{}
-	for round := range 3 {
-		cmd := child(t, "TestWriterKilledMidAppend", fmt.Sprintf("r%d", round), prefix, 200)
-		cmd.Stdin = strings.NewReader("")
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killAt := 1 + rng.IntN(30)
-		sc := bufio.NewScanner(out)
-		n := 0
-		for sc.Scan() {
-			a, ok := strings.CutPrefix(sc.Text(), "ack ")
-			if !ok {
-				continue
+			c, err := api.NewClient(&api.Config{Address: os.Getenv(addrEnv)})
+			if err != nil {
+				t.Fatal(err)
 			}
-			acked[a] = true
-			if n++; n == killAt {
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		_ = cmd.Wait()
-		if rep, err := newShared(t, newBackend(t, srv.Client, prefix)).Verify(t.Context()); err != nil {
-			t.Fatalf("round %d: Verify after the kill: %v (%+v)", round, err, rep)
-		}
-	}
-	s := newShared(t, newBackend(t, srv.Client, prefix))
-	last, err := s.Append(t.Context(), event("after", 0))
-	if err != nil {
-		t.Fatalf("Append after the kills: %v", err)
-	}
-	rep, err := s.Verify(t.Context())
-	if err != nil || rep.Records != last.Seq || rep.Anchored != last.Seq {
-		t.Fatalf("Verify = %+v, %v; want %d records, the head at the last", rep, err, last.Seq)
-	}
-	checkEvents(t, s, acked)
+			c.SetToken(os.Getenv(tokenEnv))
+			return newBackend(t, c, prefix)
+		},
+		Env: env,
+	})
 }
