@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotor-dev/rotor/internal/procgroup"
 	"github.com/rotor-dev/rotor/internal/redact"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
@@ -81,7 +82,7 @@ func (c *Command) run(ctx context.Context, step string, s *store.Secret) error {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	// Own process group, so a timeout kills the command's children too.
-	setProcessGroup(cmd)
+	procgroup.Set(cmd)
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {

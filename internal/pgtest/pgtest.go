@@ -29,7 +29,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -48,6 +47,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/rotor-dev/rotor/internal/procgroup"
 )
 
 // Timeouts. initdb and start-up take a few seconds on a loaded 2-core
@@ -71,11 +72,9 @@ type Server struct {
 	// Version is the server's major version, e.g. 15.
 	Version int
 
-	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *syncBuffer
-	stop   sync.Once
+	dir  string
+	proc *procgroup.Proc
+	stop sync.Once
 }
 
 // TB is the part of testing.TB the helpers use; taking it instead of
@@ -155,21 +154,14 @@ func (s *Server) ExecContext(ctx context.Context, sql string, args ...any) error
 }
 
 // Log returns what the server printed so far.
-func (s *Server) Log() string { return s.log.String() }
+func (s *Server) Log() string { return s.proc.Log() }
 
 // Stop shuts the server down (fast shutdown, then SIGKILL after
 // stopTimeout), waits for it and removes its directory. It is safe to call
 // more than once.
 func (s *Server) Stop() {
 	s.stop.Do(func() {
-		pgid := s.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGINT) // fast shutdown
-		select {
-		case <-s.exited:
-		case <-time.After(stopTimeout):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-s.exited
-		}
+		s.proc.Stop(syscall.SIGINT, stopTimeout) // SIGINT: fast shutdown
 		_ = os.RemoveAll(s.dir)
 	})
 }
@@ -297,17 +289,12 @@ func startOnce(bin string, owner *syscall.Credential) (*Server, error) {
 		"-c", "unix_socket_directories="+dir, "-c", "fsync=off", "-c", "max_connections=200",
 		"-c", "password_encryption=scram-sha-256")
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: owner}
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return fail(fmt.Errorf("start postgres: %w", err))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: owner}
+	proc, err := procgroup.Start(cmd)
+	if err != nil {
+		return fail(err)
 	}
-	s := &Server{Host: "127.0.0.1", Port: port, Password: password, dir: dir, cmd: cmd, exited: make(chan struct{}), log: log}
-	go func() {
-		_ = cmd.Wait()
-		close(s.exited)
-	}()
+	s := &Server{Host: "127.0.0.1", Port: port, Password: password, dir: dir, proc: proc}
 	if err := s.waitReady(); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("%w\npostgres log:\n%s", err, s.Log())
@@ -337,8 +324,8 @@ func (s *Server) waitReady() error {
 		}
 		last = err
 		select {
-		case <-s.exited:
-			return fmt.Errorf("%w (%s)", errExited, s.cmd.ProcessState)
+		case <-s.proc.Exited():
+			return fmt.Errorf("%w (%s)", errExited, s.proc.State())
 		case <-ctx.Done():
 			return fmt.Errorf("postgres on port %d not ready after %s: %v", s.Port, readyTimeout, last)
 		case <-tick.C:
@@ -361,22 +348,4 @@ func randomHex(n int) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -31,7 +31,6 @@
 package vaulttest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,11 +41,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/rotor-dev/rotor/internal/procgroup"
 )
 
 // Version is the Vault release the tests are written against. It must match
@@ -73,10 +73,7 @@ type Server struct {
 	// identities.
 	Client *api.Client
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has been reaped
-	log    *syncBuffer
-	stop   sync.Once
+	proc *procgroup.Proc
 }
 
 // TB is the part of testing.TB that [Start] uses. Taking it instead of
@@ -128,23 +125,11 @@ func (s *Server) NewClient(token string) (*api.Client, error) {
 
 // Log returns what the server printed so far. It contains the root token,
 // which is a throwaway dev credential.
-func (s *Server) Log() string { return s.log.String() }
+func (s *Server) Log() string { return s.proc.Log() }
 
-// Stop kills the server's process group and waits for it to exit. It is
-// safe to call more than once.
-func (s *Server) Stop() {
-	s.stop.Do(func() {
-		pgid := s.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-s.exited:
-			return
-		case <-time.After(stopTimeout):
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-s.exited
-	})
-}
+// Stop ends the server's process group (SIGTERM, then SIGKILL after
+// stopTimeout) and waits for it to exit. It is safe to call more than once.
+func (s *Server) Stop() { s.proc.Stop(syscall.SIGTERM, stopTimeout) }
 
 // Binary returns the path of the Vault server binary, or an error telling
 // how to build it.
@@ -214,17 +199,11 @@ func startOnce(bin string) (*Server, error) {
 		"-dev-no-store-token", // leave the user's ~/.vault-token alone
 	)
 	cmd.Env = serverEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	proc, err := procgroup.Start(cmd)
+	if err != nil {
+		return nil, err
 	}
-	s := &Server{Addr: "http://" + addr, Token: token, cmd: cmd, exited: make(chan struct{}), log: log}
-	go func() {
-		_ = cmd.Wait()
-		close(s.exited)
-	}()
+	s := &Server{Addr: "http://" + addr, Token: token, proc: proc}
 	if s.Client, err = s.NewClient(token); err != nil {
 		s.Stop()
 		return nil, err
@@ -261,8 +240,8 @@ func (s *Server) waitReady() error {
 			return nil
 		}
 		select {
-		case <-s.exited:
-			return fmt.Errorf("%w (%s)", errExited, s.cmd.ProcessState)
+		case <-s.proc.Exited():
+			return fmt.Errorf("%w (%s)", errExited, s.proc.State())
 		case <-ctx.Done():
 			return fmt.Errorf("vault at %s not ready after %s: %v", s.Addr, readyTimeout, last)
 		case <-tick.C:
@@ -298,23 +277,4 @@ func randomToken() (string, error) {
 		return "", err
 	}
 	return "root-" + hex.EncodeToString(b), nil
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of the
-// server's stdout and stderr and reads by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

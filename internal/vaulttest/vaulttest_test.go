@@ -42,7 +42,7 @@ func TestStart(t *testing.T) {
 	}
 	s.Stop()
 	select {
-	case <-s.exited:
+	case <-s.proc.Exited():
 	default:
 		t.Fatal("Stop returned before the process exited")
 	}

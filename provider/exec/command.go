@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotor-dev/rotor/internal/procgroup"
 	redactpkg "github.com/rotor-dev/rotor/internal/redact"
 )
 
@@ -77,7 +78,7 @@ func (c Command) Run(ctx context.Context, stdin []byte, redact ...string) ([]byt
 	// A killed shell can leave children holding the pipes open; stop
 	// waiting for them soon after.
 	cmd.WaitDelay = time.Second
-	setProcessGroup(cmd)
+	procgroup.Set(cmd)
 
 	err := cmd.Run()
 	fail := func(what string) error {
