@@ -43,6 +43,39 @@
 // store.ValidateValue, the rule `rotor stage` applies too. Rotate, rollback, stage and revoke run to completion even when
 // the client hangs up ([WithOperationTimeout]).
 //
+// # Status page
+//
+// When the backend is an [Overviewer], the server also serves a status
+// page for people, server-rendered HTML with no script:
+//
+//	GET  /                         the secrets (key ids, age, next rotation, previous
+//	                               expiry, issuer expiry, operation in progress with step
+//	                               and lease) and the last audit records with the chain's
+//	                               state ([Server.AuditVerified])
+//	GET  /login, POST /login       log in with an API token
+//	POST /logout                   end the session
+//	GET  /secrets/{name}/{op}      "Rotate X? [Confirm]" (op: rotate, rollback)
+//	POST /secrets/{name}/{op}      do it
+//	GET  /page.css                 the style sheet
+//
+// A login checks the token with the same [authz.Authenticator] as the API
+// and starts a session held in memory; the browser gets a random 256-bit
+// session id in an HttpOnly, SameSite=Strict cookie (Secure, with the
+// __Host- prefix, when the browser speaks https), never the token.
+// Sessions last [DefaultSessionTTL] from login, are not extended by use,
+// end at logout and with the process, and are not shared between
+// replicas ([WithPageSessions]). The page applies the API's role rules
+// through [authz.Allowed]: a viewer sees the table and the audit trail, a
+// ci token the table and the buttons, an admin all of it; the role
+// is checked again when a form is posted. Every form carries a CSRF
+// token, per session (the login form's is a double-submitted cookie) and
+// checked in constant time, and cross-origin posts are refused
+// (http.CrossOriginProtection) before that. Refusals are audited and
+// rate limited like the API's, with action "page.<what>" (page.login,
+// page.rotate, …); logins and logouts are audited as succeeded. Every
+// answer carries a Content-Security-Policy of default-src 'self', no
+// script and frame-ancestors 'none', and Cache-Control: no-store.
+//
 // # Errors
 //
 // Errors are JSON, {"error":{"code":"…","message":"…"}}, with one of the

@@ -273,13 +273,7 @@ func (s *Server) auditTail(w http.ResponseWriter, r *http.Request, c call) {
 		s.fail(w, r, err)
 		return
 	}
-	resp := AuditResponse{Records: []audit.Record{}}
-	for _, rec := range recs {
-		if len(c.p.Secrets) == 0 || rec.Secret != "" && c.p.Grants(rec.Secret) {
-			resp.Records = append(resp.Records, rec)
-		}
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, AuditResponse{Records: visibleRecords(c.p, recs)})
 }
 
 // readyTimeout bounds the backend's readiness check.

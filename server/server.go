@@ -159,6 +159,8 @@ type options struct {
 	denyBurst     int
 	denyWindow    time.Duration
 	now           func() time.Time
+	sessionTTL    time.Duration
+	maxSessions   int
 }
 
 // WithLogger sets where the server logs (errors it does not show callers,
@@ -217,6 +219,7 @@ type Server struct {
 	mux     *http.ServeMux
 	hub     *hub
 	denials *denials
+	page    *page // nil when the backend is no Overviewer
 	// denialsDone is closed when the denials' flusher has written its
 	// last summaries, after Close.
 	denialsDone chan struct{}
@@ -242,11 +245,13 @@ func New(backend Backend, auth authz.Authenticator, log AuditLog, opts ...Option
 		denyBurst:     DefaultDenialBurst,
 		denyWindow:    DefaultDenialWindow,
 		now:           time.Now,
+		sessionTTL:    DefaultSessionTTL,
+		maxSessions:   DefaultMaxSessions,
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.watchInterval <= 0 || o.heartbeat <= 0 || o.opTimeout <= 0 || o.denyWindow <= 0 || o.denyRate <= 0 || o.denyBurst < 1 {
+	if o.watchInterval <= 0 || o.heartbeat <= 0 || o.opTimeout <= 0 || o.denyWindow <= 0 || o.denyRate <= 0 || o.denyBurst < 1 || o.sessionTTL <= 0 || o.maxSessions < 1 {
 		return nil, errors.New("server: intervals, timeouts and denial limits must be positive")
 	}
 	if o.log == nil || o.now == nil {
@@ -264,6 +269,10 @@ func New(backend Backend, auth authz.Authenticator, log AuditLog, opts ...Option
 		s.denials.run(ctx)
 	}()
 	s.routes()
+	if err := s.pageRoutes(); err != nil {
+		cancel()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -419,6 +428,19 @@ func refusal(p authz.Principal, a authz.Action, secret string) string {
 // up with the client's other refusals, or, when the client has been
 // refused too often, answered 429 (see [WithDenialLimits]).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a authz.Action, secret, initiator string, status int, d ErrorDetail, detail string) {
+	if s.deny(w, r, "api."+string(a), secret, initiator, detail) {
+		s.denials.tooMany(w)
+		return
+	}
+	writeError(w, status, d)
+}
+
+// deny records a refused request in the audit log as denied, with action
+// (e.g. "api.rotate") and the caller's identity: in a record of its own,
+// or summed up with the client's other refusals (see [WithDenialLimits]).
+// It reports whether the caller has been refused too often and must be
+// answered 429; the caller writes the answer.
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, action, secret, initiator, detail string) (limited bool) {
 	limited, record := s.denials.decide(r.Context(), initiator)
 	if sw, ok := w.(*statusWriter); ok {
 		switch {
@@ -439,7 +461,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a authz.Action, 
 		}
 		e := audit.Event{
 			Initiator: initiator,
-			Action:    "api." + string(a),
+			Action:    action,
 			Secret:    secret,
 			Status:    audit.StatusDenied,
 			Detail:    clipTo(fmt.Sprintf("%s %s from %s: %s", r.Method, r.URL.Path, remoteHost(r), detail), maxDetailLen),
@@ -448,11 +470,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, a authz.Action, 
 			s.opts.log.Error("audit a refused request", "action", e.Action, "initiator", initiator, "err", err)
 		}
 	}
-	if limited {
-		s.denials.tooMany(w)
-		return
-	}
-	writeError(w, status, d)
+	return limited
 }
 
 func clipTo(s string, n int) string {

@@ -19,7 +19,10 @@ type backend struct {
 	a *app
 }
 
-var _ server.Backend = (*backend)(nil)
+var (
+	_ server.Backend    = (*backend)(nil)
+	_ server.Overviewer = (*backend)(nil)
+)
 
 func (b *backend) engine(initiator string) *rotation.Engine {
 	e := *b.a.engine
@@ -47,6 +50,24 @@ func (b *backend) Status(ctx context.Context, name string) (any, error) {
 		return nil, err
 	}
 	return vs[0], nil
+}
+
+// Overview feeds the status page: the stored secret, its provider and
+// when the schedule rotates it next.
+func (b *backend) Overview(ctx context.Context, name string) (server.Overview, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return server.Overview{}, err
+	}
+	s, _, err := b.a.engine.Load(ctx, name)
+	if err != nil {
+		return server.Overview{}, err
+	}
+	cfg, err := b.a.cfg.Secret(name)
+	if err != nil {
+		return server.Overview{}, err
+	}
+	return server.Overview{Secret: s, Provider: cfg.Provider, NextRotationAt: sec.NextRotation(s)}, nil
 }
 
 func (b *backend) Rotate(ctx context.Context, name, initiator string) (any, error) {

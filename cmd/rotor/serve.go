@@ -125,7 +125,7 @@ func runAPI(ctx context.Context, g *globals, listen string, schedule bool, inter
 			onStep(name, step, s)
 		}
 	}
-	go a.watchAudit(ctx, log)
+	go a.watchAudit(ctx, log, api.AuditVerified)
 	errc := make(chan error, 2)
 	go func() { errc <- server.Serve(ctx, ln, api, log) }()
 	if schedule {
@@ -152,8 +152,9 @@ const (
 // A shared chain is read whole at start and every auditFullInterval; the
 // checks in between read only what was appended since, and the head (see
 // audit.Verifier). The local log is read whole each time: it is a local
-// file, and its verifier streams.
-func (a *app) watchAudit(ctx context.Context, log *slog.Logger) {
+// file, and its verifier streams. report gets every outcome too (the
+// status page shows the chain's state).
+func (a *app) watchAudit(ctx context.Context, log *slog.Logger, report func(error)) {
 	check, full := a.audit.Verify, a.audit.Verify
 	if sh, ok := unwrap(a.audit).(*sharedTrail); ok {
 		v := sh.NewVerifier()
@@ -172,6 +173,7 @@ func (a *app) watchAudit(ctx context.Context, log *slog.Logger) {
 			return
 		}
 		a.metrics.AuditVerified(err)
+		report(err)
 		if err != nil {
 			log.Error("audit chain verification failed", "err", err)
 		}

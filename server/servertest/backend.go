@@ -52,7 +52,10 @@ type Backend struct {
 	ready  error
 }
 
-var _ server.Backend = (*Backend)(nil)
+var (
+	_ server.Backend    = (*Backend)(nil)
+	_ server.Overviewer = (*Backend)(nil)
+)
 
 // NewBackend returns a backend managing the secrets called names, each
 // issued once (a current key, no previous).
@@ -140,6 +143,20 @@ func (b *Backend) Status(ctx context.Context, name string) (any, error) {
 		v.Next = s.Next.ID
 	}
 	return v, nil
+}
+
+// Overview returns the stored secret and its schedule, for the status
+// page.
+func (b *Backend) Overview(ctx context.Context, name string) (server.Overview, error) {
+	sec, err := b.secret(name)
+	if err != nil {
+		return server.Overview{}, err
+	}
+	s, _, err := b.Store.Load(ctx, name)
+	if err != nil {
+		return server.Overview{}, err
+	}
+	return server.Overview{Secret: s, Provider: "test", NextRotationAt: sec.NextRotation(s)}, nil
 }
 
 // Rotate runs a rotation.
