@@ -46,6 +46,20 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && [[ -z "${PG_BIN
 fi
 # ------------------------------------------------------------------------------
 
+# --- Chromium -----------------------------------------------------------------
+# The status page's browser test (server, TestPageInBrowser) drives Debian's
+# chromium headless through chromedp; install it when it is missing, as root.
+if ! command -v chromium >/dev/null 2>&1 && [[ -z "${ROTOR_CHROMIUM:-}" ]]; then
+	if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+		echo "chromium not found: install Debian's chromium package (as root: apt-get install -y chromium) or set ROTOR_CHROMIUM" >&2
+		exit 1
+	fi
+	echo "installing Chromium from Debian's packages"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; }
+fi
+# ------------------------------------------------------------------------------
+
 VAULT_BIN="${VAULT_BIN:-$(internal/tools/vault/build.sh)}"
 export VAULT_BIN
 echo "using vault: $VAULT_BIN ($("$VAULT_BIN" version))"

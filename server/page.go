@@ -545,6 +545,9 @@ func (p *page) ago(t time.Time) string {
 		return ""
 	}
 	d := t.Sub(p.s.opts.now())
+	if d > -time.Minute && d < time.Minute {
+		return "now"
+	}
 	if d < 0 {
 		return roughly(-d) + " ago"
 	}
@@ -557,8 +560,6 @@ func roughly(d time.Duration) string {
 		return fmt.Sprintf("%dd %dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
 	case d >= time.Hour:
 		return fmt.Sprintf("%dh %dm", d/time.Hour, d%time.Hour/time.Minute)
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", d/time.Minute)
 	}
-	return "now"
+	return fmt.Sprintf("%dm", d/time.Minute)
 }
