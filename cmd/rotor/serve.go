@@ -29,7 +29,9 @@ func newServeCmd(g *globals) *cobra.Command {
 the watch stream SDK consumers subscribe to, /healthz, /readyz and /metrics.
 Callers authenticate with bearer tokens (stored hashed in rotor.yaml) or
 GitHub Actions OIDC tokens mapped to roles; every refusal is audited. The
-server block of rotor.yaml configures it (README, "Access control").`,
+server block of rotor.yaml configures it (README, "Access control").
+A status page for people is served at / (log in with an API token; README,
+"Status page").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAPI(cmd.Context(), g, listen, false, 0)
@@ -50,7 +52,8 @@ period is over, checking every --interval, and serves the same API as
 rotor serve. Several replicas may run against one store: the lease in the
 store decides who rotates, so each due rotation happens once. On SIGTERM
 the daemon finishes the step in flight, parks the rotation for the next
-run, and exits. Logs are JSON on stderr; key values never appear in them.`,
+run, and exits. Logs are JSON on stderr; key values never appear in them.
+The status page is served at / as by rotor serve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if interval < time.Second {
