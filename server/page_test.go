@@ -459,3 +459,37 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+func TestPageSessionsAreBounded(t *testing.T) {
+	e := newEnv(t, server.WithPageSessions(server.DefaultSessionTTL, 2))
+	first, second, third := e.browser(), e.browser(), e.browser()
+	first.login(tokViewer)
+	e.b.Clock.Advance(1) // first expires first
+	second.login(tokViewer)
+	third.login(tokAdmin)
+	if r := first.get("/"); r.status != http.StatusSeeOther {
+		t.Fatalf("the session closest to expiry is still there with a full table: GET / %d, want 303", r.status)
+	}
+	for name, b := range map[string]*browser{"second": second, "third": third} {
+		if r := b.get("/"); r.status != http.StatusOK {
+			t.Errorf("%s session ended: GET / %d", name, r.status)
+		}
+	}
+}
+
+func TestPageShowsAFailedOperation(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	token := b.login(tokAdmin)
+	if home := b.get("/"); strings.Contains(home.body, `action="/secrets/other/rollback"`) {
+		t.Error("a secret with no previous key has a Roll back button")
+	}
+	r := b.post("/secrets/other/rollback", url.Values{"csrf": {token}})
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "rollback other failed") {
+		t.Fatalf("rollback with nothing to roll back: %d, want 409 and a page that says so:\n%s", r.status, r.body)
+	}
+	if r := b.post("/secrets/other/revoke", url.Values{"csrf": {token}}); r.status != http.StatusNotFound {
+		t.Errorf("an operation the page does not offer: %d, want 404", r.status)
+	}
+	e.checkNoLeaks()
+}
