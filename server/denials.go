@@ -248,6 +248,10 @@ func (d *denials) append(ctx context.Context, es []audit.Event) {
 // tooMany answers a client that used up its refusals, telling it when
 // its next refusal would be allowed again.
 func (d *denials) tooMany(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(1/float64(d.rate)))))
+	w.Header().Set("Retry-After", d.retryAfter())
 	writeError(w, http.StatusTooManyRequests, ErrorDetail{Code: CodeTooManyRequests, Message: "too many refused requests; slow down"})
 }
+
+// retryAfter is the Retry-After of a 429: the seconds until the caller
+// may be refused again without being limited.
+func (d *denials) retryAfter() string { return strconv.Itoa(int(math.Ceil(1 / float64(d.rate)))) }

@@ -53,8 +53,8 @@ type ChainState struct {
 // [DefaultSessionTTL], not extended by use) and how many sessions the
 // server keeps (default [DefaultMaxSessions]; beyond it the one closest
 // to expiry ends).
-func WithPageSessions(ttl time.Duration, max int) Option {
-	return func(o *options) { o.sessionTTL, o.maxSessions = ttl, max }
+func WithPageSessions(ttl time.Duration, limit int) Option {
+	return func(o *options) { o.sessionTTL, o.maxSessions = ttl, limit }
 }
 
 // pageFiles are the status page's templates and style sheet: no
@@ -231,11 +231,16 @@ func (p *page) message(w http.ResponseWriter, status int, title, msg string, ses
 // "page.<what>", rate limited alike) and answers with a page.
 func (p *page) refuse(w http.ResponseWriter, r *http.Request, action, secret, initiator string, status int, msg, detail string) {
 	if p.s.deny(w, r, action, secret, initiator, detail) {
-		w.Header().Set("Retry-After", "1")
-		p.message(w, http.StatusTooManyRequests, "Too many refused requests", "Too many refused requests; slow down.", nil)
+		p.tooMany(w)
 		return
 	}
 	p.message(w, status, http.StatusText(status), msg, nil)
+}
+
+// tooMany answers a caller refused too often, like the API's 429.
+func (p *page) tooMany(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", p.s.denials.retryAfter())
+	p.message(w, http.StatusTooManyRequests, "Too many refused requests", "Too many refused requests; slow down.", nil)
 }
 
 // parseForm reads a small urlencoded form.
@@ -282,8 +287,7 @@ func (p *page) login(w http.ResponseWriter, r *http.Request) {
 			detail += "; claimed (unverified) identity " + claimed
 		}
 		if p.s.deny(w, r, "page.login", "", anonymous(r), detail) {
-			w.Header().Set("Retry-After", "1")
-			p.message(w, http.StatusTooManyRequests, "Too many refused requests", "Too many refused requests; slow down.", nil)
+			p.tooMany(w)
 			return
 		}
 		p.showLogin(w, r, http.StatusUnauthorized, "That token was not accepted.")
@@ -379,10 +383,11 @@ type row struct {
 }
 
 type homeData struct {
-	Rows      []row
-	ShowAudit bool
-	Records   []audit.Record
-	Chain     ChainState
+	Rows         []row
+	ShowAudit    bool
+	Records      []audit.Record
+	AuditProblem string
+	Chain        ChainState
 }
 
 func (p *page) home(w http.ResponseWriter, r *http.Request) {
@@ -409,6 +414,7 @@ func (p *page) home(w http.ResponseWriter, r *http.Request) {
 		recs, err := p.s.audit.Tail(r.Context(), pageAuditRecords)
 		if err != nil {
 			p.s.opts.log.Error("status page: read the audit log", "err", err)
+			d.AuditProblem = "The audit log could not be read; the server log has the details."
 		}
 		d.Records = visibleRecords(pr, recs)
 		slices.Reverse(d.Records)
@@ -458,6 +464,29 @@ func visibleRecords(p authz.Principal, recs []audit.Record) []audit.Record {
 // pageOps are the operations the page offers, with their role rule.
 var pageOps = map[string]authz.Action{"rotate": authz.ActionRotate, "rollback": authz.ActionRollback}
 
+// operation returns the secret, operation and action of a
+// /secrets/{name}/{op} request, or answers 404 and returns false.
+func (p *page) operation(w http.ResponseWriter, r *http.Request) (name, op string, action authz.Action, ok bool) {
+	name, op = r.PathValue("name"), r.PathValue("op")
+	action, known := pageOps[op]
+	if !known || store.ValidateName(name) != nil {
+		p.message(w, http.StatusNotFound, "Not found", "No such page.", nil)
+		return "", "", "", false
+	}
+	return name, op, action, true
+}
+
+// allowed applies the API's role rule to sess and action on the secret
+// called name; a refusal is answered, audited as page.<op>, and false.
+func (p *page) allowed(w http.ResponseWriter, r *http.Request, sess session, action authz.Action, op, name string) bool {
+	if authz.Allowed(sess.p, action, name) {
+		return true
+	}
+	why := refusal(sess.p, action, name)
+	p.refuse(w, r, "page."+op, name, sess.p.Subject, http.StatusForbidden, "Refused: "+why+".", why)
+	return false
+}
+
 type confirmData struct {
 	Op, Secret string
 	Row        row
@@ -466,10 +495,8 @@ type confirmData struct {
 // confirm shows "Rotate X? [Confirm]": the buttons of the table only
 // lead here, and only the form here changes anything.
 func (p *page) confirm(w http.ResponseWriter, r *http.Request) {
-	name, op := r.PathValue("name"), r.PathValue("op")
-	action, known := pageOps[op]
-	if !known || store.ValidateName(name) != nil {
-		p.message(w, http.StatusNotFound, "Not found", "No such page.", nil)
+	name, op, action, ok := p.operation(w, r)
+	if !ok {
 		return
 	}
 	_, sess, ok := p.session(r)
@@ -477,9 +504,7 @@ func (p *page) confirm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	if !authz.Allowed(sess.p, action, name) {
-		why := refusal(sess.p, action, name)
-		p.refuse(w, r, "page."+op, name, sess.p.Subject, http.StatusForbidden, "Refused: "+why+".", why)
+	if !p.allowed(w, r, sess, action, op, name) {
 		return
 	}
 	d := confirmData{Op: op, Secret: name, Row: p.row(r.Context(), sess.p, name)}
@@ -490,19 +515,12 @@ func (p *page) confirm(w http.ResponseWriter, r *http.Request) {
 // the API, under the caller's identity, detached from the browser like
 // the API's operations, then shows the table again.
 func (p *page) operate(w http.ResponseWriter, r *http.Request) {
-	name, op := r.PathValue("name"), r.PathValue("op")
-	action, known := pageOps[op]
-	if !known || store.ValidateName(name) != nil {
-		p.message(w, http.StatusNotFound, "Not found", "No such page.", nil)
-		return
-	}
-	id, sess, ok := p.posted(w, r, "page."+op, name)
+	name, op, action, ok := p.operation(w, r)
 	if !ok {
 		return
 	}
-	if !authz.Allowed(sess.p, action, name) {
-		why := refusal(sess.p, action, name)
-		p.refuse(w, r, "page."+op, name, sess.p.Subject, http.StatusForbidden, "Refused: "+why+".", why)
+	id, sess, ok := p.posted(w, r, "page."+op, name)
+	if !ok || !p.allowed(w, r, sess, action, op, name) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.s.opts.opTimeout)
