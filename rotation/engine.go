@@ -19,7 +19,14 @@
 //     the outcome is recorded.
 //
 // After each step the secret is saved with compare-and-swap, with the
-// completed step recorded. A process that dies at any point leaves a
+// completed step recorded, except where nothing outside the store happens
+// before the next save: a rotation's start carries its mint intent, test
+// is saved with promote and verify with finish (their audit records
+// follow that save), so a rotation that mints writes five versions: start,
+// create, promote, reload, finish. A run that dies before such a merged
+// save repeats the step, which changed nothing outside the store (test
+// and verify only ask). Every call that does change something outside
+// (mint, apply, reload, revoke) still follows a save of its own. A process that dies at any point leaves a
 // secret that the next run completes: `rotor rotate NAME`, a daemon tick,
 // or the command of the same kind resumes a rotation or a rollback from
 // its last recorded step, and any command finishes an interrupted revoke or
@@ -207,7 +214,10 @@ type Engine struct {
 	// hosts are assumed alive until their lease expires.
 	HolderAlive func(holder string) bool
 	// OnStep is called after each step is saved (progress output, fault
-	// injection in tests), and at the other [Points]. It may not modify
+	// injection in tests), and at the other [Points]. Test and verify
+	// are saved with the step that follows them: OnStep sees them when
+	// they complete, before that save, and [StepIntent] after the start
+	// that carried the intent was recorded. It may not modify
 	// the secret.
 	OnStep func(name string, step store.Step, s *store.Secret)
 	// Log receives operational logs (key ids only). Default: discard.

@@ -37,6 +37,13 @@ type run struct {
 	// cause is why an automatic rollback runs: the failed reload or verify
 	// of the rotation it undoes.
 	cause error
+	// ownIntent is set while the mint intent in s is the one this run's
+	// start saved, with nothing asked of the provider yet: there is
+	// nothing to reconcile.
+	ownIntent bool
+	// unsaved is the record of a step that completed but is saved with
+	// the next one (see stepLater); it is recorded after that save.
+	unsaved *Event
 }
 
 // Rotate runs a rotation of sec to completion: it starts one, or resumes an
@@ -74,7 +81,7 @@ func (e *Engine) Rotate(ctx context.Context, sec Secret) (Result, error) {
 			}
 			continue
 		}
-		r, err := e.start(ctx, sec, s, ver, store.OpRotate, nil, "rotate.start", store.KeyID(s.Current), "")
+		r, err := e.start(ctx, sec, s, ver, store.OpRotate, mintIntent(sec), "rotate.start", store.KeyID(s.Current), "")
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			// Somebody else wrote first; look again: they either hold
 			// the lease now (in progress) or finished something else.
@@ -83,8 +90,23 @@ func (e *Engine) Rotate(ctx context.Context, sec Secret) (Result, error) {
 		if err != nil {
 			return res, err
 		}
+		r.ownIntent = r.s.Rotation.Intent != nil
 		err = r.advance(ctx)
 		return r.result(store.OpRotate), err
+	}
+}
+
+// mintIntent returns the setup of a rotation's first save: when create
+// will have the provider mint (no staged key, a provider that does not
+// prepare), the mint intent goes with the start instead of in a save of
+// its own, since nothing outside the store happens between the two.
+func mintIntent(sec Secret) func(*store.Secret) {
+	return func(s *store.Secret) {
+		if _, prep := sec.Provider.(provider.Preparer); prep || s.Next != nil || s.Pending != nil {
+			return
+		}
+		rot := s.Rotation
+		rot.Intent = &store.Intent{ID: newRequestID(rot.ID), Action: store.IntentMint, At: rot.StartedAt}
 	}
 }
 
@@ -191,7 +213,28 @@ func (r *run) save(ctx context.Context) error {
 		return fmt.Errorf("save %s: %w", r.s.Name, err)
 	}
 	r.ver = nv
-	return nil
+	return r.recUnsaved(ctx)
+}
+
+// stepLater records step as completed without saving it: a step after
+// which nothing outside the store happens before the next save (test
+// before promote, verify before finish) is saved with that save, and its
+// audit record follows it. A run that dies before then repeats the step,
+// which changed nothing outside the store.
+func (r *run) stepLater(step store.Step, keyID, detail string) {
+	r.s.Rotation.Step = step
+	action := string(r.s.Rotation.OpKind()) + "." + string(step)
+	r.unsaved = &Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: StatusSucceeded, Detail: detail, Op: r.op}
+}
+
+// recUnsaved records the step stepLater left once it is saved.
+func (r *run) recUnsaved(ctx context.Context) error {
+	ev := r.unsaved
+	if ev == nil {
+		return nil
+	}
+	r.unsaved = nil
+	return r.e.record(ctx, *ev)
 }
 
 // release gives the lease up after a failure that left the operation
@@ -207,7 +250,7 @@ func (r *run) release(ctx context.Context) error {
 		return fmt.Errorf("release lease on %s: %w", r.s.Name, err)
 	}
 	r.ver = nv
-	return nil
+	return r.recUnsaved(ctx)
 }
 
 // rec records an event of the operation.
@@ -225,10 +268,14 @@ func (r *run) recErr(ctx context.Context, action, keyID string, err error) error
 }
 
 // close records the operation's terminal event, then ends the operation:
-// the lease is dropped with whatever else the caller changed in r.s. The
+// the lease is dropped with whatever else the caller changed in r.s (and
+// a step stepLater left is saved with it, its record first). The
 // record comes first so that a run dying in between leaves an operation
 // the next run closes again, never one without a terminal record.
 func (r *run) close(ctx context.Context, end Outcome, action, status, keyID, detail string) error {
+	if err := r.recUnsaved(ctx); err != nil {
+		return err
+	}
 	err := r.e.record(ctx, Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: status, Detail: detail, Op: r.op, End: end})
 	if err != nil {
 		return err
@@ -444,11 +491,16 @@ func (r *run) mintRequest(in *store.Intent) provider.MintRequest {
 }
 
 // mint has the provider mint the pending key, with the intent saved
-// first. A run that finds the intent of an earlier one reconciles it (see
-// reconcile) before minting again.
+// first (by the rotation's start, see mintIntent, or here). A run that
+// finds the intent of an earlier one reconciles it (see reconcile) before
+// minting again.
 func (r *run) mint(ctx context.Context) (*store.Key, error) {
 	rot := r.s.Rotation
-	if in := rot.Intent; in != nil && in.Action == store.IntentMint {
+	switch in := rot.Intent; {
+	case r.ownIntent:
+		r.ownIntent = false
+		r.e.point(r.s, StepIntent)
+	case in != nil && in.Action == store.IntentMint:
 		cred, err := r.reconcile(ctx)
 		if err != nil {
 			err = fmt.Errorf("%s: create: reconcile mint %s: %w", r.s.Name, in.ID, err)
@@ -461,7 +513,7 @@ func (r *run) mint(ctx context.Context) (*store.Key, error) {
 			k := r.newKey(*cred)
 			return k, r.rec(ctx, "rotate.create", StatusSucceeded, k.ID, fmt.Sprintf("recovered the key minted for request %s", in.ID))
 		}
-	} else {
+	default:
 		rot.Intent = &store.Intent{ID: newRequestID(r.op), Action: store.IntentMint, At: r.e.now()}
 		if err := r.save(ctx); err != nil {
 			return nil, err
@@ -624,7 +676,9 @@ func (r *run) test(ctx context.Context) error {
 		// Unknown answer (network, 5xx): keep the rotation for a retry.
 		return errors.Join(r.recErr(ctx, "rotate.test", k.ID, err), r.release(context.WithoutCancel(ctx)))
 	}
-	return r.stepDone(ctx, store.StepTest, k.ID, "issuer accepts the pending key")
+	// Promote follows with nothing outside the store in between.
+	r.stepLater(store.StepTest, k.ID, "issuer accepts the pending key")
+	return nil
 }
 
 // reject drops a pending key that must never be promoted and ends the
@@ -698,9 +752,12 @@ func (r *run) check(ctx context.Context, step store.Step, fn func(context.Contex
 		failErr := r.recErr(ctx, "rotate."+string(step), r.s.Current.ID, cause)
 		return r.becomeRollback(ctx, "automatic after failed "+string(step), failErr)
 	}
-	if step == store.StepReload {
-		r.s.ReloadedKeyID = r.s.Current.ID
+	if step == store.StepVerify {
+		// Finish follows with nothing outside the store in between.
+		r.stepLater(step, r.s.Current.ID, "")
+		return nil
 	}
+	r.s.ReloadedKeyID = r.s.Current.ID
 	return r.stepDone(ctx, step, r.s.Current.ID, "")
 }
 

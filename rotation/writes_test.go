@@ -2,6 +2,8 @@ package rotation_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,13 +44,14 @@ func TestStoreWritesPerRotation(t *testing.T) {
 		stage        bool
 		loads, saves int64
 	}{
-		// start, intent, create, test, promote, reload, verify, finish.
-		{"minted", func() provider.Provider { return rotationtest.NewProvider() }, false, 1, 8},
-		// start, prepare (the value saved before Apply), create, test,
-		// promote, reload, verify, finish.
-		{"prepared", func() provider.Provider { return rotationtest.NewIssuer(2) }, false, 1, 8},
-		// start, create, test, promote, reload, verify, finish.
-		{"staged", func() provider.Provider { return rotationtest.NewProvider() }, true, 1, 7},
+		// start with the mint intent, create, promote (test's record
+		// with it), reload, finish (verify's record with it).
+		{"minted", func() provider.Provider { return rotationtest.NewProvider() }, false, 1, 5},
+		// start, prepare (the value saved before Apply), create, promote,
+		// reload, finish.
+		{"prepared", func() provider.Provider { return rotationtest.NewIssuer(2) }, false, 1, 6},
+		// start, create, promote, reload, finish.
+		{"staged", func() provider.Provider { return rotationtest.NewProvider() }, true, 1, 5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,5 +85,48 @@ func TestStoreWritesPerRotation(t *testing.T) {
 				t.Errorf("one rotation loaded %d times, want %d", got, tc.loads)
 			}
 		})
+	}
+}
+
+// plainProvider hides every optional interface of the provider it wraps:
+// it can neither recover a mint nor mint idempotently.
+type plainProvider struct{ provider.Provider }
+
+// TestMergedStepsKeepTheirRecords: with test saved together with promote
+// and verify together with finish, the audit log still has a record of
+// every step, in step order, the mint intent saved with the start is not
+// mistaken for an interrupted run's (no possible orphan is reported even
+// for a provider that cannot reconcile), and the provider is asked to mint
+// exactly once.
+func TestMergedStepsKeepTheirRecords(t *testing.T) {
+	ctx := context.Background()
+	rec := &rotationtest.Recorder{}
+	st := memstore.New()
+	inner := rotationtest.NewProvider()
+	eng := &rotation.Engine{Store: st, Audit: rec, Salt: []byte("s"), Initiator: "user:test"}
+	sec := rotation.Secret{Name: "app", Provider: plainProvider{inner}, Every: time.Hour, Grace: time.Minute, Lease: time.Minute}
+	for range 2 {
+		if _, err := eng.Rotate(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _, err := st.Load(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Orphans) != 0 {
+		t.Errorf("orphans after two clean rotations: %+v", s.Orphans)
+	}
+	if n := len(inner.Minted()); n != 2 {
+		t.Errorf("the provider minted %d keys for two rotations, want 2", n)
+	}
+	var got []string
+	for _, ev := range rec.Events() {
+		got = append(got, ev.Action+" "+ev.Status)
+	}
+	one := []string{"rotate.start started", "rotate.create succeeded", "rotate.test succeeded", "rotate.promote succeeded",
+		"rotate.reload succeeded", "rotate.verify succeeded", "rotate.finish succeeded"}
+	if want := append(slices.Clone(one), one...); !slices.Equal(got, want) {
+		t.Errorf("audit records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -107,8 +107,9 @@ func leakCheck(t *testing.T, dir string, outputs []procResult, extra ...string) 
 	}
 }
 
-// TestCrashAtEveryStep kills rotor with SIGKILL right after each step is
-// saved, then runs it again. The secret must end fully rotated, never with
+// TestCrashAtEveryStep kills rotor with SIGKILL right after each step
+// (test and verify: before the save they share with the next step), then
+// runs it again. The secret must end fully rotated, never with
 // current empty or previous revoked early, and the audit chain must verify.
 func TestCrashAtEveryStep(t *testing.T) {
 	for _, step := range store.Steps {

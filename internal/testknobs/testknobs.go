@@ -12,7 +12,7 @@
 // # Knobs
 //
 //	ROTOR_CLOCK_SKEW=25h         shifts rotor's clock forward (a warning is printed)
-//	ROTOR_FAULT=crash-after:STEP  SIGKILLs rotor right after STEP is saved
+//	ROTOR_FAULT=crash-after:STEP  SIGKILLs rotor right after STEP (test and verify: before the save they share with promote and finish)
 //
 // STEP is any of [rotation.Points]: a rotation's steps (create, test,
 // promote, reload, verify, finish), the points inside create (intent,

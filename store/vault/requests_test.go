@@ -70,7 +70,7 @@ func TestRequestsPerRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := ct.take()
-	const saves = 8
+	const saves = 5
 	want := map[string]int{"GET data": 1, "PUT data": saves, "PATCH metadata": saves}
 	if len(got) != len(want) {
 		t.Errorf("requests of one rotation = %v, want %v", got, want)
