@@ -22,9 +22,19 @@ import (
 type scaleRow struct {
 	n       int
 	elapsed time.Duration
+	// versions is the KV versions the timed run wrote per rotation
+	// (Vault only; 0 when not measured): the store writes of one rotation.
+	versions float64
 }
 
 func (r scaleRow) perSecret() time.Duration { return r.elapsed / time.Duration(r.n) }
+
+func (r scaleRow) versionsText() string {
+	if r.versions == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(r.versions, 'f', 2, 64)
+}
 
 // scaleMain runs `rotor-bench scale`: for each size n it configures n
 // secrets (provider random) on the chosen store, issues their first keys,
@@ -108,13 +118,14 @@ func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n,
 		return scaleRow{}, err
 	}
 	var b strings.Builder
+	prefix := fmt.Sprintf("bench-%d-%d", n, time.Now().UnixNano())
 	if vault != nil {
 		token := filepath.Join(dir, "vault-token")
 		if err := os.WriteFile(token, []byte(vault.Token), 0o600); err != nil {
 			return scaleRow{}, err
 		}
-		fmt.Fprintf(&b, "store:\n  type: vault\n  vault:\n    address: %s\n    prefix: bench-%d-%d\n    auth: {method: token, token_file: %q}\n",
-			vault.Addr, n, time.Now().UnixNano(), token)
+		fmt.Fprintf(&b, "store:\n  type: vault\n  vault:\n    address: %s\n    prefix: %s\n    auth: {method: token, token_file: %q}\n",
+			vault.Addr, prefix, token)
 	} else {
 		b.WriteString("store:\n  type: file\n  file: {dir: .rotor/store, identity: .rotor/identity.txt}\n")
 	}
@@ -133,11 +144,43 @@ func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n,
 	if err := run(nil, args...); err != nil {
 		return scaleRow{}, err
 	}
+	before, err := kvVersions(ctx, vault, prefix, n)
+	if err != nil {
+		return scaleRow{}, err
+	}
 	start := time.Now()
 	if err := run([]string{"ROTOR_CLOCK_SKEW=721h"}, args...); err != nil {
 		return scaleRow{}, err
 	}
-	return scaleRow{n: n, elapsed: time.Since(start)}, nil
+	row := scaleRow{n: n, elapsed: time.Since(start)}
+	after, err := kvVersions(ctx, vault, prefix, n)
+	if err != nil {
+		return scaleRow{}, err
+	}
+	row.versions = float64(after-before) / float64(n)
+	return row, nil
+}
+
+// kvVersions sums the current KV versions of the n secrets under prefix
+// in the default KV mount (0 without Vault), read outside the timed run.
+func kvVersions(ctx context.Context, vault *vaulttest.Server, prefix string, n int) (uint64, error) {
+	if vault == nil {
+		return 0, nil
+	}
+	var sum uint64
+	for i := range n {
+		p := fmt.Sprintf("secret/metadata/%s/s%05d", prefix, i)
+		res, err := vault.Client.Logical().ReadWithContext(ctx, p)
+		if err != nil || res == nil {
+			return 0, fmt.Errorf("read %s: %v", p, err)
+		}
+		v, err := strconv.ParseUint(fmt.Sprint(res.Data["current_version"]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: current_version: %w", p, err)
+		}
+		sum += v
+	}
+	return sum, nil
 }
 
 func lastLines(s string, n int) string {
@@ -152,9 +195,9 @@ func growth(rows []scaleRow, r scaleRow) float64 {
 
 func reportScale(w io.Writer, rows []scaleRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "due secrets\telapsed\tper secret\tgrowth (per secret, vs first)")
+	fmt.Fprintln(tw, "due secrets\telapsed\tper secret\tgrowth (per secret, vs first)\tKV versions per rotation")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2fx\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2fx\t%s\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r), r.versionsText())
 	}
 	tw.Flush()
 }
@@ -172,9 +215,9 @@ func appendScaleMarkdown(path, storeType, sizes string, parallel int, rows []sca
 	}
 	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench scale -store %s -n %s%s` on %d CPUs (%s/%s, %s), load average %s at the end.\n\n",
 		storeType, sizes, flags, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), load)
-	b.WriteString("| due secrets | `rotor rotate --due` | per secret | growth per secret |\n|---|---|---|---|\n")
+	b.WriteString("| due secrets | `rotor rotate --due` | per secret | growth per secret | KV versions per rotation |\n|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %s | %s | %.2fx |\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r))
+		fmt.Fprintf(&b, "| %d | %s | %s | %.2fx | %s |\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r), r.versionsText())
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
