@@ -196,6 +196,7 @@ failed and rolled back, 5 audit chain broken, 6 operator action required,
 		newVersionCmd(g),
 		newDoctorCmd(g),
 	)
+	addCompletions(g, root)
 	return root
 }
 
