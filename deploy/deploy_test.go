@@ -144,7 +144,7 @@ func TestEveryYAMLFileParses(t *testing.T) {
 		}
 	}
 	// The files the other tests rely on must be among them.
-	for _, want := range []string{workflowFile, releaseWorkflowFile, ciConfigFile, alertsFile, "kubernetes/common.yaml", "kubernetes/daemon.yaml", "kubernetes/cronjob.yaml"} {
+	for _, want := range []string{workflowFile, releaseWorkflowFile, ciConfigFile, alertsFile, "kubernetes/common.yaml", "kubernetes/daemon.yaml", "kubernetes/cronjob.yaml", injectorFile} {
 		if !slices.Contains(files, filepath.Clean(want)) {
 			t.Errorf("%s not found", want)
 		}

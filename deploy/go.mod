@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/rhysd/actionlint v1.7.12
 	github.com/rotor-dev/rotor v0.0.0-00010101000000-000000000000
+	github.com/rotor-dev/rotor/keyring v0.0.0-00010101000000-000000000000
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/tools v0.50.0
 	k8s.io/api v0.37.2
@@ -79,7 +80,6 @@ require (
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
-	github.com/rotor-dev/rotor/keyring v0.0.0-00010101000000-000000000000 // indirect
 	github.com/ryanuber/go-glob v1.0.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
