@@ -141,39 +141,49 @@ func (e *Engine) nextToRevoke(ctx context.Context, sec Secret, s *store.Secret, 
 			return k
 		}
 	}
-	now := e.now()
 	for _, k := range candidates {
 		if tried[k.ID] {
 			continue
 		}
 		tried[k.ID] = true
-		refuse := func(err error) {
+		waiting, err := e.revocable(ctx, sec, s, k, opts)
+		if waiting {
+			res.Waiting = append(res.Waiting, k.ID)
+		}
+		if err != nil {
 			*errs = append(*errs, e.recordAll(ctx, err, Event{Action: "revoke", Secret: sec.Name, KeyID: k.ID, Status: StatusFailed, Detail: err.Error()}))
 		}
-		switch {
-		case !opts.Force && !k.Expired(now):
-			res.Waiting = append(res.Waiting, k.ID)
-			if k == s.Previous && !opts.ExpiredOnly {
-				refuse(fmt.Errorf("%s: revoke previous key %s: %w until %s (use --force to revoke it now)", sec.Name, k.ID, ErrNotExpired, k.ExpiresAt.Format(time.RFC3339)))
-			}
+		if waiting || err != nil {
 			continue
-		case k.ID == s.ReloadedKeyID:
-			refuse(fmt.Errorf("%s: revoke key %s: %w; run `rotor rotate %s` (or `rotor rollback %s`) until its reload succeeds", sec.Name, k.ID, ErrReloadPending, sec.Name, sec.Name))
-			continue
-		}
-		if sec.Usage != nil && !opts.Force {
-			users, err := sec.Usage.InUse(ctx, k.ID)
-			if err == nil && len(users) > 0 {
-				err = fmt.Errorf("%s: revoke key %s: %w: %s", sec.Name, k.ID, ErrKeyInUse, strings.Join(users, ", "))
-			}
-			if err != nil {
-				refuse(err)
-				continue
-			}
 		}
 		return k
 	}
 	return nil
+}
+
+// revocable decides whether Revoke may revoke k, a key of s not yet
+// marked revoking: it reports whether k is waiting for its grace period
+// to end, and the error Revoke refuses k with, if it does. It changes
+// nothing and records nothing; it asks consumers (sec.Usage) whether they
+// still use k.
+func (e *Engine) revocable(ctx context.Context, sec Secret, s *store.Secret, k *store.Key, opts RevokeOptions) (waiting bool, refusal error) {
+	switch {
+	case !opts.Force && !k.Expired(e.now()):
+		if k == s.Previous && !opts.ExpiredOnly {
+			return true, fmt.Errorf("%s: revoke previous key %s: %w until %s (use --force to revoke it now)", sec.Name, k.ID, ErrNotExpired, k.ExpiresAt.Format(time.RFC3339))
+		}
+		return true, nil
+	case k.ID == s.ReloadedKeyID:
+		return false, fmt.Errorf("%s: revoke key %s: %w; run `rotor rotate %s` (or `rotor rollback %s`) until its reload succeeds", sec.Name, k.ID, ErrReloadPending, sec.Name, sec.Name)
+	}
+	if sec.Usage != nil && !opts.Force {
+		users, err := sec.Usage.InUse(ctx, k.ID)
+		if err == nil && len(users) > 0 {
+			err = fmt.Errorf("%s: revoke key %s: %w: %s", sec.Name, k.ID, ErrKeyInUse, strings.Join(users, ", "))
+		}
+		return false, err
+	}
+	return false, nil
 }
 
 // revoke asks the issuer to revoke the key with id (marked revoking, in

@@ -11,10 +11,10 @@ import (
 )
 
 func newRevokeCmd(g *globals) *cobra.Command {
-	var expired, force bool
+	var expired, force, dryRun bool
 	var orphanChecked string
 	cmd := &cobra.Command{
-		Use:   "revoke (NAME | --expired) [--force] | NAME --orphan-checked REQUEST_ID",
+		Use:   "revoke (NAME | --expired) [--force] [--dry-run] | NAME --orphan-checked REQUEST_ID",
 		Short: "Revoke the previous key (and set-aside keys) at the issuer once their grace period is over",
 		Long: `Revoke revokes a secret's previous key at its provider and clears the slot,
 together with keys set aside by rollbacks and earlier rotations. It refuses
@@ -36,17 +36,24 @@ with is never revoked until the reload of its successor has completed.
 --orphan-checked REQUEST_ID dismisses a possibly orphaned key that rotor
 status reports (an interrupted mint whose provider cannot say what it
 created), once you have checked the issuer and revoked the key there if it
-exists. The dismissal is audited.`,
+exists. The dismissal is audited.
+
+--dry-run says which keys revoke would revoke and how (the issuer call, or
+the key to delete in a dashboard), which it would skip or refuse and why,
+and exits as revoke would, without changing anything, writing the audit log
+or calling the issuer. It asks the secret's consumers which key they use,
+as revoke does.`,
 		Example: `  rotor revoke --expired
   rotor revoke clerk-secret-key
   rotor revoke demo --force
+  rotor revoke --expired --dry-run
   rotor revoke demo --orphan-checked 20261101T120000Z-3f2a9c1d-mint-0b8e7f6a`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == expired {
 				return usagef("revoke: give exactly one of NAME or --expired")
 			}
-			if orphanChecked != "" && (expired || force) {
+			if orphanChecked != "" && (expired || force || dryRun) {
 				return usagef("revoke: --orphan-checked takes a NAME and no other flag")
 			}
 			a, err := g.open(cmd.Context())
@@ -75,7 +82,18 @@ exists. The dismissal is audited.`,
 				if err != nil {
 					return err
 				}
-				res, err := a.engine.Revoke(cmd.Context(), sec, rotation.RevokeOptions{Force: force, ExpiredOnly: expired})
+				opts := rotation.RevokeOptions{Force: force, ExpiredOnly: expired}
+				if dryRun {
+					s, _, err := a.engine.Load(cmd.Context(), name)
+					if err == nil {
+						err = a.planRevoke(cmd.Context(), out, sec, s, opts)
+					}
+					if err != nil {
+						errs = append(errs, err)
+					}
+					continue
+				}
+				res, err := a.engine.Revoke(cmd.Context(), sec, opts)
 				for _, id := range res.Revoked {
 					fmt.Fprintf(out, "%s: revoked key %s\n", name, id)
 				}
@@ -94,6 +112,7 @@ exists. The dismissal is audited.`,
 	}
 	cmd.Flags().BoolVar(&expired, "expired", false, "revoke every expired key of every secret")
 	cmd.Flags().BoolVar(&force, "force", false, "revoke before the grace period ends (audited as forced)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what revoke would do, or why it would refuse, without changing anything")
 	cmd.Flags().StringVar(&orphanChecked, "orphan-checked", "", "dismiss the possibly orphaned key of this mint request id, checked at the issuer")
 	return cmd
 }

@@ -8,8 +8,9 @@ import (
 )
 
 func newRollbackCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rollback NAME",
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "rollback NAME [--dry-run]",
 		Short: "Emergency rollback: make the previous key current again",
 		Long: `Rollback promotes previous back to current, sets the failed key aside for
 revocation (or keeps it as previous when keep_failed_as_previous is set),
@@ -17,7 +18,14 @@ then runs the secret's reload and verify hooks. It refuses when previous is
 empty, revoked or expired, and while a rotation is unfinished (use
 rotate --abort for that). When the issuer deletes the restored key on its
 own (a Clerk key rotated out with a deletion delay), it warns with the
-deadline; the schedule makes the secret due half a grace period before it.`,
+deadline; the schedule makes the secret due half a grace period before it.
+
+--dry-run says what the rollback would do (which key becomes current again,
+what happens to the current one, which reload hooks, checks and consumers
+run) or why it would refuse, and exits as the rollback would, without
+changing anything, writing the audit log or calling the issuer.`,
+		Example: `  rotor rollback clerk-secret-key --dry-run
+  rotor rollback clerk-secret-key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := g.open(cmd.Context())
@@ -27,6 +35,13 @@ deadline; the schedule makes the secret due half a grace period before it.`,
 			sec, err := a.secret(args[0])
 			if err != nil {
 				return err
+			}
+			if dryRun {
+				s, _, err := a.engine.Load(cmd.Context(), sec.Name)
+				if err != nil {
+					return err
+				}
+				return a.planRollback(cmd.OutOrStdout(), sec, s)
 			}
 			res, err := a.engine.Rollback(cmd.Context(), sec)
 			if err != nil {
@@ -42,4 +57,6 @@ deadline; the schedule makes the secret due half a grace period before it.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what the rollback would do, or why it would refuse, without changing anything")
+	return cmd
 }

@@ -157,8 +157,7 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 		return nil
 	}
 	if dryRun {
-		fmt.Fprintf(out, "%s: would rotate: %s\n", name, plan(s, sec, now))
-		return nil
+		return a.planRotate(out, sec, s, now)
 	}
 	res, err := a.engine.Rotate(ctx, sec)
 	if err != nil {
@@ -189,22 +188,6 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// plan describes what a rotation of s would do, for --dry-run.
-func plan(s *store.Secret, sec rotation.Secret, now time.Time) string {
-	if r := s.Rotation; r != nil {
-		return fmt.Sprintf("resume rotation %s after step %s (lease until %s)", r.ID, stepOrStart(r.Step), r.LeaseExpiresAt.Format(time.RFC3339))
-	}
-	src := "mint a new key with provider"
-	if s.Next != nil {
-		src = "promote staged key " + s.Next.ID
-	}
-	msg := src + "; test; promote"
-	if s.Current != nil {
-		msg += fmt.Sprintf(" (current %s becomes previous until %s)", s.Current.ID, now.Add(sec.Grace).Format(time.RFC3339))
-	}
-	return msg + "; reload; verify; finish"
 }
 
 func stepOrStart(s store.Step) string {
