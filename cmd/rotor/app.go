@@ -33,6 +33,9 @@ type app struct {
 	engine *rotation.Engine
 	// metrics, when set (daemon, serve), counts what the engine records.
 	metrics *metrics.Metrics
+	// progress, when set (rotate, rollback), reports reload hooks and
+	// verify checks on stderr while they run.
+	progress *progress
 }
 
 // recorderFor returns the audit recorder for initiator, counted by the
@@ -152,15 +155,26 @@ func (a *app) secret(name string) (rotation.Secret, error) {
 		if err != nil {
 			return rotation.Secret{}, fmt.Errorf("secret %s: %w", name, err)
 		}
+		if a.progress != nil {
+			r = trackedReloader{r, a.progress, name + ": reload: " + describeHook(h, true)}
+		}
 		reload = append(reload, r)
 	}
 	var verify trigger.Verifiers
 	for _, h := range sc.Verify {
-		verify = append(verify, a.verifier(h))
+		v := a.verifier(h)
+		if a.progress != nil {
+			v = trackedVerifier{v, a.progress, name + ": verify: " + describeHook(h, false)}
+		}
+		verify = append(verify, v)
 	}
 	if len(sc.Consumers) > 0 {
 		c := &trigger.Consumers{URLs: sc.Consumers, Timeout: time.Duration(sc.ConsumerTimeout)}
-		verify = append(verify, c)
+		var v rotation.Verifier = c
+		if a.progress != nil {
+			v = trackedVerifier{c, a.progress, name + ": verify: waiting for the consumers to report the new key id"}
+		}
+		verify = append(verify, v)
 		sec.Usage = c
 	}
 	if len(reload) > 0 {

@@ -19,6 +19,8 @@ empty, revoked or expired, and while a rotation is unfinished (use
 rotate --abort for that). When the issuer deletes the restored key on its
 own (a Clerk key rotated out with a deletion delay), it warns with the
 deadline; the schedule makes the secret due half a grace period before it.
+While a reload hook or verify check runs, stderr shows that it is still
+running.
 
 --dry-run says what the rollback would do (which key becomes current again,
 what happens to the current one, which reload hooks, checks and consumers
@@ -32,6 +34,7 @@ changing anything, writing the audit log or calling the issuer.`,
 			if err != nil {
 				return err
 			}
+			a.progress = g.newProgress()
 			sec, err := a.secret(args[0])
 			if err != nil {
 				return err

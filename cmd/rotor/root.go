@@ -49,10 +49,16 @@ type env struct {
 	// tty returns the operator's terminal to ask a question on, or nil
 	// when rotor does not run interactively.
 	tty func() io.ReadWriteCloser
+	// stderrTTY is set when stderr is a terminal: long steps then show
+	// their progress on one rewritten line (see progress.go).
+	stderrTTY bool
+	// ticker, when set, replaces time.NewTicker for progress reports.
+	ticker func(time.Duration) (<-chan time.Time, func())
 }
 
 func newEnv() *env {
-	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ, now: time.Now, knobs: buildKnobs(), tty: openTTY}
+	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ, now: time.Now, knobs: buildKnobs(), tty: openTTY,
+		stderrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
 }
 
 // openTTY opens the controlling terminal when stderr is one: a question is
@@ -89,6 +95,9 @@ type globals struct {
 	// rawStdout is stdout without neutralisation, for the one output that
 	// must stay byte for byte: a value get --reveal prints.
 	rawStdout io.Writer
+	// rawStderr is stderr without neutralisation, for the progress line
+	// rewritten on a terminal (progress.go).
+	rawStderr io.Writer
 }
 
 func run(args []string, e *env) int {
@@ -98,7 +107,7 @@ func run(args []string, e *env) int {
 	// except a value get --reveal prints.
 	safe := *e
 	safe.stdout, safe.stderr = newTermWriter(e.stdout), newTermWriter(e.stderr)
-	g := &globals{env: &safe, rawStdout: e.stdout}
+	g := &globals{env: &safe, rawStdout: e.stdout, rawStderr: e.stderr}
 	e = &safe
 	root := newRootCmd(g)
 	root.SetArgs(args)

@@ -34,7 +34,13 @@ before promote the pending key is discarded, after promote it is rolled back.
 lease, so a second rotor (another cron run, a daemon) still never rotates
 the same secret twice. The default suits the store: ` + parallelDefaults + `.
 Steps of different secrets interleave in the output; each line starts with
-its secret's name.`,
+its secret's name. While a reload hook or verify check runs, stderr shows
+that it is still running (a line rewritten in place on a terminal, a line
+every 5 s otherwise).
+
+--dry-run says what the rotation would do (a staged key or the provider
+call that mints one, the reload hooks, verify checks and consumers) or why
+it would stop, without changing anything or calling the issuer.`,
 		Example: `  rotor rotate demo
   rotor rotate --due
   rotor rotate --due --parallel 32
@@ -62,6 +68,7 @@ its secret's name.`,
 			if err != nil {
 				return err
 			}
+			a.progress = g.newProgress()
 			if parallel == 0 {
 				parallel = defaultParallel(a.cfg.Store.Type)
 			}
