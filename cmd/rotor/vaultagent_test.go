@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/internal/procgroup"
 	"github.com/rotor-dev/rotor/internal/vaulttest"
 	"github.com/rotor-dev/rotor/keyring"
 )
@@ -133,16 +134,11 @@ secrets:
 	cmd := exec.Command(bin, "agent", "-config="+agentConfig)
 	cmd.Dir = agent
 	cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN=")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var log syncBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
+	proc, err := procgroup.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
+	t.Cleanup(func() { proc.Stop(syscall.SIGTERM, 10*time.Second) })
 
 	rendered := filepath.Join(agent, agentRendered)
 	src := keyring.EnvFileSource(rendered, "CLERK_SECRET_KEY")
@@ -151,8 +147,10 @@ secrets:
 		t.Helper()
 		var last string
 		waitFor(t, what+" rendered", func() bool {
-			if cmd.ProcessState != nil {
-				t.Fatalf("vault agent exited:\n%s", log.String())
+			select {
+			case <-proc.Exited():
+				t.Fatalf("vault agent exited:\n%s", proc.Log())
+			default:
 			}
 			s, err := src.Load(ctx)
 			if err != nil {
@@ -206,7 +204,7 @@ secrets:
 
 	// No key value in what rotor printed, in the audit log, or in the
 	// agent's log.
-	outs = append(outs, procResult{stdout: log.String()})
+	outs = append(outs, procResult{stdout: proc.Log()})
 	leakCheck(t, dir, outs, vars["CLERK_SECRET_KEY"])
 }
 
