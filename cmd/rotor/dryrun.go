@@ -81,7 +81,7 @@ func describeProvider(sc *config.Secret) providerPlan {
 	case postgres.Options:
 		return providerPlan{
 			mint:   fmt.Sprintf("PostgreSQL: set a new password on the next of roles %s (%s)", strings.Join(o.Roles, ", "), o.Strategy),
-			revoke: fmt.Sprintf("PostgreSQL: disable the role's login (%s)", o.Revoke),
+			revoke: fmt.Sprintf("PostgreSQL: lock out the key's role (revoke mode %s)", o.Revoke),
 		}
 	}
 	return providerPlan{mint: "call provider " + sc.Provider + " to mint", revoke: "call provider " + sc.Provider + " to revoke"}
