@@ -166,6 +166,11 @@ type Event struct {
 	// End, when set, makes this the operation's terminal record and says
 	// how the operation ended.
 	End Outcome
+	// Err is the error a failed event reports, for recorders that act on
+	// its kind (errors.Is, errors.As: a *provider.ActionRequiredError
+	// asks the operator to act); Detail carries its message. Nil for
+	// other events. It is not part of the audit record.
+	Err error
 }
 
 // Audit statuses.
@@ -350,6 +355,7 @@ func (e *Engine) record(ctx context.Context, ev Event) error {
 
 // recordAll records ev and, on failure, joins the audit error to err.
 func (e *Engine) recordAll(ctx context.Context, err error, ev Event) error {
+	ev.Err = err
 	if aerr := e.record(ctx, ev); aerr != nil {
 		return errors.Join(err, aerr)
 	}

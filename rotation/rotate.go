@@ -261,7 +261,8 @@ func (r *run) rec(ctx context.Context, action, status, keyID, detail string) err
 // recErr records a failure of the operation and returns err with any
 // audit error joined.
 func (r *run) recErr(ctx context.Context, action, keyID string, err error) error {
-	if aerr := r.rec(ctx, action, StatusFailed, keyID, err.Error()); aerr != nil {
+	ev := Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: StatusFailed, Detail: err.Error(), Op: r.op, Err: err}
+	if aerr := r.e.record(ctx, ev); aerr != nil {
 		return errors.Join(err, aerr)
 	}
 	return err
@@ -273,10 +274,15 @@ func (r *run) recErr(ctx context.Context, action, keyID string, err error) error
 // record comes first so that a run dying in between leaves an operation
 // the next run closes again, never one without a terminal record.
 func (r *run) close(ctx context.Context, end Outcome, action, status, keyID, detail string) error {
+	return r.closeEvent(ctx, Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: status, Detail: detail, Op: r.op, End: end})
+}
+
+// closeEvent is close with the terminal event made by the caller.
+func (r *run) closeEvent(ctx context.Context, ev Event) error {
 	if err := r.recUnsaved(ctx); err != nil {
 		return err
 	}
-	err := r.e.record(ctx, Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: status, Detail: detail, Op: r.op, End: end})
+	err := r.e.record(ctx, ev)
 	if err != nil {
 		return err
 	}
@@ -287,7 +293,8 @@ func (r *run) close(ctx context.Context, end Outcome, action, status, keyID, det
 // closeErr is close for a failure: it records cause and returns it, with
 // any error of the close joined.
 func (r *run) closeErr(ctx context.Context, action, keyID string, cause error) error {
-	if err := r.close(ctx, EndFailed, action, StatusFailed, keyID, cause.Error()); err != nil {
+	ev := Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: StatusFailed, Detail: cause.Error(), Op: r.op, End: EndFailed, Err: cause}
+	if err := r.closeEvent(ctx, ev); err != nil {
 		return errors.Join(cause, err)
 	}
 	return cause
