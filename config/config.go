@@ -38,6 +38,7 @@ import (
 	"github.com/rotor-dev/rotor/field"
 	"github.com/rotor-dev/rotor/internal/serviceurl"
 	"github.com/rotor-dev/rotor/keyring"
+	"github.com/rotor-dev/rotor/notify"
 	"github.com/rotor-dev/rotor/schedule"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/awssm"
@@ -74,6 +75,12 @@ type Config struct {
 	Defaults Defaults     `yaml:"defaults"`
 	Secrets  []Secret     `yaml:"secrets"`
 	Server   ServerConfig `yaml:"server"`
+
+	// Notify configures notifications (Slack, webhooks): the notify block
+	// decoded into the notify package's Options, with defaults applied;
+	// NotifyBlock is the block as written.
+	Notify      notify.Options `yaml:"-"`
+	NotifyBlock yaml.Node      `yaml:"notify"`
 }
 
 // StoreConfig selects and configures the secret store.
@@ -452,6 +459,11 @@ func (c *Config) validate(v *validator) {
 	default:
 		v.addf(p.Child("type"), "unknown store type %q (want file, vault or awssm)", st.Type)
 	}
+	if c.NotifyBlock.Kind != 0 {
+		if o, ok := decodeBlock[notify.Options](&c.NotifyBlock, field.NewPath("notify"), c.Dir, &errs); ok {
+			c.Notify = o
+		}
+	}
 	v.addList(errs)
 	switch {
 	case c.Audit.Chain != "" && c.Audit.Chain != "store" && c.Audit.Chain != "file":
@@ -722,6 +734,7 @@ func (c *Config) ConsumedEnv() []string {
 	if o := c.Store.AWSSM; o != nil {
 		env = append(env, o.ConsumedEnv()...)
 	}
+	env = append(env, c.Notify.ConsumedEnv()...)
 	for i := range c.Secrets {
 		s := &c.Secrets[i]
 		if ec, ok := s.ProviderOptions.(envConsumer); ok {

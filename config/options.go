@@ -107,6 +107,17 @@ func decodeValue(n *yaml.Node, v reflect.Value, p field.Path, errs *field.List, 
 			return
 		}
 		v.SetInt(int64(d))
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && !reflect.PointerTo(t.Elem()).Implements(unmarshalerType):
+		// A list of blocks (notify.targets): each element by these rules.
+		if n.Kind != yaml.SequenceNode {
+			errs.Addf(p, "want a list of %s", t.Elem())
+			return
+		}
+		list := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+		for i, el := range n.Content {
+			decodeValue(el, list.Index(i), p.Child(i), errs, depth+1)
+		}
+		v.Set(list)
 	case reflect.PointerTo(t).Implements(unmarshalerType), t.Kind() != reflect.Struct && t.Kind() != reflect.Pointer:
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			errs.Addf(p, "%s", strings.TrimPrefix(typeErrorText(err), "yaml: "))

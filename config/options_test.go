@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rotor-dev/rotor/field"
+	"github.com/rotor-dev/rotor/notify"
 	"github.com/rotor-dev/rotor/store/awssm"
 	"github.com/rotor-dev/rotor/store/vault"
 	"github.com/rotor-dev/rotor/trigger/kubernetes"
@@ -56,6 +57,8 @@ func TestBlockKeys(t *testing.T) {
 		"clerk.platform":   {"application_id", "instance", "token_env"},
 		"clerk_machine":    {"api_url", "machine_id", "instance_key_env", "timeout"},
 		"exec":             {"command", "timeout"},
+		"notify":           {"targets", "attempts", "timeout", "exit_wait", "retry_for", "min_backoff", "max_backoff", "source"},
+		"notify.targets":   {"name", "type", "url", "url_env", "events", "signing_key_file", "signing_key_env"},
 		"postgres": {"strategy", "url", "roles", "template_role", "admin_url_env", "admin_secret", "revoke",
 			"terminate_sessions", "password_length", "password_alphabet", "connect_timeout"},
 	}
@@ -64,6 +67,8 @@ func TestBlockKeys(t *testing.T) {
 		"store.vault.auth": keysOf(reflect.TypeFor[vault.AuthOptions]()),
 		"store.awssm":      keysOf(reflect.TypeFor[awssm.Options]()),
 		"kubernetes":       keysOf(reflect.TypeFor[kubernetes.Options]()),
+		"notify":           keysOf(reflect.TypeFor[notify.Options]()),
+		"notify.targets":   keysOf(reflect.TypeFor[notify.TargetOptions]()),
 	}
 	for _, k := range providers {
 		var errs field.List
