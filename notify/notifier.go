@@ -74,8 +74,22 @@ type Notifier struct {
 
 type target struct {
 	TargetOptions
-	url string
-	key []byte // nil: deliveries are not signed
+	url      string
+	key      []byte // nil: deliveries are not signed
+	unusable error  // why nothing can be delivered (URL missing)
+}
+
+// URLEnvProblem returns why the value of the environment variable name
+// is not a usable target URL, or nil. The URL is a secret: the error
+// names the variable, not the value.
+func URLEnvProblem(name, value string) error {
+	switch {
+	case value == "":
+		return fmt.Errorf("$%s is not set", name)
+	case CheckURL(value) != nil:
+		return fmt.Errorf("$%s is not an acceptable URL (https, or http to a loopback address, without user info or query)", name)
+	}
+	return nil
 }
 
 // New builds a Notifier for o (validated, with defaults applied). It reads
@@ -101,14 +115,10 @@ func New(o Options, d Deps) (*Notifier, error) {
 	for _, t := range o.Targets {
 		tg := target{TargetOptions: t, url: t.URL}
 		if t.URLEnv != "" {
+			// A command that does not notify (rotor status) must not fail
+			// for want of the URL: the deliveries to this target do.
 			tg.url = d.Getenv(t.URLEnv)
-			if tg.url == "" {
-				return nil, fmt.Errorf("notify target %s: $%s is not set", t.Name, t.URLEnv)
-			}
-			if err := CheckURL(tg.url); err != nil {
-				// The URL is a secret: the error names the variable, not it.
-				return nil, fmt.Errorf("notify target %s: $%s is not an acceptable URL (https, or http to a loopback address, without user info or query)", t.Name, t.URLEnv)
-			}
+			tg.unusable = URLEnvProblem(t.URLEnv, tg.url)
 		}
 		switch {
 		case t.SigningKeyFile != "":
@@ -215,6 +225,9 @@ func (n *Notifier) deliver(t *target, e Event) {
 		body, err = cloudEvent(id, n.o.Source, e)
 	}
 	tries := 0
+	if err == nil && t.unusable != nil {
+		err = t.unusable
+	}
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, n.retryFor)
 		b := backoff.NewExponentialBackOff()

@@ -501,3 +501,14 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// A target whose URL variable is unset does not stop the Notifier (a
+// command that sends nothing must run); its deliveries fail, recorded.
+func TestURLEnvUnset(t *testing.T) {
+	n, log := newNotifier(t, fastOptions(TargetOptions{Name: "ops", Type: TypeSlack, URLEnv: "SLACK_URL"}), Deps{})
+	n.Notify(rotated)
+	n.Close(t.Context())
+	if ev := log.all(); len(ev) != 1 || ev[0].Status != audit.StatusFailed || !strings.Contains(ev[0].Detail, "$SLACK_URL is not set") {
+		t.Fatalf("audit = %+v, want one failed delivery naming the unset variable", ev)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/internal/childenv"
 	"github.com/rotor-dev/rotor/metrics"
+	"github.com/rotor-dev/rotor/notify"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/awssm"
@@ -36,6 +37,9 @@ type app struct {
 	// progress, when set (rotate, rollback), reports reload hooks and
 	// verify checks on stderr while they run.
 	progress *progress
+	// notifier, when the notify block has targets, hears what the engine
+	// records (notifications.go).
+	notifier *notify.Notifier
 }
 
 // recorderFor returns the audit recorder for initiator, counted by the
@@ -45,7 +49,7 @@ func (a *app) recorderFor(initiator string) rotation.Recorder {
 	if a.metrics != nil {
 		r = a.metrics.Recorder(r)
 	}
-	return r
+	return a.notifying(r, initiator)
 }
 
 // open loads the config and wires the store, audit log and engine.
@@ -77,6 +81,9 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 		return nil, err
 	}
 	a := &app{g: g, cfg: cfg, store: st, audit: tr, salt: salt, now: now}
+	if a.notifier, err = g.openNotifications(a); err != nil {
+		return nil, err
+	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(g.env.stderr, "rotor: warning: %s\n", w)
 	}
@@ -97,7 +104,7 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	}
 	a.engine = &rotation.Engine{
 		Store:     es,
-		Audit:     rec,
+		Audit:     a.notifying(rec, g.initiatorName()),
 		Salt:      salt,
 		Initiator: g.initiatorName(),
 		Now:       now,

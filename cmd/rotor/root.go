@@ -18,6 +18,7 @@ import (
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/audit/dynamochain"
 	"github.com/rotor-dev/rotor/internal/errclass"
+	"github.com/rotor-dev/rotor/notify"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/rotation"
 )
@@ -92,6 +93,12 @@ type globals struct {
 	// sinks ship audit records; closed, after a last delivery attempt,
 	// when the command ends.
 	sinks []*audit.Shipper
+	// notifier delivers the notify block's notifications; the command's
+	// exit waits for them at most notifyWait (notifications.go). serving
+	// is set by daemon and serve, whose deliveries retry in the background.
+	notifier   *notify.Notifier
+	notifyWait time.Duration
+	serving    bool
 	// rawStdout is stdout without neutralisation, for the one output that
 	// must stay byte for byte: a value get --reveal prints.
 	rawStdout io.Writer
@@ -123,6 +130,8 @@ func run(args []string, e *env) int {
 		}
 		cancel()
 	}
+	// After the operation's records, before the sinks ship the deliveries'.
+	g.closeNotifications(ctx, err)
 	for _, sh := range g.sinks {
 		// A sink that is down costs the command at most shipTimeout, and
 		// its records: the chain has them all the same.

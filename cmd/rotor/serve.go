@@ -73,6 +73,7 @@ func runAPI(ctx context.Context, g *globals, listen string, schedule bool, inter
 	if schedule && g.initiator == "" && g.env.getenv("ROTOR_INITIATOR") == "" {
 		g.initiator = audit.InitiatorSystem
 	}
+	g.serving = true // notifications retry in the background
 	a, err := g.open(ctx)
 	if err != nil {
 		return err
@@ -166,6 +167,7 @@ func (a *app) watchAudit(ctx context.Context, log *slog.Logger, report func(erro
 	t := time.NewTicker(auditCheckInterval)
 	defer t.Stop()
 	lastFull := time.Now()
+	broken := false
 	for {
 		verify := check
 		if time.Since(lastFull) >= auditFullInterval {
@@ -177,6 +179,7 @@ func (a *app) watchAudit(ctx context.Context, log *slog.Logger, report func(erro
 		}
 		a.metrics.AuditVerified(err)
 		report(err)
+		a.chainChecked(err, &broken)
 		if err != nil {
 			log.Error("audit chain verification failed", "err", err)
 		}

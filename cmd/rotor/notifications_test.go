@@ -1,0 +1,230 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/notify"
+)
+
+// hookReceiver is a webhook receiver on loopback that keeps every
+// delivery.
+type hookReceiver struct {
+	*httptest.Server
+	mu         sync.Mutex
+	headers    []http.Header
+	bodies     []string
+	deliveries []notify.CloudEvent
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	t.Helper()
+	h := &hookReceiver{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var ce notify.CloudEvent
+		if err := json.Unmarshal(b, &ce); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		h.mu.Lock()
+		h.headers, h.bodies, h.deliveries = append(h.headers, r.Header.Clone()), append(h.bodies, string(b)), append(h.deliveries, ce)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookReceiver) kinds() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ks []string
+	for _, d := range h.deliveries {
+		ks = append(ks, string(d.Data.Kind))
+	}
+	return ks
+}
+
+// deadURL returns a loopback URL nothing listens on: a receiver that is
+// down.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr + "/services/T0/B0/slacksecretpath"
+}
+
+// notifyConfig appends a notify block to dir's rotor.yaml: a signed
+// webhook to hook for the given events, and a Slack target whose URL (in
+// $SLACK_URL) is down. Retries are quick so that the test is short.
+func notifyConfig(t *testing.T, dir, hook string, events string) {
+	t.Helper()
+	path := filepath.Join(dir, "rotor.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, `notify:
+  attempts: 2
+  min_backoff: 1ms
+  max_backoff: 2ms
+  targets:
+    - name: siem
+      type: webhook
+      url: `+hook+`
+      events: [`+events+`]
+      signing_key_file: .rotor/notify.key
+    - name: ops
+      type: slack
+      url_env: SLACK_URL
+`...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type auditLine struct {
+	Action, Status, Secret, Detail string
+	KeyID                          string `json:"key_id"`
+}
+
+func auditLines(t *testing.T, dir string) []auditLine {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, ".rotor", "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []auditLine
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r auditLine
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// deliveries returns the audit records of notifications, by status.
+func deliveries(t *testing.T, dir string) (succeeded, failed []auditLine) {
+	for _, r := range auditLines(t, dir) {
+		switch {
+		case r.Action != notify.ActionDelivery:
+		case r.Status == "succeeded":
+			succeeded = append(succeeded, r)
+		default:
+			failed = append(failed, r)
+		}
+	}
+	return succeeded, failed
+}
+
+// TestNotificationsFromCLI: rotate and rollback through the CLI notify a
+// signed webhook receiver of the kinds it selected, while the Slack
+// receiver is down: the commands still exit 0, each delivery, made or
+// given up, is an audit record, the chain verifies, and no payload,
+// output or record holds a key value.
+func TestNotificationsFromCLI(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	hook := newHookReceiver(t)
+	notifyConfig(t, dir, hook.URL, "rotated, rolled_back")
+	slack := deadURL(t)
+	env := []string{"SLACK_URL=" + slack}
+	var outs []procResult
+	for _, args := range [][]string{{"rotate", "demo"}, {"rotate", "demo"}, {"rollback", "demo"}} {
+		r := rotor(t, dir, env, args...)
+		if r.code != 0 {
+			t.Fatalf("rotor %v: exit %d, want 0 with a receiver down\n%s", args, r.code, r.stderr)
+		}
+		outs = append(outs, r)
+	}
+	if got := strings.Join(hook.kinds(), ","); got != "rotated,rotated,rolled_back" {
+		t.Fatalf("webhook got %q, want rotated twice then rolled_back", got)
+	}
+	key, err := notify.LoadOrCreateKey(filepath.Join(dir, ".rotor", "notify.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook.mu.Lock()
+	for i, b := range hook.bodies {
+		if err := notify.Verify(key, hook.headers[i], []byte(b), time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("delivery %d does not verify with the key file: %v", i, err)
+		}
+	}
+	bodies := strings.Join(hook.bodies, "\n")
+	hook.mu.Unlock()
+	if st := status(t, dir); !strings.Contains(bodies, st.Current.KeyID) {
+		t.Errorf("no delivery names the current key id %s", st.Current.KeyID)
+	}
+
+	ok, failed := deliveries(t, dir)
+	if len(ok) != 3 {
+		t.Errorf("%d succeeded delivery records, want 3: %+v", len(ok), ok)
+	}
+	if len(failed) != 3 {
+		t.Fatalf("%d failed delivery records, want 3 (every event to the Slack target that is down): %+v", len(failed), failed)
+	}
+	for _, f := range failed {
+		if !strings.Contains(f.Detail, "to ops (slack)") || !strings.Contains(f.Detail, "not delivered after 2 tries") {
+			t.Errorf("failed record %q does not say which target gave up after how many tries", f.Detail)
+		}
+	}
+	for _, r := range outs {
+		if !strings.Contains(r.stderr, "rotor: warning: notification") || strings.Contains(r.stderr+r.stdout, "slacksecretpath") {
+			t.Errorf("stderr %q: want a warning about the failed delivery that does not repeat the Slack URL", r.stderr)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ".rotor", "audit.log")); strings.Contains(string(b), "slacksecretpath") {
+		t.Error("the audit log repeats the Slack URL")
+	}
+	mustRotor(t, dir, "audit", "verify")
+	leakCheck(t, dir, append(outs, procResult{stdout: bodies}))
+}
+
+// TestNotificationsFromDaemon: the daemon's scheduled rotation reaches
+// the webhook receiver and is audited as delivered; a filtered-out kind
+// (revoked here) is not sent.
+func TestNotificationsFromDaemon(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	hook := newHookReceiver(t)
+	notifyConfig(t, dir, hook.URL, "rotated")
+	// $SLACK_URL is not set: the Slack deliveries fail, the daemon runs.
+	_, cmd, logs := startDaemon(t, dir, "daemon", "--interval", "1s")
+	waitFor(t, "the daemon's rotation to be notified and the delivery audited", func() bool {
+		ok, _ := deliveries(t, dir)
+		return len(hook.kinds()) >= 1 && len(ok) >= 1
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, logs)
+	}
+	for _, k := range hook.kinds() {
+		if k != "rotated" {
+			t.Errorf("webhook got %q, which it did not select", k)
+		}
+	}
+	hook.mu.Lock()
+	d := hook.deliveries[0]
+	hook.mu.Unlock()
+	if d.Data.Initiator != "system" || d.Subject != "demo" {
+		t.Errorf("delivery %+v, want the daemon (system) rotating demo", d)
+	}
+	mustRotor(t, dir, "audit", "verify")
+	leakCheck(t, dir, []procResult{{stdout: logs.String()}, {stdout: strings.Join(hook.bodies, "\n")}})
+}
