@@ -185,6 +185,7 @@ func (d *doctor) run(ctx context.Context, g *globals) {
 	d.checkProviders(ctx, cfg, st)
 	d.checkHooks(cfg)
 	d.checkSinks(ctx, g, cfg)
+	d.checkNotifications(g, cfg)
 }
 
 // checkOwnerOnly checks that path exists, is a directory when dir is set

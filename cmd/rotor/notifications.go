@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/notify"
 	"github.com/rotor-dev/rotor/rotation"
 )
@@ -73,4 +77,38 @@ func (g *globals) closeNotifications(ctx context.Context, err error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.notifyWait)
 	defer cancel()
 	g.notifier.Close(cctx)
+}
+
+// checkNotifications is rotor doctor's line per notification target: its
+// URL variable set and acceptable, its signing key readable. It sends
+// nothing: a test message would reach people.
+func (d *doctor) checkNotifications(g *globals, cfg *config.Config) {
+	for _, t := range cfg.Notify.Targets {
+		events := "every event"
+		if len(t.Events) > 0 {
+			events = strings.Join(t.Events, ", ")
+		}
+		if t.URLEnv != "" {
+			if err := notify.URLEnvProblem(t.URLEnv, g.env.getenv(t.URLEnv)); err != nil {
+				d.problem("notify", t.Name, err.Error(), "export "+t.URLEnv+" with the target's URL wherever rotor runs (CI, daemon)")
+				continue
+			}
+		}
+		switch {
+		case t.SigningKeyFile != "":
+			if _, err := os.Stat(t.SigningKeyFile); errors.Is(err, fs.ErrNotExist) {
+				break // created on first use
+			}
+			if _, err := notify.LoadOrCreateKey(t.SigningKeyFile); err != nil {
+				d.problem("notify", t.Name, err.Error(), fileHint(err, t.SigningKeyFile))
+				continue
+			}
+		case t.SigningKeyEnv != "":
+			if _, err := notify.ParseKey(g.env.getenv(t.SigningKeyEnv)); err != nil {
+				d.problem("notify", t.Name, "$"+t.SigningKeyEnv+": "+err.Error(), "")
+				continue
+			}
+		}
+		d.ok("notify", t.Name, fmt.Sprintf("%s, %s", t.Type, events))
+	}
 }

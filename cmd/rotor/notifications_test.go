@@ -194,6 +194,15 @@ func TestNotificationsFromCLI(t *testing.T) {
 	}
 	mustRotor(t, dir, "audit", "verify")
 	leakCheck(t, dir, append(outs, procResult{stdout: bodies}))
+
+	// rotor doctor has a line per target, a problem for the unset URL.
+	doc := rotor(t, dir, nil, "doctor")
+	if doc.code == 0 || !strings.Contains(doc.stdout+doc.stderr, "$SLACK_URL is not set") {
+		t.Errorf("doctor without $SLACK_URL: exit %d\n%s%s\nwant a problem naming the variable", doc.code, doc.stdout, doc.stderr)
+	}
+	if doc = rotor(t, dir, env, "doctor"); doc.code != 0 || !strings.Contains(doc.stdout, "siem") || !strings.Contains(doc.stdout, "ops") {
+		t.Errorf("doctor: exit %d\n%s%s\nwant both targets fine", doc.code, doc.stdout, doc.stderr)
+	}
 }
 
 // TestNotificationsFromDaemon: the daemon's scheduled rotation reaches
