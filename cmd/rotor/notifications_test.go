@@ -237,3 +237,37 @@ func TestNotificationsFromDaemon(t *testing.T) {
 	mustRotor(t, dir, "audit", "verify")
 	leakCheck(t, dir, []procResult{{stdout: logs.String()}, {stdout: strings.Join(hook.bodies, "\n")}})
 }
+
+// TestNotifyChainBroken: a command that finds the audit chain broken
+// (rotor audit verify, exit 5) notifies audit_chain_broken.
+func TestNotifyChainBroken(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	hook := newHookReceiver(t)
+	notifyConfig(t, dir, hook.URL, "audit_chain_broken")
+	env := []string{"SLACK_URL=" + deadURL(t)}
+	if r := rotor(t, dir, env, "rotate", "demo"); r.code != 0 {
+		t.Fatalf("rotate: exit %d\n%s", r.code, r.stderr)
+	}
+	if len(hook.kinds()) != 0 {
+		t.Fatalf("webhook got %q before the chain broke; it selected audit_chain_broken only", hook.kinds())
+	}
+	log := filepath.Join(dir, ".rotor", "audit.log")
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := strings.Replace(string(b), `"initiator":"user:tester"`, `"initiator":"user:mallory"`, 1)
+	if tampered == string(b) {
+		t.Fatal("nothing to tamper with")
+	}
+	if err := os.WriteFile(log, []byte(tampered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := rotor(t, dir, env, "audit", "verify"); r.code != 5 {
+		t.Fatalf("audit verify: exit %d, want 5\n%s", r.code, r.stderr)
+	}
+	if got := hook.kinds(); len(got) != 1 || got[0] != "audit_chain_broken" {
+		t.Fatalf("webhook got %q, want audit_chain_broken", got)
+	}
+}
