@@ -51,11 +51,13 @@
 // Options.RetryFor in a long-running process (daemon, serve),
 // Options.ExitWait in a command that ends, whose exit [Notifier.Close]
 // holds for at most that long. Deliveries are not persisted: a process
-// that stops gives up those still retrying. Every delivery that ends, delivered or
-// given up, is appended to the audit log as a record with action
-// [ActionDelivery] ("notification"), status succeeded or failed, the
-// secret and key id of the event, and a detail naming the kind, the
-// target, the delivery id and the tries.
+// that stops gives up those still retrying. Every delivery that ends,
+// delivered or given up, is handed to Deps.Audit as a [Delivery]; rotor
+// appends it to the audit log as a record with action [ActionDelivery]
+// ("notification"), status succeeded or failed, the secret and key id of
+// the event, and [Delivery.Detail]: the kind, the target, the delivery id
+// and the tries. (The package does not import the audit log, so that
+// config, which decodes [Options], does not either.)
 //
 // Errors never repeat a target's URL: a Slack webhook URL is a secret,
 // and url_env keeps it out of rotor.yaml.

@@ -17,7 +17,6 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
-	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/rotation"
 )
 
@@ -34,8 +33,9 @@ type Deps struct {
 	// Getenv reads target URLs and signing keys named by url_env and
 	// signing_key_env.
 	Getenv func(string) string
-	// Audit records each delivery (success or final failure).
-	Audit func(context.Context, audit.Event) error
+	// Audit records each delivery that ended, delivered or given up (in
+	// rotor, as an audit record with action [ActionDelivery]).
+	Audit func(context.Context, Delivery) error
 	// Warnf reports a delivery rotor gave up on, and an audit record it
 	// could not write.
 	Warnf func(format string, args ...any)
@@ -247,21 +247,39 @@ func (n *Notifier) deliver(t *target, e Event) {
 			}
 		}
 	}
-	ev := audit.Event{Initiator: e.Initiator, Action: ActionDelivery, Secret: e.Secret, KeyID: e.KeyID, Status: audit.StatusSucceeded}
-	ev.Detail = fmt.Sprintf("%s to %s (%s), delivery %s: delivered on try %d", e.Kind, t.Name, t.Type, id, tries)
+	dl := Delivery{Event: e, Target: t.Name, Type: t.Type, ID: id, Tries: tries, Err: err}
 	if err != nil {
-		ev.Status = audit.StatusFailed
-		ev.Detail = fmt.Sprintf("%s to %s (%s), delivery %s: not delivered after %d tries: %v", e.Kind, t.Name, t.Type, id, tries, err)
-		n.d.Warnf("notification %s", ev.Detail)
+		n.d.Warnf("notification %s", dl.Detail())
 	}
 	if n.d.Audit == nil {
 		return
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(n.ctx), auditTimeout)
 	defer cancel()
-	if aerr := n.d.Audit(actx, ev); aerr != nil {
+	if aerr := n.d.Audit(actx, dl); aerr != nil {
 		n.d.Warnf("record notification %s to %s: %v", e.Kind, t.Name, aerr)
 	}
+}
+
+// Delivery is how one delivery of an event to a target ended.
+type Delivery struct {
+	Event  Event
+	Target string // the target's name
+	Type   string // its type
+	ID     string // the delivery id: the CloudEvent id, webhook-id
+	Tries  int
+	// Err is why rotor gave up; nil when the target accepted it.
+	Err error
+}
+
+// Detail is the delivery in one line, for the audit record: the kind, the
+// target, the delivery id, the tries, and why it failed.
+func (d Delivery) Detail() string {
+	s := fmt.Sprintf("%s to %s (%s), delivery %s: ", d.Event.Kind, d.Target, d.Type, d.ID)
+	if d.Err != nil {
+		return s + fmt.Sprintf("not delivered after %d tries: %v", d.Tries, d.Err)
+	}
+	return s + fmt.Sprintf("delivered on try %d", d.Tries)
 }
 
 // slackError matches the short error codes Slack answers with

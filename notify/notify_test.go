@@ -67,9 +67,14 @@ type auditLog struct {
 	events []audit.Event
 }
 
-func (l *auditLog) record(_ context.Context, e audit.Event) error {
+// record keeps d as cmd/rotor records it.
+func (l *auditLog) record(_ context.Context, d Delivery) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	e := audit.Event{Action: ActionDelivery, Secret: d.Event.Secret, KeyID: d.Event.KeyID, Status: audit.StatusSucceeded, Detail: d.Detail()}
+	if d.Err != nil {
+		e.Status = audit.StatusFailed
+	}
 	l.events = append(l.events, e)
 	return nil
 }

@@ -27,7 +27,12 @@ func (g *globals) openNotifications(a *app) (*notify.Notifier, error) {
 	}
 	n, err := notify.New(a.cfg.Notify, notify.Deps{
 		Getenv: g.env.getenv,
-		Audit: func(ctx context.Context, e audit.Event) error {
+		Audit: func(ctx context.Context, d notify.Delivery) error {
+			e := audit.Event{Initiator: d.Event.Initiator, Action: notify.ActionDelivery, Secret: d.Event.Secret,
+				KeyID: d.Event.KeyID, Status: audit.StatusSucceeded, Detail: d.Detail()}
+			if d.Err != nil {
+				e.Status = audit.StatusFailed
+			}
 			_, err := a.audit.Append(ctx, e)
 			return err
 		},
