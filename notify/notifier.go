@@ -61,7 +61,7 @@ type Deps struct {
 type Notifier struct {
 	o        Options
 	d        Deps
-	targets  []target
+	targets  []*target
 	retryFor time.Duration
 	cls      classifier
 
@@ -75,8 +75,29 @@ type Notifier struct {
 type target struct {
 	TargetOptions
 	url      string
-	key      []byte // nil: deliveries are not signed
-	unusable error  // why nothing can be delivered (URL missing)
+	unusable error // why nothing can be delivered (URL missing)
+
+	keyOnce sync.Once
+	key     []byte // nil: deliveries are not signed
+	keyErr  error
+}
+
+// signingKey returns the target's signing key, nil when it signs nothing.
+// It is read (and its file created) at the first delivery, not in New: a
+// command that sends nothing (rotor status, by a viewer who cannot write
+// the directory) must not need it.
+func (t *target) signingKey(getenv func(string) string) ([]byte, error) {
+	t.keyOnce.Do(func() {
+		switch {
+		case t.SigningKeyFile != "":
+			t.key, t.keyErr = LoadOrCreateKey(t.SigningKeyFile)
+		case t.SigningKeyEnv != "":
+			if t.key, t.keyErr = ParseKey(getenv(t.SigningKeyEnv)); t.keyErr != nil {
+				t.keyErr = fmt.Errorf("$%s: %w", t.SigningKeyEnv, t.keyErr)
+			}
+		}
+	})
+	return t.key, t.keyErr
 }
 
 // URLEnvProblem returns why the value of the environment variable name
@@ -93,8 +114,9 @@ func URLEnvProblem(name, value string) error {
 }
 
 // New builds a Notifier for o (validated, with defaults applied). It reads
-// the URLs and keys the targets name, creating a signing key file that
-// does not exist yet.
+// the URLs the targets name; a URL variable that is unset, and a signing
+// key that cannot be read (at the first delivery), fail the deliveries to
+// that target, not New.
 func New(o Options, d Deps) (*Notifier, error) {
 	if d.Getenv == nil {
 		d.Getenv = func(string) string { return "" }
@@ -113,41 +135,17 @@ func New(o Options, d Deps) (*Notifier, error) {
 		n.retryFor = o.RetryFor
 	}
 	for _, t := range o.Targets {
-		tg := target{TargetOptions: t, url: t.URL}
+		tg := &target{TargetOptions: t, url: t.URL}
 		if t.URLEnv != "" {
 			// A command that does not notify (rotor status) must not fail
 			// for want of the URL: the deliveries to this target do.
 			tg.url = d.Getenv(t.URLEnv)
 			tg.unusable = URLEnvProblem(t.URLEnv, tg.url)
 		}
-		switch {
-		case t.SigningKeyFile != "":
-			key, err := LoadOrCreateKey(t.SigningKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("notify target %s: %w", t.Name, err)
-			}
-			tg.key = key
-		case t.SigningKeyEnv != "":
-			key, err := ParseKey(d.Getenv(t.SigningKeyEnv))
-			if err != nil {
-				return nil, fmt.Errorf("notify target %s: $%s: %w", t.Name, t.SigningKeyEnv, err)
-			}
-			tg.key = key
-		}
 		n.targets = append(n.targets, tg)
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
-}
-
-// Targets returns the names and types of the configured targets with the
-// kinds each receives (for rotor doctor).
-func (n *Notifier) Targets() []TargetOptions {
-	out := make([]TargetOptions, len(n.targets))
-	for i, t := range n.targets {
-		out[i] = t.TargetOptions
-	}
-	return out
 }
 
 // Notify starts delivering e to every target that wants its kind. It
@@ -164,8 +162,8 @@ func (n *Notifier) Notify(e Event) {
 	if n.closed {
 		return
 	}
-	for i := range n.targets {
-		if t := &n.targets[i]; t.Wants(e.Kind) {
+	for _, t := range n.targets {
+		if t.Wants(e.Kind) {
 			n.wg.Add(1)
 			go n.deliver(t, e)
 		}
@@ -228,6 +226,10 @@ func (n *Notifier) deliver(t *target, e Event) {
 	if err == nil && t.unusable != nil {
 		err = t.unusable
 	}
+	var key []byte
+	if err == nil {
+		key, err = t.signingKey(n.d.Getenv)
+	}
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, n.retryFor)
 		b := backoff.NewExponentialBackOff()
@@ -236,7 +238,7 @@ func (n *Notifier) deliver(t *target, e Event) {
 		_, err = backoff.Retry(ctx, func() (struct{}, error) {
 			tries++
 			var retry error
-			last, retry = n.post(ctx, t, id, body)
+			last, retry = n.post(ctx, t, key, id, body)
 			return struct{}{}, retry
 		}, backoff.WithBackOff(b), backoff.WithMaxTries(uint(n.o.Attempts)), backoff.WithMaxElapsedTime(n.retryFor))
 		cancel()
@@ -291,7 +293,7 @@ var slackError = regexp.MustCompile(`^[a-z_]{1,64}$`)
 // the same error as the retry loop needs it: permanent for a refusal a
 // retry cannot change (4xx but 408 and 429), with the wait a 429's
 // Retry-After asks for.
-func (n *Notifier) post(ctx context.Context, t *target, id string, body []byte) (err, retry error) {
+func (n *Notifier) post(ctx context.Context, t *target, key []byte, id string, body []byte) (err, retry error) {
 	ctx, cancel := context.WithTimeout(ctx, n.o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
@@ -305,11 +307,11 @@ func (n *Notifier) post(ctx context.Context, t *target, id string, body []byte) 
 	} else {
 		req.Header.Set("Content-Type", ContentTypeCloudEvents)
 	}
-	if t.key != nil {
+	if key != nil {
 		ts := n.d.Now().Unix()
 		req.Header.Set(HeaderID, id)
 		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-		req.Header.Set(HeaderSignature, sign(t.key, id, ts, body))
+		req.Header.Set(HeaderSignature, sign(key, id, ts, body))
 	}
 	resp, err := n.d.Client.Do(req)
 	if err != nil {

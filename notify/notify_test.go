@@ -210,6 +210,11 @@ func TestSignatureVerifies(t *testing.T) {
 	r := newReceiver(t)
 	keyFile := filepath.Join(t.TempDir(), "notify.key")
 	n, _ := newNotifier(t, fastOptions(TargetOptions{Type: TypeWebhook, URL: r.URL, SigningKeyFile: keyFile}), Deps{})
+	if _, err := os.Stat(keyFile); err == nil {
+		t.Error("New created the key file; it is created at the first delivery")
+	}
+	n.Notify(rotated)
+	n.Close(t.Context())
 	fi, err := os.Stat(keyFile)
 	if err != nil {
 		t.Fatalf("the key file was not created: %v", err)
@@ -217,8 +222,6 @@ func TestSignatureVerifies(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
-	n.Notify(rotated)
-	n.Close(t.Context())
 	reqs, bodies := r.got()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests", len(reqs))
@@ -515,5 +518,20 @@ func TestURLEnvUnset(t *testing.T) {
 	n.Close(t.Context())
 	if ev := log.all(); len(ev) != 1 || ev[0].Status != audit.StatusFailed || !strings.Contains(ev[0].Detail, "$SLACK_URL is not set") {
 		t.Fatalf("audit = %+v, want one failed delivery naming the unset variable", ev)
+	}
+}
+
+// A signing key that cannot be read fails the deliveries to its target,
+// recorded, and not the Notifier: commands that send nothing still run.
+func TestUnreadableKeyFailsDeliveries(t *testing.T) {
+	r := newReceiver(t)
+	n, log := newNotifier(t, fastOptions(TargetOptions{Name: "siem", Type: TypeWebhook, URL: r.URL, SigningKeyEnv: "KEY"}), Deps{})
+	n.Notify(rotated)
+	n.Close(t.Context())
+	if reqs, _ := r.got(); len(reqs) != 0 {
+		t.Errorf("%d unsigned requests sent", len(reqs))
+	}
+	if ev := log.all(); len(ev) != 1 || ev[0].Status != audit.StatusFailed || !strings.Contains(ev[0].Detail, "$KEY: invalid signing key") {
+		t.Fatalf("audit = %+v, want one failed delivery naming the key variable", ev)
 	}
 }

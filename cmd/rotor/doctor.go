@@ -87,6 +87,9 @@ func newDoctorCmd(g *globals) *cobra.Command {
             server (nothing is sent), one probe log record (event
             rotor.doctor.probe, not an audit record) to an OTLP receiver;
             UDP syslog cannot be confirmed and is skipped
+  notify    every notification target's url_env is set to an acceptable URL
+            and its signing key can be read (nothing is sent: a test
+            message would reach people)
 
 It prints one line per check (ok, problem or skipped, with a hint for a
 problem) and never a key value. It exits 0 when every check passed and 8
