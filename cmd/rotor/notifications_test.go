@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-dev/rotor/internal/clerkfake"
 	"github.com/rotor-dev/rotor/notify"
 )
 
@@ -22,6 +23,8 @@ import (
 type hookReceiver struct {
 	*httptest.Server
 	mu         sync.Mutex
+	failFirst  int // answer 503 to this many requests first
+	refused    int
 	headers    []http.Header
 	bodies     []string
 	deliveries []notify.CloudEvent
@@ -38,6 +41,12 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 			return
 		}
 		h.mu.Lock()
+		if h.refused < h.failFirst {
+			h.refused++
+			h.mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		h.headers, h.bodies, h.deliveries = append(h.headers, r.Header.Clone()), append(h.bodies, string(b)), append(h.deliveries, ce)
 		h.mu.Unlock()
 	}))
@@ -108,8 +117,17 @@ func auditLines(t *testing.T, dir string) []auditLine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A daemon may be appending: a last line without its newline is not
+	// written yet.
+	text := string(b)
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
 	var out []auditLine
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, l := range strings.Split(text, "\n") {
+		if l == "" {
+			continue
+		}
 		var r auditLine
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatal(err)
@@ -142,19 +160,19 @@ func TestNotificationsFromCLI(t *testing.T) {
 	dir := t.TempDir()
 	mustRotor(t, dir, "init")
 	hook := newHookReceiver(t)
-	notifyConfig(t, dir, hook.URL, "rotated, rolled_back")
+	notifyConfig(t, dir, hook.URL, "rotated, rolled_back, revoked")
 	slack := deadURL(t)
 	env := []string{"SLACK_URL=" + slack}
 	var outs []procResult
-	for _, args := range [][]string{{"rotate", "demo"}, {"rotate", "demo"}, {"rollback", "demo"}} {
+	for _, args := range [][]string{{"rotate", "demo"}, {"rotate", "demo"}, {"rollback", "demo"}, {"revoke", "demo", "--force"}} {
 		r := rotor(t, dir, env, args...)
 		if r.code != 0 {
 			t.Fatalf("rotor %v: exit %d, want 0 with a receiver down\n%s", args, r.code, r.stderr)
 		}
 		outs = append(outs, r)
 	}
-	if got := strings.Join(hook.kinds(), ","); got != "rotated,rotated,rolled_back" {
-		t.Fatalf("webhook got %q, want rotated twice then rolled_back", got)
+	if got := strings.Join(hook.kinds(), ","); got != "rotated,rotated,rolled_back,revoked" {
+		t.Fatalf("webhook got %q, want rotated twice, rolled_back, revoked", got)
 	}
 	key, err := notify.LoadOrCreateKey(filepath.Join(dir, ".rotor", "notify.key"))
 	if err != nil {
@@ -173,11 +191,11 @@ func TestNotificationsFromCLI(t *testing.T) {
 	}
 
 	ok, failed := deliveries(t, dir)
-	if len(ok) != 3 {
-		t.Errorf("%d succeeded delivery records, want 3: %+v", len(ok), ok)
+	if len(ok) != 4 {
+		t.Errorf("%d succeeded delivery records, want 4: %+v", len(ok), ok)
 	}
-	if len(failed) != 3 {
-		t.Fatalf("%d failed delivery records, want 3 (every event to the Slack target that is down): %+v", len(failed), failed)
+	if len(failed) != 4 {
+		t.Fatalf("%d failed delivery records, want 4 (every event to the Slack target that is down): %+v", len(failed), failed)
 	}
 	for _, f := range failed {
 		if !strings.Contains(f.Detail, "to ops (slack)") || !strings.Contains(f.Detail, "not delivered after 2 tries") {
@@ -206,12 +224,14 @@ func TestNotificationsFromCLI(t *testing.T) {
 }
 
 // TestNotificationsFromDaemon: the daemon's scheduled rotation reaches
-// the webhook receiver and is audited as delivered; a filtered-out kind
-// (revoked here) is not sent.
+// the webhook receiver, which refuses the first try (503): the daemon
+// retries, and the delivery is audited as made on the second try. Only
+// the kind the target selected is sent.
 func TestNotificationsFromDaemon(t *testing.T) {
 	dir := t.TempDir()
 	mustRotor(t, dir, "init")
 	hook := newHookReceiver(t)
+	hook.failFirst = 1
 	notifyConfig(t, dir, hook.URL, "rotated")
 	// $SLACK_URL is not set: the Slack deliveries fail, the daemon runs.
 	_, cmd, logs := startDaemon(t, dir, "daemon", "--interval", "1s")
@@ -233,6 +253,9 @@ func TestNotificationsFromDaemon(t *testing.T) {
 	hook.mu.Unlock()
 	if d.Data.Initiator != "system" || d.Subject != "demo" {
 		t.Errorf("delivery %+v, want the daemon (system) rotating demo", d)
+	}
+	if ok, _ := deliveries(t, dir); !strings.Contains(ok[0].Detail, "rotated to siem (webhook)") || !strings.Contains(ok[0].Detail, "delivered on try 2") {
+		t.Errorf("first delivery record %q, want siem's delivery on the second try", ok[0].Detail)
 	}
 	mustRotor(t, dir, "audit", "verify")
 	leakCheck(t, dir, []procResult{{stdout: logs.String()}, {stdout: strings.Join(hook.bodies, "\n")}})
@@ -269,5 +292,41 @@ func TestNotifyChainBroken(t *testing.T) {
 	}
 	if got := hook.kinds(); len(got) != 1 || got[0] != "audit_chain_broken" {
 		t.Fatalf("webhook got %q, want audit_chain_broken", got)
+	}
+}
+
+// TestNotifyActionRequired: a Clerk instance key in manual mode with no
+// key staged cannot rotate (exit 6); the webhook hears action_required
+// with the operator's steps.
+func TestNotifyActionRequired(t *testing.T) {
+	fake := clerkfake.New(t)
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	cfg := strings.Replace(defaultConfig, `  - name: demo
+    provider: random   # app-owned key: 32 random bytes
+    random:
+      bytes: 32
+      encoding: base64url
+`, `  - name: clerk-secret-key
+    provider: clerk
+    clerk: {api_url: `+fake.URL()+`}
+`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hook := newHookReceiver(t)
+	notifyConfig(t, dir, hook.URL, "action_required")
+	r := rotor(t, dir, []string{"SLACK_URL=" + deadURL(t)}, "rotate", "clerk-secret-key")
+	if r.code != exitActionRequired {
+		t.Fatalf("rotate: exit %d, want %d\n%s", r.code, exitActionRequired, r.stderr)
+	}
+	if got := hook.kinds(); len(got) != 1 || got[0] != "action_required" {
+		t.Fatalf("webhook got %q, want action_required", got)
+	}
+	hook.mu.Lock()
+	d := hook.deliveries[0]
+	hook.mu.Unlock()
+	if d.Subject != "clerk-secret-key" || len(d.Data.Steps) == 0 {
+		t.Errorf("delivery %+v, want the secret and the operator's steps", d.Data)
 	}
 }
