@@ -28,12 +28,25 @@ const (
 	fDetail
 	fPrevHash
 	fHash
+	fStateDigest // version 2
 	numStrFields
 )
 
 // fieldNames are the names of a line's fields: seq, then the string fields
-// in the order of the f constants. Every one is required.
-var fieldNames = [1 + numStrFields]string{"seq", "timestamp", "initiator", "action", "secret", "key_id", "status", "detail", "prev_hash", "hash"}
+// in the order of the f constants, then store_version. A version 1 line
+// has every field up to hash; a version 2 line has every field.
+var fieldNames = [numFields]string{"seq", "timestamp", "initiator", "action", "secret", "key_id", "status", "detail", "prev_hash", "hash", "state_digest", "store_version"}
+
+const (
+	// idxStoreVersion is store_version's place in fieldNames.
+	idxStoreVersion = 1 + numStrFields
+	numFields       = idxStoreVersion + 1
+	// v2Fields and v1Fields are the seen-bits of the fields only version
+	// 2 has, and of the fields every line has.
+	v2Fields = 1<<(1+fStateDigest) | 1<<idxStoreVersion
+	allBits  = 1<<numFields - 1
+	v1Fields = allBits &^ v2Fields
+)
 
 // rawRecord is a line as the decoder found it: seq and the string fields,
 // unescaped, pointing into the line or into the decoder's buffer. It is
@@ -43,6 +56,10 @@ type rawRecord struct {
 	seq uint64
 	str [numStrFields][]byte
 	ts  time.Time // the timestamp, parsed by validate
+	// v2 says the line is a version 2 record, a save: storeVersion and
+	// str[fStateDigest] are set.
+	v2           bool
+	storeVersion uint64
 }
 
 // record converts r into a Record. r must have been validated.
@@ -57,6 +74,9 @@ func (r *rawRecord) record() Record {
 			KeyID:     string(r.str[fKeyID]),
 			Status:    string(r.str[fStatus]),
 			Detail:    string(r.str[fDetail]),
+
+			StoreVersion: r.storeVersion,
+			StateDigest:  string(r.str[fStateDigest]),
 		},
 		PrevHash: string(r.str[fPrevHash]),
 		Hash:     string(r.str[fHash]),
@@ -142,7 +162,11 @@ func (d *decoder) object(line []byte, r *rawRecord) error {
 			case idx < 0 && startsValue(line[i]):
 				return fmt.Errorf("unknown field %q", key)
 			case idx == 0:
-				if i, err = r.parseSeq(line, i); err != nil {
+				if i, err = parseUint(line, i, "seq", &r.seq); err != nil {
+					return err
+				}
+			case idx == idxStoreVersion:
+				if i, err = parseUint(line, i, "store_version", &r.storeVersion); err != nil {
 					return err
 				}
 			case line[i] == '"':
@@ -172,8 +196,9 @@ func (d *decoder) object(line []byte, r *rawRecord) error {
 	if skipSpace(line, i) != len(line) {
 		return errors.New("data after the JSON object")
 	}
+	r.v2 = seen&v2Fields != 0
 	for idx, name := range fieldNames {
-		if seen&(1<<idx) == 0 {
+		if seen&(1<<idx) == 0 && (r.v2 || v1Fields&(1<<idx) != 0) {
 			return fmt.Errorf("field %q is missing", name)
 		}
 	}
@@ -217,13 +242,13 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// parseSeq parses the JSON value at line[i] as seq and returns the offset
-// after it.
-func (r *rawRecord) parseSeq(line []byte, i int) (int, error) {
+// parseUint parses the JSON value at line[i] as the non-negative integer
+// field name into dst and returns the offset after it.
+func parseUint(line []byte, i int, name string, dst *uint64) (int, error) {
 	c := line[i]
 	if c != '-' && (c < '0' || c > '9') {
 		if startsValue(c) {
-			return 0, errors.New(`field "seq" is not a number`)
+			return 0, fmt.Errorf("field %q is not a number", name)
 		}
 		return 0, syntaxAt(line, i)
 	}
@@ -235,11 +260,11 @@ func (r *rawRecord) parseSeq(line []byte, i int) (int, error) {
 	if integer {
 		n, err := strconv.ParseUint(string(line[start:end]), 10, 64)
 		if err == nil {
-			r.seq = n
+			*dst = n
 			return end, nil
 		}
 	}
-	return 0, errors.New(`field "seq" is not a non-negative integer`)
+	return 0, fmt.Errorf("field %q is not a non-negative integer", name)
 }
 
 // scanNumber scans the JSON number at b[i] and returns the offset after it
@@ -413,6 +438,12 @@ func (r *rawRecord) validate(line []byte) error {
 		return errors.New("status is not one of started, succeeded, failed, denied")
 	case len(r.str[fKeyID]) != 0 && !isLowerHexBytes(r.str[fKeyID], keyid.Len):
 		return fmt.Errorf("key_id is not a key id (want %d lowercase hex characters)", keyid.Len)
+	case r.v2 && r.storeVersion == 0:
+		return errors.New("store_version is 0; saves are counted from 1")
+	case r.v2 && !isLowerHexBytes(r.str[fStateDigest], hashHexLen):
+		return fmt.Errorf("state_digest is not %d lowercase hex characters", hashHexLen)
+	case r.v2 && len(r.str[fSecret]) == 0:
+		return errors.New("store_version is set but secret is empty")
 	}
 	// The limit applies to the record as rotor writes it, so the writer
 	// and every reader agree on it whatever escapes the line used. No
@@ -516,13 +547,22 @@ func newHasher(salt []byte) *hasher { return &hasher{mac: hmac.New(sha256.New, s
 // hash returns the hex chain hash of r; it is valid until the next call.
 // It is recordHash for a rawRecord.
 func (h *hasher) hash(r *rawRecord) []byte {
-	var seq [20]byte
+	var num [20]byte
 	b := append(h.buf[:0], r.str[fPrevHash]...)
-	b = appendCanonical(b, []byte(recordDomain))
-	b = appendCanonical(b, strconv.AppendUint(seq[:0], r.seq, 10))
-	for _, f := range r.str[:fHash] {
+	if r.v2 {
+		b = appendCanonical(b, []byte(recordDomainV2))
+	} else {
+		b = appendCanonical(b, []byte(recordDomain))
+	}
+	b = appendCanonical(b, strconv.AppendUint(num[:0], r.seq, 10))
+	for _, f := range r.str[:fPrevHash] {
 		b = appendCanonical(b, f)
 	}
+	if r.v2 {
+		b = appendCanonical(b, strconv.AppendUint(num[:0], r.storeVersion, 10))
+		b = appendCanonical(b, r.str[fStateDigest])
+	}
+	b = appendCanonical(b, r.str[fPrevHash])
 	h.buf = b
 	h.mac.Reset()
 	h.mac.Write(b)

@@ -96,10 +96,19 @@
 //
 // # Format versions
 //
-// The record format is version 1: its hash domain is
+// Version 1 is the format above: its hash domain is
 // "rotor-audit-record-v1" and a line holds exactly the fields above.
-// Adding a field is a new version with a domain of its own; readers must
-// keep accepting version 1 lines, so old logs and chains verify for ever.
+// Version 2 records a save of a stored secret (package binding): after
+// detail it has two more fields, store_version (the save count the secret
+// carries after the save, a JSON integer from 1) and state_digest (a keyed
+// digest of the state saved, 64 lowercase hex characters), and its hash
+// covers, in its own domain "rotor-audit-record-v2", the strings of
+// version 1 with store_version in decimal and state_digest inserted after
+// detail. A line holds every field of version 1 and either both fields of
+// version 2 or neither; rotor writes version 2 for a save and version 1
+// for every other event ([Event].StoreVersion says which). Adding a field
+// is a new version with a domain of its own; readers must keep accepting
+// older lines, so old logs and chains verify for ever.
 // (One exception: a log written before appenders kept timestamps from
 // going backwards, by a machine whose clock was set back between two
 // records, reports that step.)

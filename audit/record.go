@@ -39,8 +39,9 @@ const hashHexLen = 2 * sha256.Size
 // Domain tags keep record hashes and anchor MACs, which share the salt, from
 // ever being valid for one another.
 const (
-	recordDomain = "rotor-audit-record-v1"
-	anchorDomain = "rotor-audit-anchor-v1"
+	recordDomain   = "rotor-audit-record-v1"
+	recordDomainV2 = "rotor-audit-record-v2"
+	anchorDomain   = "rotor-audit-anchor-v1"
 )
 
 // Event is what a caller reports: who did what to which secret, and how it
@@ -60,7 +61,17 @@ type Event struct {
 	Status string `json:"status"`
 	// Detail is free text for humans; it must not contain secret values.
 	Detail string `json:"detail"`
+	// StoreVersion and StateDigest, set together or not at all, record a
+	// save of Secret: the save count the stored secret carries after it
+	// and a keyed digest of the state saved (see package binding). An
+	// event with them is written as a version 2 record.
+	StoreVersion uint64 `json:"store_version,omitempty"`
+	StateDigest  string `json:"state_digest,omitempty"`
 }
+
+// binds reports whether e records a save of its secret: whether it is
+// written as a version 2 record.
+func (e *Event) binds() bool { return e.StoreVersion != 0 || e.StateDigest != "" }
 
 // Record is one line of the audit log: an [Event] with its place in the
 // hash chain.
@@ -90,6 +101,22 @@ type wireRecord struct {
 	Hash      string `json:"hash"`
 }
 
+// wireRecordV2 is wireRecord with the fields of a save (version 2).
+type wireRecordV2 struct {
+	Seq          uint64 `json:"seq"`
+	Timestamp    string `json:"timestamp"`
+	Initiator    string `json:"initiator"`
+	Action       string `json:"action"`
+	Secret       string `json:"secret"`
+	KeyID        string `json:"key_id"`
+	Status       string `json:"status"`
+	Detail       string `json:"detail"`
+	StoreVersion uint64 `json:"store_version"`
+	StateDigest  string `json:"state_digest"`
+	PrevHash     string `json:"prev_hash"`
+	Hash         string `json:"hash"`
+}
+
 func formatTimestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // nextTimestamp is the timestamp of a record appended at now after a
@@ -110,7 +137,7 @@ func encodeRecord(r Record) ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	// Details are read by humans; "<" is clearer than "\u003c".
 	enc.SetEscapeHTML(false)
-	err := enc.Encode(wireRecord{
+	var w any = wireRecord{
 		Seq:       r.Seq,
 		Timestamp: formatTimestamp(r.Timestamp),
 		Initiator: r.Initiator,
@@ -121,7 +148,24 @@ func encodeRecord(r Record) ([]byte, error) {
 		Detail:    r.Detail,
 		PrevHash:  r.PrevHash,
 		Hash:      r.Hash,
-	})
+	}
+	if r.binds() {
+		w = wireRecordV2{
+			Seq:          r.Seq,
+			Timestamp:    formatTimestamp(r.Timestamp),
+			Initiator:    r.Initiator,
+			Action:       r.Action,
+			Secret:       r.Secret,
+			KeyID:        r.KeyID,
+			Status:       r.Status,
+			Detail:       r.Detail,
+			StoreVersion: r.StoreVersion,
+			StateDigest:  r.StateDigest,
+			PrevHash:     r.PrevHash,
+			Hash:         r.Hash,
+		}
+	}
+	err := enc.Encode(w)
 	if err != nil {
 		return nil, fmt.Errorf("encode audit record: %w", err)
 	}
@@ -136,8 +180,14 @@ func recordHash(salt []byte, r *Record) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// canonicalFields lists what the hash of r covers, in order.
+// canonicalFields lists what the hash of r covers, in order: a version 2
+// record has a domain of its own and its two fields after detail.
 func canonicalFields(r *Record) []string {
+	if r.binds() {
+		return []string{recordDomainV2, strconv.FormatUint(r.Seq, 10), formatTimestamp(r.Timestamp),
+			r.Initiator, r.Action, r.Secret, r.KeyID, r.Status, r.Detail,
+			strconv.FormatUint(r.StoreVersion, 10), r.StateDigest, r.PrevHash}
+	}
 	return []string{recordDomain, strconv.FormatUint(r.Seq, 10), formatTimestamp(r.Timestamp),
 		r.Initiator, r.Action, r.Secret, r.KeyID, r.Status, r.Detail, r.PrevHash}
 }
@@ -171,13 +221,29 @@ func (e *Event) validate() error {
 	case e.KeyID != "" && !isLowerHex(e.KeyID, keyid.Len):
 		return fmt.Errorf("key_id is not a key id (want %d lowercase hex characters)", keyid.Len)
 	}
+	return e.validateSave()
+}
+
+// validateSave checks the fields of a save: both or neither, a version
+// from 1 and a hex digest, for a secret.
+func (e *Event) validateSave() error {
+	switch {
+	case !e.binds():
+		return nil
+	case e.StoreVersion == 0:
+		return errors.New("store_version is 0 while state_digest is set")
+	case !isLowerHex(e.StateDigest, hashHexLen):
+		return fmt.Errorf("state_digest is not %d lowercase hex characters", hashHexLen)
+	case e.Secret == "":
+		return errors.New("store_version is set but secret is empty")
+	}
 	return nil
 }
 
 // sanitize replaces invalid UTF-8, which JSON cannot carry, the way the
 // encoder would, so the record Append returns is the one it wrote.
 func (e *Event) sanitize() {
-	for _, s := range []*string{&e.Initiator, &e.Action, &e.Secret, &e.KeyID, &e.Status, &e.Detail} {
+	for _, s := range []*string{&e.Initiator, &e.Action, &e.Secret, &e.KeyID, &e.Status, &e.Detail, &e.StateDigest} {
 		*s = strings.ToValidUTF8(*s, "\uFFFD")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,7 +20,12 @@ import (
 )
 
 // referenceFields lists the fields of a line; every one is required.
-var referenceFields = []string{"seq", "timestamp", "initiator", "action", "secret", "key_id", "status", "detail", "prev_hash", "hash"}
+// referenceFieldsV2 lists those a version 2 line adds, both required when
+// either is there.
+var (
+	referenceFields   = []string{"seq", "timestamp", "initiator", "action", "secret", "key_id", "status", "detail", "prev_hash", "hash"}
+	referenceFieldsV2 = []string{"state_digest", "store_version"}
+)
 
 func referenceParseRecord(line []byte) (Record, error) {
 	line = bytes.TrimSuffix(line, []byte("\n"))
@@ -40,14 +46,15 @@ func referenceParseRecord(line []byte) (Record, error) {
 		return Record{}, errors.New("line is not a JSON object")
 	}
 	var (
-		w    wireRecord
+		w    wireRecordV2
 		seen = make(map[string]bool, len(referenceFields))
 	)
 	strs := map[string]*string{
 		"timestamp": &w.Timestamp, "initiator": &w.Initiator, "action": &w.Action,
 		"secret": &w.Secret, "key_id": &w.KeyID, "status": &w.Status, "detail": &w.Detail,
-		"prev_hash": &w.PrevHash, "hash": &w.Hash,
+		"prev_hash": &w.PrevHash, "hash": &w.Hash, "state_digest": &w.StateDigest,
 	}
+	nums := map[string]*uint64{"seq": &w.Seq, "store_version": &w.StoreVersion}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -62,14 +69,14 @@ func referenceParseRecord(line []byte) (Record, error) {
 		if err != nil {
 			return Record{}, referenceSyntaxErr(err)
 		}
-		if key == "seq" {
+		if dst, ok := nums[key]; ok {
 			num, ok := val.(json.Number)
 			if !ok {
-				return Record{}, errors.New("field \"seq\" is not a number")
+				return Record{}, fmt.Errorf("field %q is not a number", key)
 			}
-			w.Seq, err = strconv.ParseUint(string(num), 10, 64)
+			*dst, err = strconv.ParseUint(string(num), 10, 64)
 			if err != nil {
-				return Record{}, errors.New("field \"seq\" is not a non-negative integer")
+				return Record{}, fmt.Errorf("field %q is not a non-negative integer", key)
 			}
 			continue
 		}
@@ -89,12 +96,13 @@ func referenceParseRecord(line []byte) (Record, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Record{}, errors.New("data after the JSON object")
 	}
-	for _, f := range referenceFields {
-		if !seen[f] {
+	v2 := seen["state_digest"] || seen["store_version"]
+	for _, f := range append(slices.Clone(referenceFields), referenceFieldsV2...) {
+		if !seen[f] && (v2 || slices.Contains(referenceFields, f)) {
 			return Record{}, fmt.Errorf("field %q is missing", f)
 		}
 	}
-	return w.referenceRecord()
+	return w.referenceRecord(v2)
 }
 
 func referenceSyntaxErr(err error) error {
@@ -104,8 +112,8 @@ func referenceSyntaxErr(err error) error {
 	return fmt.Errorf("invalid JSON: %w", err)
 }
 
-// record validates w and converts it.
-func (w *wireRecord) referenceRecord() (Record, error) {
+// record validates w, a version 2 line when v2, and converts it.
+func (w *wireRecordV2) referenceRecord(v2 bool) (Record, error) {
 	if w.Seq == 0 {
 		return Record{}, errors.New("seq is 0; records are numbered from 1")
 	}
@@ -132,6 +140,17 @@ func (w *wireRecord) referenceRecord() (Record, error) {
 		},
 		PrevHash: w.PrevHash,
 		Hash:     w.Hash,
+	}
+	if v2 {
+		switch {
+		case w.StoreVersion == 0:
+			return Record{}, errors.New("store_version is 0; saves are counted from 1")
+		case !isLowerHex(w.StateDigest, hashHexLen):
+			return Record{}, fmt.Errorf("state_digest is not %d lowercase hex characters", hashHexLen)
+		case w.Secret == "":
+			return Record{}, errors.New("store_version is set but secret is empty")
+		}
+		r.StoreVersion, r.StateDigest = w.StoreVersion, w.StateDigest
 	}
 	if err := r.validate(); err != nil {
 		return Record{}, err
@@ -184,7 +203,11 @@ func decoderSeeds(tb testing.TB) [][]byte {
 	rep := func(old, new string) []byte {
 		return bytes.Replace(valid, []byte(old), []byte(new), 1)
 	}
+	v2 := validLineV2(tb)
 	seeds := [][]byte{
+		v2, bytes.Replace(v2, []byte(`"store_version":3`), []byte(`"store_version":0`), 1),
+		bytes.Replace(v2, []byte(`"store_version":3,`), nil, 1),
+		bytes.Replace(v2, []byte(`"store_version":3`), []byte(`"store_version":"3"`), 1),
 		valid, append(bytes.Clone(valid), '\n'), valid[:len(valid)/2], nil, []byte("{}"), []byte("null"),
 		[]byte(" [1]"), []byte("{,}"), []byte(`{"seq":1,}`), []byte("\t{ } "),
 		rep(`"seq":7`, `"seq":7e0`), rep(`"seq":7`, `"seq":07`), rep(`"seq":7`, `"seq":-0`), rep(`"seq":7`, `"seq": 7 `),
