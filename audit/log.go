@@ -387,31 +387,46 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 // *ChainError wrapping ErrIncompleteLine. Memory stays flat whatever the
 // size of the log: one buffered line and one record at a time.
 func (l *Log) walk(ctx context.Context, r io.Reader, visit func(*rawRecord)) (n uint64, headHash string, err error) {
-	br := bufio.NewReaderSize(r, maxLineSize)
 	c := newChecker(l.salt)
+	if _, err := walkFrom(ctx, r, c, visit); err != nil {
+		var cerr *ChainError
+		if errors.As(err, &cerr) && errors.Is(err, ErrIncompleteLine) {
+			return c.n, c.headHash(), err
+		}
+		return 0, "", err
+	}
+	return c.n, c.headHash(), nil
+}
+
+// walkFrom is walk continuing the chain c has checked so far: it reads
+// the lines of r as the records after c's, and returns how many bytes of
+// r the complete lines it checked take up.
+func walkFrom(ctx context.Context, r io.Reader, c *checker, visit func(*rawRecord)) (read int64, err error) {
+	br := bufio.NewReaderSize(r, maxLineSize)
 	for line := 1; ; line++ {
 		if line%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return 0, "", err
+				return read, err
 			}
 		}
 		data, err := br.ReadSlice('\n')
 		switch {
 		case err == io.EOF && len(data) == 0:
-			return c.n, c.headHash(), nil
+			return read, nil
 		case err == io.EOF:
-			return c.n, c.headHash(), &ChainError{Line: line, Seq: c.n + 1, Err: ErrIncompleteLine,
+			return read, &ChainError{Line: line, Seq: c.n + 1, Err: ErrIncompleteLine,
 				Reason: "the last line has no newline, as an interrupted write leaves it (the next append discards it)"}
 		case errors.Is(err, bufio.ErrBufferFull):
-			return 0, "", &ChainError{Line: line, Seq: c.n + 1, Reason: "the line is longer than any record rotor writes"}
+			return read, &ChainError{Line: line, Seq: c.n + 1, Reason: "the line is longer than any record rotor writes"}
 		case err != nil:
-			return 0, "", err
+			return read, err
 		}
 		rec, cerr := c.next(data)
 		if cerr != nil {
 			cerr.Line = line
-			return 0, "", cerr
+			return read, cerr
 		}
+		read += int64(len(data))
 		if visit != nil {
 			visit(rec)
 		}

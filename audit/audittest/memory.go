@@ -75,3 +75,27 @@ func (m *Memory) Delete(key string) {
 	defer m.mu.Unlock()
 	delete(m.vals, key)
 }
+
+// Snapshot returns a copy of everything m holds, for [Memory.Restore].
+func (m *Memory) Snapshot() map[string][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	snap := make(map[string][]byte, len(m.vals))
+	for k, v := range m.vals {
+		snap[k] = append([]byte(nil), v.data...)
+	}
+	return snap
+}
+
+// Restore puts back what a [Memory.Snapshot] held and removes every other
+// key, as somebody restoring an older backup of the store could. Versions
+// keep counting up, as a store's do.
+func (m *Memory) Restore(snap map[string][]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.vals
+	m.vals = make(map[string]memValue, len(snap))
+	for k, data := range snap {
+		m.vals[k] = memValue{data: append([]byte(nil), data...), version: old[k].version + 1}
+	}
+}

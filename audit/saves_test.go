@@ -1,0 +1,157 @@
+package audit_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/audit/audittest"
+)
+
+// saveEvent is the record of save number version of secret.
+func saveEvent(secret string, version uint64) audit.Event {
+	return audit.Event{Initiator: "user:ana", Action: "store.save", Secret: secret, Status: audit.StatusSucceeded,
+		StoreVersion: version, StateDigest: strings.Repeat(string("0123456789abcdef"[version%16]), 64)}
+}
+
+// savesChain is a chain under test, with a way to put back an older copy
+// of it as a backup restore would.
+type savesChain struct {
+	name     string
+	append   func(t *testing.T, es ...audit.Event)
+	saves    func() *audit.Saves
+	snapshot func(t *testing.T) (restore func())
+}
+
+func savesChains(t *testing.T) []savesChain {
+	dir := t.TempDir()
+	logPath, anchorPath := filepath.Join(dir, "audit.log"), filepath.Join(dir, "anchor", "audit.head")
+	l, err := audit.Open(logPath, anchorPath, audittest.Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &audittest.Memory{}
+	sh := newShared(t, m)
+	return []savesChain{
+		{
+			name: "log",
+			append: func(t *testing.T, es ...audit.Event) {
+				if _, err := l.AppendAll(t.Context(), es); err != nil {
+					t.Fatal(err)
+				}
+			},
+			saves: l.Saves,
+			snapshot: func(t *testing.T) func() {
+				logData, err := os.ReadFile(logPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				anchorData, err := os.ReadFile(anchorPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return func() {
+					if err := os.WriteFile(logPath, logData, 0o600); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(anchorPath, anchorData, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+		},
+		{
+			name: "shared",
+			append: func(t *testing.T, es ...audit.Event) {
+				if _, err := sh.AppendAll(t.Context(), es); err != nil {
+					t.Fatal(err)
+				}
+			},
+			saves: sh.Saves,
+			snapshot: func(t *testing.T) func() {
+				snap := m.Snapshot()
+				return func() { m.Restore(snap) }
+			},
+		},
+	}
+}
+
+func TestSavesLatest(t *testing.T) {
+	for _, c := range savesChains(t) {
+		t.Run(c.name, func(t *testing.T) {
+			x := c.saves()
+			if _, _, ok, err := x.Latest(t.Context(), "clerk"); err != nil || ok {
+				t.Fatalf("Latest of an empty chain = ok %v, %v; want no save", ok, err)
+			}
+			c.append(t, sharedEvent(0), saveEvent("clerk", 1), saveEvent("webhook", 1), sharedEvent(1))
+			head, last, ok, err := x.Latest(t.Context(), "clerk")
+			if err != nil || !ok || last.Version != 1 || last.Seq != 2 || last.Digest != saveEvent("clerk", 1).StateDigest {
+				t.Fatalf("Latest = %+v, ok %v, %v; want version 1 at seq 2", last, ok, err)
+			}
+			if head.Seq != 4 {
+				t.Errorf("head = %+v, want seq 4", head)
+			}
+			// Appended after the first read: read incrementally.
+			c.append(t, saveEvent("clerk", 2), sharedEvent(2))
+			head, last, _, err = x.Latest(t.Context(), "clerk")
+			if err != nil || last.Version != 2 || last.Seq != 5 || head.Seq != 6 {
+				t.Fatalf("Latest after more appends = %+v head %+v, %v; want version 2 at seq 5, head 6", last, head, err)
+			}
+			_, all, err := c.saves().All(t.Context())
+			if err != nil || len(all) != 2 || all["clerk"].Version != 2 || all["webhook"].Version != 1 {
+				t.Fatalf("All from scratch = %+v, %v; want clerk 2 and webhook 1", all, err)
+			}
+		})
+	}
+}
+
+// TestSavesDetectsAnOlderChainPutBack puts back a copy of the chain (the
+// log and its anchor together, or every key of the shared chain) taken
+// before the last appends: a Saves that read the newer chain refuses it.
+func TestSavesDetectsAnOlderChainPutBack(t *testing.T) {
+	for _, c := range savesChains(t) {
+		t.Run(c.name, func(t *testing.T) {
+			c.append(t, saveEvent("clerk", 1))
+			restore := c.snapshot(t)
+			c.append(t, saveEvent("clerk", 2), saveEvent("clerk", 3))
+			x := c.saves()
+			if _, _, _, err := x.Latest(t.Context(), "clerk"); err != nil {
+				t.Fatal(err)
+			}
+			restore()
+			_, last, _, err := x.Latest(t.Context(), "clerk")
+			if !errors.Is(err, audit.ErrChainBroken) {
+				t.Fatalf("Latest after an older chain was put back = %+v, %v; want ErrChainBroken", last, err)
+			}
+		})
+	}
+}
+
+// TestSavesReadsOnlyWhatWasAppended checks the cost of a load's check on
+// the shared chain: after the first read, the reads of a Latest do not
+// depend on the length of the chain.
+func TestSavesReadsOnlyWhatWasAppended(t *testing.T) {
+	b := &countingBackend{Backend: &audittest.Memory{}}
+	sh := newShared(t, b)
+	for i := range 50 {
+		if _, err := sh.Append(t.Context(), saveEvent("clerk", uint64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := sh.Saves()
+	if _, _, _, err := x.Latest(t.Context(), "clerk"); err != nil {
+		t.Fatal(err)
+	}
+	before := b.gets
+	if _, last, _, err := x.Latest(t.Context(), "clerk"); err != nil || last.Version != 50 {
+		t.Fatalf("Latest = %+v, %v", last, err)
+	}
+	// The head, the batch read last (still there?) and the next batch
+	// (not there).
+	if n := b.gets - before; n != 3 {
+		t.Errorf("a Latest with nothing appended read %d values, want 3", n)
+	}
+}
