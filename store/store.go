@@ -35,6 +35,10 @@ package store
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -354,6 +358,96 @@ type Secret struct {
 	// Orphans lists credentials an interrupted call may have left at the
 	// issuer, until an operator dismisses them.
 	Orphans []Orphan `json:"orphans,omitempty"`
+	// Seal binds this state to the audit chain; nil for a secret saved
+	// before rotor sealed its saves. See [Seal].
+	Seal *Seal `json:"seal,omitempty"`
+}
+
+// Seal is what binds a stored secret to the audit chain, so that a state
+// put back from an older copy of the store is told from the current one
+// (package binding writes and checks it). Stores keep it as they keep
+// every other field: it is part of the state, and every store must give
+// back a secret whose [Secret.StateDigest] is the one it was given
+// (storetest checks it).
+type Seal struct {
+	// Version counts the saves of the secret: 1 for the first.
+	Version uint64 `json:"version"`
+	// ChainSeq and ChainHash name the last record of the audit chain the
+	// saver had read before the save: the chain must never be found
+	// shorter than that afterwards.
+	ChainSeq  uint64 `json:"chain_seq"`
+	ChainHash string `json:"chain_hash"`
+	// MAC is the state's [Secret.StateDigest], the seal's other fields
+	// included, so that nobody without the key can forge or edit it.
+	MAC string `json:"mac"`
+}
+
+// Clone returns a copy of s; nil stays nil.
+func (s *Seal) Clone() *Seal {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	return &c
+}
+
+// stateDomain keeps state digests from ever being valid as another MAC
+// made with the same key.
+const stateDomain = "rotor-store-state-v1"
+
+// StateDigest returns the hex HMAC-SHA256, keyed with key, of s's state:
+// every field, the seal's included but for its MAC, in a canonical JSON
+// encoding with times in UTC. Two secrets have the same digest only when
+// a store could not tell them apart.
+func (s *Secret) StateDigest(key []byte) string {
+	c := s.Clone()
+	if c.Seal != nil {
+		c.Seal.MAC = ""
+	}
+	c.inUTC()
+	// A Secret always encodes: it holds only strings, times, numbers,
+	// string maps and slices of those.
+	doc, err := json.Marshal(c)
+	if err != nil {
+		panic("store: encode secret for its digest: " + err.Error())
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(stateDomain))
+	m.Write([]byte{0})
+	m.Write(doc)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// inUTC puts every time of s in UTC, so that the digest does not depend
+// on the time zone a store or a process decodes times in.
+func (s *Secret) inUTC() {
+	utc := func(t *time.Time) { *t = t.UTC() }
+	key := func(k *Key) {
+		if k != nil {
+			utc(&k.CreatedAt)
+			utc(&k.ExpiresAt)
+		}
+	}
+	for _, sl := range Slots {
+		key(s.Slot(sl))
+	}
+	for i := range s.Retired {
+		key(&s.Retired[i])
+	}
+	if r := s.Rotation; r != nil {
+		utc(&r.StartedAt)
+		utc(&r.LeaseExpiresAt)
+		if r.Intent != nil {
+			utc(&r.Intent.At)
+		}
+	}
+	utc(&s.LastRotatedAt)
+	for i := range s.Revoked {
+		utc(&s.Revoked[i].RevokedAt)
+	}
+	for i := range s.Orphans {
+		utc(&s.Orphans[i].At)
+	}
 }
 
 // IsRevoked reports whether the key with id was revoked: it is in Revoked,
@@ -419,6 +513,7 @@ func (s *Secret) Clone() *Secret {
 	}
 	c.Revoked = slices.Clone(s.Revoked)
 	c.Orphans = slices.Clone(s.Orphans)
+	c.Seal = s.Seal.Clone()
 	return &c
 }
 

@@ -67,6 +67,7 @@ func (s *Store) plan(ctx context.Context, name string, snap *snapshot, cur *stat
 	next.reloadedKeyID = desired.ReloadedKeyID
 	next.revoked = slices.Clone(desired.Revoked)
 	next.orphans = slices.Clone(desired.Orphans)
+	next.seal = desired.Seal.Clone()
 
 	// The layout to leave on the secret. Without a current key, nothing
 	// new is written: Secrets Manager would make the first version

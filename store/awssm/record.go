@@ -94,6 +94,7 @@ type record struct {
 	ReloadedKeyID string                   `json:"reloaded_key_id,omitempty"`
 	Revoked       []store.RevokedKey       `json:"revoked,omitempty"`
 	Orphans       []store.Orphan           `json:"orphans,omitempty"`
+	Seal          *store.Seal              `json:"seal,omitempty"`
 	// Labels is the layout this save leaves on the secret; Prior the
 	// layout it found there (raw, AWSPENDING on current included).
 	Labels layout `json:"labels"`
@@ -140,6 +141,7 @@ type state struct {
 	reloadedKeyID string
 	revoked       []store.RevokedKey
 	orphans       []store.Orphan
+	seal          *store.Seal
 }
 
 func newState() *state { return &state{slots: map[store.Slot]*entry{}} }
@@ -180,6 +182,7 @@ func (r *record) state() *state {
 	st.reloadedKeyID = r.ReloadedKeyID
 	st.revoked = slices.Clone(r.Revoked)
 	st.orphans = slices.Clone(r.Orphans)
+	st.seal = r.Seal.Clone()
 	return st
 }
 
@@ -207,6 +210,7 @@ func (r *record) fill(st *state) {
 	r.ReloadedKeyID = st.reloadedKeyID
 	r.Revoked = slices.Clone(st.revoked)
 	r.Orphans = slices.Clone(st.orphans)
+	r.Seal = st.seal.Clone()
 }
 
 // secret returns st as a store.Secret called name.
@@ -214,6 +218,7 @@ func (st *state) secret(name string) *store.Secret {
 	s := &store.Secret{
 		Name: name, Rotation: st.rotation.Clone(), LastRotatedAt: st.lastRotatedAt,
 		ReloadedKeyID: st.reloadedKeyID, Revoked: slices.Clone(st.revoked), Orphans: slices.Clone(st.orphans),
+		Seal: st.seal.Clone(),
 	}
 	for _, sl := range store.Slots {
 		e := st.slots[sl]

@@ -96,6 +96,12 @@ func fullSecret(name string) *store.Secret {
 			At:        base.Add(-2 * time.Hour).In(zoneWest),
 			Check:     "look for a key created at the issuer around this time",
 		}},
+		Seal: &store.Seal{
+			Version:   41,
+			ChainSeq:  1234,
+			ChainHash: "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+			MAC:       "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5",
+		},
 	}
 }
 
@@ -203,8 +209,23 @@ func diffSecret(got, want *store.Secret) []string {
 			d = append(d, diffTime(fmt.Sprintf("orphans[%d]: at", i), g.At, w.At)...)
 		}
 	}
+	switch g, w := got.Seal, want.Seal; {
+	case (g == nil) != (w == nil):
+		d = append(d, fmt.Sprintf("seal = %+v, want %+v", g, w))
+	case g != nil && *g != *w:
+		d = append(d, fmt.Sprintf("seal = %+v, want %+v", *g, *w))
+	}
+	// The binding of a stored secret to the audit chain digests the whole
+	// state: a store must give back a state with the digest it was given,
+	// whatever it does with the fields (time zones, empty lists).
+	if gd, wd := got.StateDigest(digestKey), want.StateDigest(digestKey); gd != wd {
+		d = append(d, fmt.Sprintf("state digest = %s, want %s: the state did not survive the store unchanged", gd, wd))
+	}
 	return d
 }
+
+// digestKey keys the state digests diffSecret compares.
+var digestKey = []byte("storetest state digest key")
 
 func diffKey(path string, got, want *store.Key) []string {
 	switch {

@@ -42,6 +42,7 @@ func TestRunDetectsBrokenStores(t *testing.T) {
 		{"check-then-write", []string{"ConcurrentIncrements"}},
 		{"truncate-times", []string{"RoundTripAllFields"}},
 		{"drop-meta", []string{"RoundTripAllFields"}},
+		{"drop-seal", []string{"RoundTripAllFields"}},
 		{"merge-save", []string{"SaveReplacesWholeSecret"}},
 		{"content-version", []string{"VersionChangesOnEverySave"}},
 		{"alias-load", []string{"LoadReturnsCopy"}},
@@ -211,6 +212,8 @@ func (m *memStore) write(s *store.Secret) store.Version {
 		for i := range stored.Retired {
 			stored.Retired[i].Meta = nil
 		}
+	case "drop-seal":
+		stored.Seal = nil
 	case "merge-save":
 		if old, ok := m.secrets[m.key(s.Name)]; ok {
 			for _, sl := range store.Slots {
