@@ -17,7 +17,8 @@ type ChainHead struct {
 }
 
 // Save is what a chain last recorded about the saves of one secret: the
-// version 2 record with the highest seq naming it.
+// version 2 record naming it with the highest store version (the last one
+// when several record the same version).
 type Save struct {
 	// Seq is the record's seq.
 	Seq uint64
@@ -92,8 +93,14 @@ func (x *Saves) update(ctx context.Context) error {
 		x.c, x.pos, x.batch, x.latest = newChecker(x.salt()), 0, 0, map[string]Save{}
 	}
 	err := x.src.readSaves(ctx, x, func(r *rawRecord) {
-		if r.v2 {
-			x.latest[string(r.str[fSecret])] = Save{Seq: r.seq, Version: r.storeVersion, Digest: string(r.str[fStateDigest])}
+		if !r.v2 {
+			return
+		}
+		// The highest version, not the last record: two savers may
+		// record their saves in the other order than they made them.
+		name := string(r.str[fSecret])
+		if cur, ok := x.latest[name]; !ok || r.storeVersion >= cur.Version {
+			x.latest[name] = Save{Seq: r.seq, Version: r.storeVersion, Digest: string(r.str[fStateDigest])}
 		}
 	})
 	if err != nil {

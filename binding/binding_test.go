@@ -1,0 +1,317 @@
+package binding_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/audit/audittest"
+	"github.com/rotor-dev/rotor/binding"
+	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/store/file"
+)
+
+// chain is an audit chain under test and how to put back an older copy of
+// it, as a restored backup would.
+type chain struct {
+	app      binding.Appender
+	saves    func() *audit.Saves
+	snapshot func(t *testing.T) (restore func())
+}
+
+func logChain(t *testing.T) chain {
+	dir := t.TempDir()
+	logPath, anchorPath := filepath.Join(dir, "audit.log"), filepath.Join(dir, "anchor", "audit.head")
+	l, err := audit.Open(logPath, anchorPath, audittest.Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain{
+		app:   l,
+		saves: l.Saves,
+		snapshot: func(t *testing.T) func() {
+			files := map[string][]byte{}
+			for _, p := range []string{logPath, anchorPath} {
+				data, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[p] = data
+			}
+			return func() {
+				for p, data := range files {
+					if err := os.WriteFile(p, data, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		},
+	}
+}
+
+func sharedChain(t *testing.T) chain {
+	m := &audittest.Memory{}
+	sh, err := audit.NewShared(m, audittest.Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain{
+		app:   sh,
+		saves: sh.Saves,
+		snapshot: func(*testing.T) func() {
+			snap := m.Snapshot()
+			return func() { m.Restore(snap) }
+		},
+	}
+}
+
+// fixture is a file store bound to a chain, with the raw store for
+// playing an attacker who can write the store but has no salt.
+type fixture struct {
+	chain
+	raw  *file.Store
+	dir  string
+	bind func(t *testing.T) *binding.Store // a new binding, as a new process makes
+}
+
+func newFixture(t *testing.T, c chain) *fixture {
+	root := t.TempDir()
+	identity := filepath.Join(root, "identity.txt")
+	if err := file.GenerateIdentity(identity); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "store")
+	raw, err := file.New(dir, identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{chain: c, raw: raw, dir: dir}
+	f.bind = func(t *testing.T) *binding.Store {
+		b, err := binding.New(binding.Options{Store: raw, Saves: c.saves(), Appender: c.app, Salt: audittest.Salt, Initiator: "user:ana"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	return f
+}
+
+func chains(t *testing.T) map[string]func(*testing.T) chain {
+	return map[string]func(*testing.T) chain{"log": logChain, "shared": sharedChain}
+}
+
+const secretName = "demo"
+
+func keyN(i int) *store.Key {
+	return &store.Key{Value: "sk_test_binding_value_" + strings.Repeat("x", i), ID: "0123456789abcde" + string("0123456789abcdef"[i%16]),
+		CreatedAt: time.Date(2026, 11, 30, 0, 0, i, 0, time.UTC)}
+}
+
+// saveKeys saves n states of the secret through b, each with another
+// current key, and returns the last version.
+func saveKeys(t *testing.T, b *binding.Store, from, n int) store.Version {
+	t.Helper()
+	s, v, err := b.Load(t.Context(), secretName)
+	if errors.Is(err, store.ErrNotFound) {
+		s, v, err = &store.Secret{Name: secretName}, store.NoVersion, nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := from; i < from+n; i++ {
+		s.Current = keyN(i)
+		if v, err = b.Save(t.Context(), s, v); err != nil {
+			t.Fatalf("Save %d: %v", i, err)
+		}
+	}
+	return v
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantTampered(t *testing.T, b *binding.Store, why string) {
+	t.Helper()
+	s, _, err := b.Load(t.Context(), secretName)
+	if !errors.Is(err, binding.ErrTampered) {
+		t.Fatalf("Load after %s = %v, %v; want an error wrapping ErrTampered", why, s, err)
+	}
+	for i := range 8 {
+		if strings.Contains(err.Error(), keyN(i).Value) {
+			t.Fatalf("the refusal %q holds a key value", err)
+		}
+	}
+}
+
+func TestSavesAreSealedAndRecorded(t *testing.T) {
+	for name, newChain := range chains(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, newChain(t))
+			b := f.bind(t)
+			saveKeys(t, b, 0, 3)
+			s, _, err := f.bind(t).Load(t.Context(), secretName)
+			if err != nil {
+				t.Fatalf("Load by a new process: %v", err)
+			}
+			if s.Seal == nil || s.Seal.Version != 3 {
+				t.Fatalf("seal = %+v, want save 3", s.Seal)
+			}
+			_, last, ok, err := f.saves().Latest(t.Context(), secretName)
+			if err != nil || !ok || last.Version != 3 || last.Digest != s.Seal.MAC {
+				t.Fatalf("the chain's last save = %+v, %v, %v; want save 3 with the seal's MAC", last, ok, err)
+			}
+		})
+	}
+}
+
+// TestReplayedFileIsRefused is the scenario on the store: a copy
+// of the file put back after more saves is refused, by the process that
+// made the saves and by a new one.
+func TestReplayedFileIsRefused(t *testing.T) {
+	for name, newChain := range chains(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, newChain(t))
+			b := f.bind(t)
+			saveKeys(t, b, 0, 1)
+			path := filepath.Join(f.dir, secretName+".age")
+			copyFile(t, path, path+".bak")
+			saveKeys(t, b, 1, 2)
+			copyFile(t, path+".bak", path)
+			wantTampered(t, b, "the old file was put back")
+			wantTampered(t, f.bind(t), "the old file was put back (new process)")
+		})
+	}
+}
+
+// TestUnsealedStateIsRefusedOnceSealed puts back a state written before
+// rotor sealed its saves over a sealed one.
+func TestUnsealedStateIsRefusedOnceSealed(t *testing.T) {
+	for name, newChain := range chains(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, newChain(t))
+			if _, err := f.raw.Save(t.Context(), &store.Secret{Name: secretName, Current: keyN(0)}, store.NoVersion); err != nil {
+				t.Fatal(err)
+			}
+			b := f.bind(t)
+			if _, _, err := b.Load(t.Context(), secretName); err != nil {
+				t.Fatalf("Load of a state saved before sealing, with no save recorded: %v", err)
+			}
+			path := filepath.Join(f.dir, secretName+".age")
+			copyFile(t, path, path+".bak")
+			saveKeys(t, b, 1, 1)
+			copyFile(t, path+".bak", path)
+			wantTampered(t, f.bind(t), "an unsealed state was put back")
+		})
+	}
+}
+
+// TestEditWithoutSaltIsRefused plays a store writer without the salt:
+// whatever it changes, keeping the seal or raising its save count, the
+// seal no longer matches.
+func TestEditWithoutSaltIsRefused(t *testing.T) {
+	edits := map[string]func(s *store.Secret){
+		"another current key": func(s *store.Secret) { s.Current = keyN(7) },
+		"a higher save count": func(s *store.Secret) { s.Seal.Version += 10 },
+		"no revoked list":     func(s *store.Secret) { s.Revoked = nil },
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, logChain(t))
+			b := f.bind(t)
+			saveKeys(t, b, 0, 1)
+			s, v, err := f.raw.Load(t.Context(), secretName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.AddRevoked("fedcba9876543210", time.Now())
+			s.Seal.MAC = s.StateDigest(binding.Key(audittest.Salt)) // as rotor would
+			if _, err := f.raw.Save(t.Context(), s, v); err != nil {
+				t.Fatal(err)
+			}
+			s, v, err = f.raw.Load(t.Context(), secretName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edit(s)
+			if _, err := f.raw.Save(t.Context(), s, v); err != nil {
+				t.Fatal(err)
+			}
+			wantTampered(t, f.bind(t), "an edit by a store writer without the salt")
+		})
+	}
+}
+
+// TestChainPutBackIsRefused puts back an older copy of the chain (the
+// log with its anchor; every key of the shared chain) while the store
+// moved on: the store carries a chain head the chain no longer reaches.
+func TestChainPutBackIsRefused(t *testing.T) {
+	for name, newChain := range chains(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, newChain(t))
+			b := f.bind(t)
+			saveKeys(t, b, 0, 1)
+			restore := f.snapshot(t)
+			saveKeys(t, b, 1, 3)
+			restore()
+			wantTampered(t, f.bind(t), "an older copy of the chain was put back")
+		})
+	}
+}
+
+// failingAppender fails every append, as a saver stopped between its
+// save and its record leaves the chain.
+type failingAppender struct{}
+
+func (failingAppender) Append(context.Context, audit.Event) (audit.Record, error) {
+	return audit.Record{}, errors.New("stopped before the record")
+}
+
+// TestSaveAheadOfChainIsAccepted leaves a state whose save was not
+// recorded: loads accept it, and the next save's record catches the chain
+// up.
+func TestSaveAheadOfChainIsAccepted(t *testing.T) {
+	for name, newChain := range chains(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, newChain(t))
+			saveKeys(t, f.bind(t), 0, 2)
+			stopped, err := binding.New(binding.Options{Store: f.raw, Saves: f.saves(), Appender: failingAppender{}, Salt: audittest.Salt, Initiator: "user:ana"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, v, err := stopped.Load(t.Context(), secretName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Current = keyN(5)
+			if v, err = stopped.Save(t.Context(), s, v); err == nil || v == store.NoVersion {
+				t.Fatalf("Save with a failing record = %q, %v; want the new version and an error", v, err)
+			}
+			b := f.bind(t)
+			s, _, err = b.Load(t.Context(), secretName)
+			if err != nil {
+				t.Fatalf("Load of a state one save ahead of the chain: %v", err)
+			}
+			if s.Seal.Version != 3 {
+				t.Fatalf("seal = %+v, want save 3", s.Seal)
+			}
+			saveKeys(t, b, 6, 1)
+			_, last, _, err := f.saves().Latest(t.Context(), secretName)
+			if err != nil || last.Version != 4 {
+				t.Fatalf("the chain's last save = %+v, %v; want save 4", last, err)
+			}
+		})
+	}
+}
