@@ -51,6 +51,7 @@ type Saves struct {
 	batch  uint64   // the shared chain: the batch holding the last record read
 	anchor uint64   // the highest anchor or head seen
 	latest map[string]Save
+	want   map[uint64]string // Scan: the seqs whose hashes it returns
 }
 
 // savesSource reads the records a [Saves] has not read yet.
@@ -88,11 +89,39 @@ func (x *Saves) All(ctx context.Context) (ChainHead, map[string]Save, error) {
 	return ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, maps.Clone(x.latest), nil
 }
 
+// Scan reads the whole chain again, from its first record, and returns
+// its head, the last save of every secret it records, and the hashes of
+// the records whose seqs are in want (those it holds). It is the full
+// read `rotor audit verify` makes; later calls read incrementally from
+// where it ended.
+func (x *Saves) Scan(ctx context.Context, want []uint64) (ChainHead, map[string]Save, map[uint64]string, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.c, x.want = nil, make(map[uint64]string, len(want))
+	for _, seq := range want {
+		x.want[seq] = ""
+	}
+	defer func() { x.want = nil }()
+	if err := x.update(ctx); err != nil {
+		return ChainHead{}, nil, nil, err
+	}
+	hashes := make(map[uint64]string, len(x.want))
+	for seq, h := range x.want {
+		if h != "" {
+			hashes[seq] = h
+		}
+	}
+	return ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, maps.Clone(x.latest), hashes, nil
+}
+
 func (x *Saves) update(ctx context.Context) error {
 	if x.c == nil {
 		x.c, x.pos, x.batch, x.latest = newChecker(x.salt()), 0, 0, map[string]Save{}
 	}
 	err := x.src.readSaves(ctx, x, func(r *rawRecord) {
+		if _, ok := x.want[r.seq]; ok {
+			x.want[r.seq] = string(r.str[fHash])
+		}
 		if !r.v2 {
 			return
 		}

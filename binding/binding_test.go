@@ -19,7 +19,7 @@ import (
 // chain is an audit chain under test and how to put back an older copy of
 // it, as a restored backup would.
 type chain struct {
-	app      binding.Appender
+	app      func() binding.Appender // a writer as a new process opens it
 	saves    func() *audit.Saves
 	snapshot func(t *testing.T) (restore func())
 }
@@ -32,7 +32,7 @@ func logChain(t *testing.T) chain {
 		t.Fatal(err)
 	}
 	return chain{
-		app:   l,
+		app:   func() binding.Appender { return l },
 		saves: l.Saves,
 		snapshot: func(t *testing.T) func() {
 			files := map[string][]byte{}
@@ -56,13 +56,16 @@ func logChain(t *testing.T) chain {
 
 func sharedChain(t *testing.T) chain {
 	m := &audittest.Memory{}
-	sh, err := audit.NewShared(m, audittest.Salt)
-	if err != nil {
-		t.Fatal(err)
+	open := func() *audit.Shared {
+		sh, err := audit.NewShared(m, audittest.Salt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sh
 	}
 	return chain{
-		app:   sh,
-		saves: sh.Saves,
+		app:   func() binding.Appender { return open() },
+		saves: func() *audit.Saves { return open().Saves() },
 		snapshot: func(*testing.T) func() {
 			snap := m.Snapshot()
 			return func() { m.Restore(snap) }
@@ -92,7 +95,7 @@ func newFixture(t *testing.T, c chain) *fixture {
 	}
 	f := &fixture{chain: c, raw: raw, dir: dir}
 	f.bind = func(t *testing.T) *binding.Store {
-		b, err := binding.New(binding.Options{Store: raw, Saves: c.saves(), Appender: c.app, Salt: audittest.Salt, Initiator: "user:ana"})
+		b, err := binding.New(binding.Options{Store: raw, Saves: c.saves(), Appender: c.app(), Salt: audittest.Salt, Initiator: "user:ana"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,5 +316,46 @@ func TestSaveAheadOfChainIsAccepted(t *testing.T) {
 				t.Fatalf("the chain's last save = %+v, %v; want save 4", last, err)
 			}
 		})
+	}
+}
+
+// TestVerifyFindsAChainPutBackAndAppendedTo puts back an older copy of
+// the chain and appends to it until it is as long as the one the store
+// saw: a load cannot tell, Verify finds the record the state names is
+// not the one there now.
+func TestVerifyFindsAChainPutBackAndAppendedTo(t *testing.T) {
+	for name, newChain := range chains(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, newChain(t))
+			b := f.bind(t)
+			saveKeys(t, b, 0, 1)
+			if n, err := binding.Verify(t.Context(), f.raw, []string{secretName, "other"}, f.saves(), audittest.Salt); err != nil || n != 1 {
+				t.Fatalf("Verify of a store that matches = %d, %v; want 1 secret checked", n, err)
+			}
+			restore := f.snapshot(t)
+			saveKeys(t, b, 1, 2)
+			restore()
+			app := f.app()
+			for i := range 5 {
+				if _, err := app.Append(t.Context(), audit.Event{Initiator: "user:eve", Action: "noise", Status: audit.StatusSucceeded, Detail: strings.Repeat("n", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := binding.Verify(t.Context(), f.raw, []string{secretName}, f.saves(), audittest.Salt)
+			if !errors.Is(err, binding.ErrTampered) {
+				t.Fatalf("Verify = %v, want ErrTampered", err)
+			}
+		})
+	}
+}
+
+func TestVerifyFindsADeletedSecret(t *testing.T) {
+	f := newFixture(t, logChain(t))
+	saveKeys(t, f.bind(t), 0, 1)
+	if err := os.Remove(filepath.Join(f.dir, secretName+".age")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := binding.Verify(t.Context(), f.raw, []string{secretName}, f.saves(), audittest.Salt); !errors.Is(err, binding.ErrTampered) {
+		t.Fatalf("Verify = %v, want ErrTampered", err)
 	}
 }

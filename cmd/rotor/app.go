@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/internal/childenv"
 	"github.com/rotor-dev/rotor/metrics"
@@ -25,9 +26,12 @@ import (
 
 // app is everything a command needs, wired from the config.
 type app struct {
-	g      *globals
-	cfg    *config.Config
-	store  store.Store
+	g     *globals
+	cfg   *config.Config
+	store store.Store
+	// bound is store bound to the audit chain: what the engine loads
+	// and saves through (see package binding).
+	bound  *binding.Store
 	audit  trail
 	salt   []byte
 	now    func() time.Time
@@ -94,9 +98,16 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 		rec.batch = true
 		g.flush = append(g.flush, rec.Flush)
 	}
-	// The engine writes through the notifier, so every change of a
-	// watched key set reaches the configured rotor serve at once.
-	es := newNotifier(st, cfg.Server.Notify, g.env.getenv, func(format string, args ...any) {
+	// The engine reads and writes through the binding to the audit
+	// chain, so that a store put back from an older copy is refused, and
+	// through the notifier, so that every change of a watched key set
+	// reaches the configured rotor serve at once.
+	bound, err := binding.New(binding.Options{Store: st, Saves: tr.Saves(), Appender: tr, Salt: salt, Initiator: g.initiatorName()})
+	if err != nil {
+		return nil, err
+	}
+	a.bound = bound
+	es := newNotifier(bound, cfg.Server.Notify, g.env.getenv, func(format string, args ...any) {
 		fmt.Fprintf(g.env.stderr, "rotor: warning: "+format+"\n", args...)
 	})
 	if n, ok := es.(*notifier); ok {

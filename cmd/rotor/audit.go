@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/rotation"
 )
@@ -184,6 +185,12 @@ from the log (the chain head, for the chain shared through Vault). It detects mo
 and a truncated or deleted log, and exits 5 when it finds any. It reads the
 log as a stream, in constant memory, and prints how fast it went.
 
+It then checks every configured secret in the store against the chain
+(package binding): a stored state older than the last save the chain
+records, one whose seal is not its own, one saved after a chain record the
+chain no longer holds, and a secret deleted from the store after the chain
+recorded saves of it all exit 5.
+
 --open also lists the operations (rotations, rollbacks, revokes, stages)
 that have records but no terminal one: still running, or interrupted and
 not yet resumed. Running rotor again on the secret (rotate, rollback or
@@ -207,6 +214,11 @@ revoke, or a daemon tick) resumes or closes them.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "%s: %d records, head %s\n", what, rep.Records, rep.Head)
 			fmt.Fprintf(out, "verified in %s (%s records/s)\n", took.Round(time.Millisecond), rate(rep.Records, took))
+			n, err := binding.Verify(cmd.Context(), a.store, a.names(), a.audit.Saves(), a.salt)
+			if err != nil {
+				return fmt.Errorf("the store does not match the audit chain: %w", err)
+			}
+			fmt.Fprintf(out, "store ok: %d stored secrets match the audit chain\n", n)
 			if !open {
 				return nil
 			}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/audit/dynamochain"
 	"github.com/rotor-dev/rotor/internal/errclass"
 	"github.com/rotor-dev/rotor/notify"
@@ -31,7 +32,7 @@ const (
 	exitUsage          = 2
 	exitInProgress     = 3 // another operation holds the secret, or won the race to save it
 	exitRolledBack     = 4 // reload/verify failed after promote; rolled back
-	exitAuditBroken    = 5 // rotor audit verify found tampering
+	exitAuditBroken    = 5 // tampering: the audit chain is broken, or the store does not match it
 	exitActionRequired = 6 // the operator must act (stage a key, delete one at the issuer)
 	exitRefused        = 7 // refused by a safety rule (nothing to roll back, grace not over, key rejected)
 	exitDoctor         = 8 // rotor doctor found a problem
@@ -182,7 +183,8 @@ in the store, so a crash at any point is resumed by the next run.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 operation in progress or a lost race
 to save, 4 verification
-failed and rolled back, 5 audit chain broken, 6 operator action required,
+failed and rolled back, 5 tampering (audit chain broken, or a store older
+than it), 6 operator action required,
 7 refused by a safety rule, 8 rotor doctor found a problem.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -279,6 +281,8 @@ func hint(err error) string {
 		return "the audit chain's DynamoDB table must be created once, before any rotation: an administrator runs `rotor audit init` (it needs the permissions of `rotor policy aws --role admin`)"
 	case errors.Is(err, audit.ErrChainBroken):
 		return "the audit log or its anchor was modified, truncated or reordered; investigate before trusting it"
+	case errors.Is(err, binding.ErrTampered):
+		return "the store or the audit chain was put back from an older copy, or edited; rotor will not use it. Investigate, then restore the newest copy of both (`rotor audit verify` checks them)"
 	}
 	return ""
 }

@@ -29,6 +29,8 @@ type trail interface {
 	Tail(ctx context.Context, n int) ([]audit.Record, error)
 	Query(ctx context.Context, f audit.Filter, n int) ([]audit.Record, error)
 	Verify(ctx context.Context) (audit.Report, error)
+	// Saves follows the saves the chain records (package binding).
+	Saves() *audit.Saves
 }
 
 var (

@@ -14,6 +14,7 @@ import (
 	"errors"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/rotation"
@@ -29,7 +30,7 @@ const (
 	Other             Class = iota
 	RolledBack              // reload or verify failed after promote; rolled back
 	InProgress              // another rotator holds the lease
-	AuditBroken             // the audit chain is broken
+	AuditBroken             // the audit chain is broken, or the store does not match it
 	ActionRequired          // an operator must act (stage a key, delete one)
 	NothingToRollBack       // previous is empty, revoked or expired
 	KeyRejected             // the issuer rejects the key, or it is refused over the current one
@@ -53,7 +54,7 @@ var rules = []struct {
 }{
 	{RolledBack, []error{rotation.ErrRolledBack}},
 	{InProgress, []error{rotation.ErrRotationInProgress}},
-	{AuditBroken, []error{audit.ErrChainBroken}},
+	{AuditBroken, []error{audit.ErrChainBroken, binding.ErrTampered}},
 	{ActionRequired, []error{provider.ErrCannotMint}},
 	{NothingToRollBack, []error{rotation.ErrNothingToRollBack}},
 	{KeyRejected, []error{rotation.ErrTestFailed, rotation.ErrPromoteRefused, rotation.ErrKeyRevoked, provider.ErrRejected}},

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rotor-dev/rotor/audit"
+	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/rotation"
@@ -25,6 +26,7 @@ func TestOf(t *testing.T) {
 		{"rolled back", fmt.Errorf("demo: %w", rotation.ErrRolledBack), RolledBack, ""},
 		{"in progress", &rotation.InProgressError{Secret: "demo"}, InProgress, "InProgressError.Is"},
 		{"audit", fmt.Errorf("verify: %w", audit.ErrChainBroken), AuditBroken, ""},
+		{"store replayed", fmt.Errorf("load: %w", &binding.Error{Secret: "demo", Reason: "older"}), AuditBroken, "a store older than the chain is tampering (exit 5)"},
 		{"action required", &provider.ActionRequiredError{Action: "stage a key"}, ActionRequired, "ActionRequiredError.Is"},
 		{"nothing to roll back", rotation.ErrNothingToRollBack, NothingToRollBack, ""},
 		{"test failed", fmt.Errorf("%w: %w", rotation.ErrTestFailed, provider.ErrRejected), KeyRejected, ""},
