@@ -16,8 +16,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rotor-dev/rotor/audit"
-	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/audit/dynamochain"
+	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/internal/errclass"
 	"github.com/rotor-dev/rotor/notify"
 	"github.com/rotor-dev/rotor/provider"
