@@ -21,10 +21,10 @@ import (
 type chain struct {
 	app      func() binding.Appender // a writer as a new process opens it
 	saves    func() *audit.Saves
-	snapshot func(t *testing.T) (restore func())
+	snapshot func(t testing.TB) (restore func())
 }
 
-func logChain(t *testing.T) chain {
+func logChain(t testing.TB) chain {
 	dir := t.TempDir()
 	logPath, anchorPath := filepath.Join(dir, "audit.log"), filepath.Join(dir, "anchor", "audit.head")
 	l, err := audit.Open(logPath, anchorPath, audittest.Salt)
@@ -34,7 +34,7 @@ func logChain(t *testing.T) chain {
 	return chain{
 		app:   func() binding.Appender { return l },
 		saves: l.Saves,
-		snapshot: func(t *testing.T) func() {
+		snapshot: func(t testing.TB) func() {
 			files := map[string][]byte{}
 			for _, p := range []string{logPath, anchorPath} {
 				data, err := os.ReadFile(p)
@@ -54,7 +54,7 @@ func logChain(t *testing.T) chain {
 	}
 }
 
-func sharedChain(t *testing.T) chain {
+func sharedChain(t testing.TB) chain {
 	m := &audittest.Memory{}
 	open := func() *audit.Shared {
 		sh, err := audit.NewShared(m, audittest.Salt)
@@ -66,7 +66,7 @@ func sharedChain(t *testing.T) chain {
 	return chain{
 		app:   func() binding.Appender { return open() },
 		saves: func() *audit.Saves { return open().Saves() },
-		snapshot: func(*testing.T) func() {
+		snapshot: func(testing.TB) func() {
 			snap := m.Snapshot()
 			return func() { m.Restore(snap) }
 		},
@@ -79,10 +79,10 @@ type fixture struct {
 	chain
 	raw  *file.Store
 	dir  string
-	bind func(t *testing.T) *binding.Store // a new binding, as a new process makes
+	bind func(t testing.TB) *binding.Store // a new binding, as a new process makes
 }
 
-func newFixture(t *testing.T, c chain) *fixture {
+func newFixture(t testing.TB, c chain) *fixture {
 	root := t.TempDir()
 	identity := filepath.Join(root, "identity.txt")
 	if err := file.GenerateIdentity(identity); err != nil {
@@ -94,7 +94,7 @@ func newFixture(t *testing.T, c chain) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{chain: c, raw: raw, dir: dir}
-	f.bind = func(t *testing.T) *binding.Store {
+	f.bind = func(t testing.TB) *binding.Store {
 		b, err := binding.New(binding.Options{Store: raw, Saves: c.saves(), Appender: c.app(), Salt: audittest.Salt, Initiator: "user:ana"})
 		if err != nil {
 			t.Fatal(err)
@@ -104,8 +104,8 @@ func newFixture(t *testing.T, c chain) *fixture {
 	return f
 }
 
-func chains(t *testing.T) map[string]func(*testing.T) chain {
-	return map[string]func(*testing.T) chain{"log": logChain, "shared": sharedChain}
+func chains(t *testing.T) map[string]func(testing.TB) chain {
+	return map[string]func(testing.TB) chain{"log": logChain, "shared": sharedChain}
 }
 
 const secretName = "demo"
@@ -117,7 +117,7 @@ func keyN(i int) *store.Key {
 
 // saveKeys saves n states of the secret through b, each with another
 // current key, and returns the last version.
-func saveKeys(t *testing.T, b *binding.Store, from, n int) store.Version {
+func saveKeys(t testing.TB, b *binding.Store, from, n int) store.Version {
 	t.Helper()
 	s, v, err := b.Load(t.Context(), secretName)
 	if errors.Is(err, store.ErrNotFound) {
