@@ -117,7 +117,15 @@ type Options struct {
 	Salt []byte
 	// Initiator is who the records of saves name.
 	Initiator string
+	// AfterSave, when set, is called after each successful save and
+	// before its record is appended: tests kill rotor there
+	// (ROTOR_FAULT=crash-after:store.saved, see [SavedPoint]).
+	AfterSave func(name string)
 }
+
+// SavedPoint names the point between a save and its record, for the
+// crash knob of tests (package internal/testknobs).
+const SavedPoint = "store.saved"
 
 // Store is a [store.Store] bound to the audit chain: see the package doc.
 // It is safe for concurrent use.
@@ -127,6 +135,7 @@ type Store struct {
 	app       Appender
 	key       []byte
 	initiator string
+	afterSave func(name string)
 
 	mu sync.Mutex
 	// sealed remembers, per secret, the seal of the state of the last
@@ -154,7 +163,7 @@ func New(o Options) (*Store, error) {
 	case o.Initiator == "":
 		return nil, errors.New("binding: no initiator")
 	}
-	return &Store{st: o.Store, saves: o.Saves, app: o.Appender, key: Key(o.Salt), initiator: o.Initiator, sealed: map[string]sealedAt{}}, nil
+	return &Store{st: o.Store, saves: o.Saves, app: o.Appender, key: Key(o.Salt), initiator: o.Initiator, afterSave: o.AfterSave, sealed: map[string]sealedAt{}}, nil
 }
 
 // Unwrap returns the store s binds, for callers that need its own
@@ -235,6 +244,9 @@ func (s *Store) Save(ctx context.Context, sec *store.Secret, expected store.Vers
 		return v, err
 	}
 	s.remember(sec.Name, v, *c.Seal)
+	if s.afterSave != nil {
+		s.afterSave(sec.Name)
+	}
 	_, err = s.app.Append(ctx, audit.Event{
 		Initiator:    s.initiator,
 		Action:       ActionSave,

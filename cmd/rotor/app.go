@@ -102,7 +102,15 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	// chain, so that a store put back from an older copy is refused, and
 	// through the notifier, so that every change of a watched key set
 	// reaches the configured rotor serve at once.
-	bound, err := binding.New(binding.Options{Store: st, Saves: tr.Saves(), Appender: tr, Salt: salt, Initiator: g.initiatorName()})
+	fault, err := g.faultHook()
+	if err != nil {
+		return nil, err
+	}
+	bo := binding.Options{Store: st, Saves: tr.Saves(), Appender: tr, Salt: salt, Initiator: g.initiatorName()}
+	if fault != nil {
+		bo.AfterSave = func(name string) { fault(name, binding.SavedPoint) }
+	}
+	bound, err := binding.New(bo)
 	if err != nil {
 		return nil, err
 	}
@@ -119,10 +127,6 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 		Salt:      salt,
 		Initiator: g.initiatorName(),
 		Now:       now,
-	}
-	fault, err := g.faultHook()
-	if err != nil {
-		return nil, err
 	}
 	if fault != nil {
 		a.engine.OnStep = func(name string, step store.Step, _ *store.Secret) { fault(name, step) }

@@ -18,7 +18,8 @@
 // promote, reload, verify, finish), the points inside create (intent,
 // minted, and prepare/apply for a provider that prepares), a rollback's
 // steps (rollback.promote …) and those of a revoke (revoking, revoked) and
-// a stage (staged).
+// a stage (staged); or store.saved ([binding.SavedPoint]): after any save of
+// the store, before the audit record of that save.
 package testknobs
 
 import (
@@ -30,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 )
@@ -69,11 +71,12 @@ func Crash(getenv func(string) string) (func(string, store.Step), error) {
 		return nil, nil
 	}
 	step, ok := strings.CutPrefix(v, "crash-after:")
-	if !ok || !slices.Contains(rotation.Points, store.Step(step)) {
-		names := make([]string, len(rotation.Points))
+	if !ok || !slices.Contains(rotation.Points, store.Step(step)) && step != binding.SavedPoint {
+		names := make([]string, len(rotation.Points), len(rotation.Points)+1)
 		for i, p := range rotation.Points {
 			names[i] = string(p)
 		}
+		names = append(names, binding.SavedPoint)
 		return nil, fmt.Errorf("%s=%q: want crash-after:STEP with STEP one of %s", Fault, v, strings.Join(names, ", "))
 	}
 	return func(_ string, s store.Step) {
