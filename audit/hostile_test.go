@@ -151,3 +151,54 @@ func write(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestHostileSaveRecords: somebody without the salt edits the record of a
+// store save in the log, to make an older store state look like the last
+// one saved (a lower store_version, another digest), or turns a version 1
+// record into a save by adding the two fields, or a save into a version 1
+// record by removing them. Each breaks the record's hash.
+func TestHostileSaveRecords(t *testing.T) {
+	digest := strings.Repeat("d", 64)
+	tests := []struct {
+		name string
+		edit func(line string) string
+	}{
+		{"a lower store version", func(l string) string {
+			return strings.Replace(l, `"store_version":3`, `"store_version":2`, 1)
+		}},
+		{"another digest", func(l string) string {
+			return strings.Replace(l, digest, strings.Repeat("e", 64), 1)
+		}},
+		{"a save made a version 1 record", func(l string) string {
+			return strings.Replace(l, `"store_version":3,"state_digest":"`+digest+`",`, ``, 1)
+		}},
+		{"a version 1 record made a save", func(l string) string {
+			return strings.Replace(l, `"detail":"plain",`, `"detail":"plain","store_version":9,"state_digest":"`+digest+`",`, 1)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newTestLog(t)
+			save := Event{Initiator: "user:ana", Action: "store.save", Secret: "clerk", Status: StatusSucceeded, StoreVersion: 3, StateDigest: digest}
+			plain := Event{Initiator: "user:ana", Action: "rotate.promote", Secret: "clerk", Status: StatusSucceeded, Detail: "plain"}
+			if _, err := l.AppendAll(t.Context(), []Event{plain, save, plain}); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(l.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edited := tt.edit(string(data))
+			if edited == string(data) {
+				t.Fatal("the edit changed nothing")
+			}
+			write(t, l.path, edited)
+			if _, err := l.Verify(t.Context()); !errors.Is(err, ErrChainBroken) {
+				t.Fatalf("Verify after the edit = %v, want ErrChainBroken", err)
+			}
+			if _, _, _, err := l.Saves().Latest(t.Context(), "clerk"); !errors.Is(err, ErrChainBroken) {
+				t.Fatalf("Saves.Latest after the edit = %v, want ErrChainBroken", err)
+			}
+		})
+	}
+}

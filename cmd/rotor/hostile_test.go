@@ -204,3 +204,38 @@ func TestHostileTerminalOutput(t *testing.T) {
 		t.Fatalf("revealed value of %d bytes", len(v))
 	}
 }
+
+// TestHostileReplayedStoreFile: somebody who can write the store directory
+// puts back an older copy of a secret's file, whose revoked key would be
+// current again. Every command that loads it exits 5 and writes nothing:
+// the file stays as it was put back. Before, rotor used it, and audit
+// verify passed.
+func TestHostileReplayedStoreFile(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	mustRotor(t, dir, "rotate", "demo")
+	file := filepath.Join(dir, ".rotor", "store", "demo.age")
+	old, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRotor(t, dir, "rotate", "demo")
+	mustRotor(t, dir, "rotate", "demo")
+	mustRotor(t, dir, "revoke", "demo", "--force")
+	if err := os.WriteFile(file, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"status", "demo"}, {"get", "demo"}, {"get", "demo", "--reveal"}, {"rotate", "demo"},
+		{"rotate", "--due"}, {"rollback", "demo"}, {"revoke", "demo", "--force"},
+		{"stage", "demo", "--from-stdin"}, {"run", "--secret", "demo", "--", "true"}, {"audit", "verify"},
+	} {
+		r := rotorIn(t, dir, []byte("replayed-stage-value-0123456789\n"), nil, args...)
+		if r.code != 5 {
+			t.Errorf("rotor %s on a replayed store file: exit %d, want 5\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		if now, err := os.ReadFile(file); err != nil || !bytes.Equal(now, old) {
+			t.Fatalf("rotor %s wrote over the replayed store file (%v)", strings.Join(args, " "), err)
+		}
+	}
+}
