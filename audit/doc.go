@@ -87,6 +87,13 @@
 // only the head, the batch it verified last and the new batches. A change
 // to a record it verified before is left to the next full verification.
 //
+// # Saves
+//
+// [Saves] reads the version 2 records of a chain, the saves of stored
+// secrets, and answers what the chain last recorded for a secret: package
+// binding checks every load of the store against it. It reads the whole
+// chain once and afterwards only what was appended since it last looked.
+//
 // # Shipping
 //
 // A [Shipper] copies records to a [Sink] (package audit/sinks: JSON lines,
@@ -135,7 +142,8 @@
 // looser permissions than 0600). Deleting both the log and the anchor looks
 // like a deployment that never wrote a record, and putting back an older
 // log together with the anchor of that time looks like a log that stopped
-// there. Shipping records elsewhere as they are written (a SIEM, a
+// there (unless the store moved on since: package binding finds a stored
+// secret saved after a record the log no longer holds). Shipping records elsewhere as they are written (a SIEM, a
 // write-once bucket) closes these gaps; this package does not. Detail is
 // free text and the log cannot tell a secret pasted there from any other
 // text: callers must never put secret values in an event.
