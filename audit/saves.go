@@ -52,6 +52,8 @@ type Saves struct {
 	anchor uint64   // the highest anchor or head seen
 	latest map[string]Save
 	want   map[uint64]string // Scan: the seqs whose hashes it returns
+	// lastImport is the seq of the last ActionImport record read.
+	lastImport uint64
 }
 
 // savesSource reads the records a [Saves] has not read yet.
@@ -89,21 +91,34 @@ func (x *Saves) All(ctx context.Context) (ChainHead, map[string]Save, error) {
 	return ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, maps.Clone(x.latest), nil
 }
 
+// ScanResult is what [Saves.Scan] found.
+type ScanResult struct {
+	// Head is the chain's last record.
+	Head ChainHead
+	// Saves holds the last save of every secret the chain records.
+	Saves map[string]Save
+	// Hashes holds the hashes of the records asked for that the chain
+	// holds.
+	Hashes map[uint64]string
+	// LastImport is the seq of the last [ActionImport] record, 0 when
+	// there is none: records before it may name seqs of the imported log.
+	LastImport uint64
+}
+
 // Scan reads the whole chain again, from its first record, and returns
-// its head, the last save of every secret it records, and the hashes of
-// the records whose seqs are in want (those it holds). It is the full
-// read `rotor audit verify` makes; later calls read incrementally from
-// where it ended.
-func (x *Saves) Scan(ctx context.Context, want []uint64) (ChainHead, map[string]Save, map[uint64]string, error) {
+// what [ScanResult] lists, with the hashes of the records whose seqs are
+// in want. It is the full read `rotor audit verify` makes; later calls
+// read incrementally from where it ended.
+func (x *Saves) Scan(ctx context.Context, want []uint64) (ScanResult, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.c, x.want = nil, make(map[uint64]string, len(want))
+	x.c, x.want, x.lastImport = nil, make(map[uint64]string, len(want)), 0
 	for _, seq := range want {
 		x.want[seq] = ""
 	}
 	defer func() { x.want = nil }()
 	if err := x.update(ctx); err != nil {
-		return ChainHead{}, nil, nil, err
+		return ScanResult{}, err
 	}
 	hashes := make(map[uint64]string, len(x.want))
 	for seq, h := range x.want {
@@ -111,7 +126,7 @@ func (x *Saves) Scan(ctx context.Context, want []uint64) (ChainHead, map[string]
 			hashes[seq] = h
 		}
 	}
-	return ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, maps.Clone(x.latest), hashes, nil
+	return ScanResult{Head: ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, Saves: maps.Clone(x.latest), Hashes: hashes, LastImport: x.lastImport}, nil
 }
 
 func (x *Saves) update(ctx context.Context) error {
@@ -121,6 +136,9 @@ func (x *Saves) update(ctx context.Context) error {
 	err := x.src.readSaves(ctx, x, func(r *rawRecord) {
 		if _, ok := x.want[r.seq]; ok {
 			x.want[r.seq] = string(r.str[fHash])
+		}
+		if string(r.str[fAction]) == ActionImport {
+			x.lastImport = r.seq
 		}
 		if !r.v2 {
 			return

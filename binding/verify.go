@@ -14,7 +14,9 @@ import (
 // more than a load can afford: the chain must hold, at the seq each
 // state's seal names, the very record the saver had read (a chain put back
 // from an older copy and appended to since fails here), and a secret the
-// chain records saves of must still be stored. It returns the number of
+// chain records saves of must still be stored. (The record check is
+// skipped for a state saved before the chain's last `rotor audit import`:
+// its seal names a record of the imported log.) It returns the number of
 // stored secrets checked, and every problem found, each wrapping
 // [ErrTampered], joined.
 func Verify(ctx context.Context, st store.Store, names []string, saves *audit.Saves, salt []byte) (int, error) {
@@ -34,10 +36,11 @@ func Verify(ctx context.Context, st store.Store, names []string, saves *audit.Sa
 			want = append(want, s.Seal.ChainSeq)
 		}
 	}
-	head, all, hashes, err := saves.Scan(ctx, want)
+	scan, err := saves.Scan(ctx, want)
 	if err != nil {
 		return 0, err
 	}
+	head, all, hashes := scan.Head, scan.Saves, scan.Hashes
 	var errs []error
 	for _, name := range names {
 		last, recorded := all[name]
@@ -52,7 +55,9 @@ func Verify(ctx context.Context, st store.Store, names []string, saves *audit.Sa
 			errs = append(errs, err)
 			continue
 		}
-		if seal := s.Seal; seal != nil && seal.ChainSeq > 0 && hashes[seal.ChainSeq] != seal.ChainHash {
+		// A state saved before `rotor audit import` names a record of the
+		// imported log, which the chain holds under another seq.
+		if seal := s.Seal; seal != nil && seal.ChainSeq > 0 && seal.ChainSeq >= scan.LastImport && hashes[seal.ChainSeq] != seal.ChainHash {
 			errs = append(errs, &Error{Secret: name, Reason: fmt.Sprintf("the stored state was saved after audit record %d, but the chain holds another record %d: the audit chain was put back from an older copy and appended to since", seal.ChainSeq, seal.ChainSeq)})
 		}
 	}
