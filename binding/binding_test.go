@@ -359,3 +359,43 @@ func TestVerifyFindsADeletedSecret(t *testing.T) {
 		t.Fatalf("Verify = %v, want ErrTampered", err)
 	}
 }
+
+// TestVerifyAfterImport moves the local log into a shared chain as `rotor
+// audit import` does (each event appended again, then an audit.import
+// record): a state saved before the import names a record of the old log,
+// which Verify must not take for a chain put back from an older copy.
+func TestVerifyAfterImport(t *testing.T) {
+	f := newFixture(t, logChain(t))
+	saveKeys(t, f.bind(t), 0, 3)
+	recs, err := f.app().(*audit.Log).Tail(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := audit.NewShared(&audittest.Memory{}, audittest.Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []audit.Event{{Initiator: "user:ana", Action: "before", Status: audit.StatusSucceeded}} {
+		if _, err := sh.Append(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := make([]audit.Event, 0, len(recs)+1)
+	for _, r := range recs {
+		events = append(events, r.Event)
+	}
+	events = append(events, audit.Event{Initiator: "user:ana", Action: audit.ActionImport, Status: audit.StatusSucceeded})
+	if _, err := sh.AppendAll(t.Context(), events); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := binding.Verify(t.Context(), f.raw, []string{secretName}, sh.Saves(), audittest.Salt); err != nil {
+		t.Fatalf("Verify after an import = %v, want no problem", err)
+	}
+	b, err := binding.New(binding.Options{Store: f.raw, Saves: sh.Saves(), Appender: sh, Salt: audittest.Salt, Initiator: "user:ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Load(t.Context(), secretName); err != nil {
+		t.Fatalf("Load after an import = %v", err)
+	}
+}
