@@ -174,13 +174,23 @@ func (s *Store) Unwrap() store.Store { return s.st }
 // against the audit chain. A refused state is an error wrapping
 // [ErrTampered].
 func (s *Store) Load(ctx context.Context, name string) (*store.Secret, store.Version, error) {
+	// The chain first, then the store: every save the chain records by
+	// then was made before the store is read, so a current store is never
+	// older than the chain, however many savers race this load.
+	head, last, recorded, err := s.saves.Latest(ctx, name)
+	if err != nil {
+		return nil, store.NoVersion, fmt.Errorf("check %s against the audit chain: %w", name, err)
+	}
 	sec, v, err := s.st.Load(ctx, name)
 	if err != nil {
 		return nil, store.NoVersion, err
 	}
-	head, last, recorded, err := s.saves.Latest(ctx, name)
-	if err != nil {
-		return nil, store.NoVersion, fmt.Errorf("check %s against the audit chain: %w", name, err)
+	if sec.Seal != nil && sec.Seal.ChainSeq >= head.Seq {
+		// The state may have been saved after a chain head this load
+		// had not read yet: read the head again, after the store.
+		if head, _, _, err = s.saves.Latest(ctx, name); err != nil {
+			return nil, store.NoVersion, fmt.Errorf("check %s against the audit chain: %w", name, err)
+		}
 	}
 	if err := Check(s.key, sec, head, last, recorded); err != nil {
 		return nil, store.NoVersion, err

@@ -399,3 +399,56 @@ func TestVerifyAfterImport(t *testing.T) {
 		t.Fatalf("Load after an import = %v", err)
 	}
 }
+
+// TestConcurrentLoadsDuringSaves loads and verifies the secret from other
+// processes' bindings while a saver keeps saving: a load that reads the
+// store just before a save and the chain just after it must not take the
+// store for an older copy put back.
+func TestConcurrentLoadsDuringSaves(t *testing.T) {
+	for name, newChain := range chains(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, newChain(t))
+			saveKeys(t, f.bind(t), 0, 1)
+			done := make(chan struct{})
+			errs := make(chan error, 3)
+			for range 2 {
+				go func() {
+					b := f.bind(t)
+					for {
+						select {
+						case <-done:
+							errs <- nil
+							return
+						default:
+						}
+						if _, _, err := b.Load(t.Context(), secretName); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			go func() {
+				for {
+					select {
+					case <-done:
+						errs <- nil
+						return
+					default:
+					}
+					if _, err := binding.Verify(t.Context(), f.raw, []string{secretName}, f.saves(), audittest.Salt); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+			saveKeys(t, f.bind(t), 1, 30) // in the test's goroutine: it may fail the test
+			close(done)
+			for range 3 {
+				if err := <-errs; err != nil {
+					t.Fatalf("a load or verify during saves: %v", err)
+				}
+			}
+		})
+	}
+}

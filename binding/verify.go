@@ -9,8 +9,9 @@ import (
 	"github.com/rotor-dev/rotor/store"
 )
 
-// Verify checks the stored secrets called names against one whole read
-// of the chain, as `rotor audit verify` does: each as [Check] does, and
+// Verify checks the stored secrets called names against the chain, read
+// whole twice (before and after the store, so that saves made meanwhile
+// are no problem), as `rotor audit verify` does: each as [Check] does, and
 // more than a load can afford: the chain must hold, at the seq each
 // state's seal names, the very record the saver had read (a chain put back
 // from an older copy and appended to since fails here), and a secret the
@@ -21,6 +22,12 @@ import (
 // [ErrTampered], joined.
 func Verify(ctx context.Context, st store.Store, names []string, saves *audit.Saves, salt []byte) (int, error) {
 	key := Key(salt)
+	// The saves are read before the store, the records the seals name
+	// after it, so that saves made while Verify runs are no problem.
+	before, err := saves.Scan(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
 	stored := make(map[string]*store.Secret, len(names))
 	var want []uint64
 	for _, name := range names {
@@ -40,7 +47,7 @@ func Verify(ctx context.Context, st store.Store, names []string, saves *audit.Sa
 	if err != nil {
 		return 0, err
 	}
-	head, all, hashes := scan.Head, scan.Saves, scan.Hashes
+	head, all, hashes := scan.Head, before.Saves, scan.Hashes
 	var errs []error
 	for _, name := range names {
 		last, recorded := all[name]
