@@ -14,11 +14,13 @@ import (
 	"testing"
 	"time"
 
+	rotorapi "github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/server"
+	"github.com/rotor-dev/rotor/server/servertest"
 	"github.com/rotor-dev/rotor/store"
 )
 
@@ -56,24 +58,29 @@ func TestEngineErrors(t *testing.T) {
 
 // stubBackend answers every operation with err.
 type stubBackend struct {
-	err    error
-	status any
+	err error
 }
 
 func (b *stubBackend) Names(context.Context) ([]string, error) { return []string{"clerk"}, b.err }
-func (b *stubBackend) Status(context.Context, string) (any, error) {
-	return b.status, b.err
+func (b *stubBackend) Status(context.Context, string) (rotorapi.Status, error) {
+	return rotorapi.Status{Name: "clerk", Retired: []rotorapi.Key{}, Orphans: []rotorapi.Orphan{}}, b.err
 }
-func (b *stubBackend) Rotate(context.Context, string, string) (any, error)   { return "ok", b.err }
-func (b *stubBackend) Rollback(context.Context, string, string) (any, error) { return "ok", b.err }
-func (b *stubBackend) Stage(_ context.Context, _, value string, _ map[string]string, _ string) (any, error) {
+func (b *stubBackend) Rotate(context.Context, string, string) (rotorapi.Result, error) {
+	return rotorapi.Result{Secret: "clerk", Kind: "rotate"}, b.err
+}
+func (b *stubBackend) Rollback(context.Context, string, string) (rotorapi.Result, error) {
+	return rotorapi.Result{Secret: "clerk", Kind: "rollback"}, b.err
+}
+func (b *stubBackend) Stage(_ context.Context, _, value string, _ map[string]string, _ string) (rotorapi.Staged, error) {
 	if b.err != nil {
 		// A careless backend that quotes the value.
-		return nil, fmt.Errorf("value %q: %w", value, b.err)
+		return rotorapi.Staged{}, fmt.Errorf("value %q: %w", value, b.err)
 	}
-	return "ok", nil
+	return rotorapi.Staged{Secret: "clerk"}, nil
 }
-func (b *stubBackend) Revoke(context.Context, string, bool, string) (any, error) { return "ok", b.err }
+func (b *stubBackend) Revoke(context.Context, string, bool, string) (rotorapi.Revoked, error) {
+	return rotorapi.Revoked{Secret: "clerk", Revoked: []string{}, Waiting: []string{}}, b.err
+}
 func (b *stubBackend) KeySet(context.Context, string) (server.KeySet, error) {
 	return server.KeySet{}, b.err
 }
@@ -90,7 +97,9 @@ func (discardAudit) Query(context.Context, audit.Filter, int) ([]audit.Record, e
 	return nil, nil
 }
 
-func newStubServer(t *testing.T, b server.Backend, opts ...server.Option) (*server.Server, *syncBuffer) {
+// newStubServer returns the API over b, its answers checked against the
+// OpenAPI document, and its log.
+func newStubServer(t *testing.T, b server.Backend, opts ...server.Option) (http.Handler, *syncBuffer) {
 	t.Helper()
 	tokens, err := authz.NewTokenAuthenticator([]authz.Token{{Name: "admin", Hash: authz.HashToken(tokAdmin), Role: authz.RoleAdmin}})
 	if err != nil {
@@ -102,7 +111,7 @@ func newStubServer(t *testing.T, b server.Backend, opts ...server.Option) (*serv
 		t.Fatal(err)
 	}
 	t.Cleanup(api.Close)
-	return api, logs
+	return servertest.Validate(t, api), logs
 }
 
 func serve(api http.Handler, method, path, body string) *httptest.ResponseRecorder {
@@ -294,7 +303,7 @@ func TestListAndAuditScoped(t *testing.T) {
 		r.RemoteAddr = "127.0.0.1:1"
 		r.Header.Set("Authorization", "Bearer "+tokScoped)
 		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, r)
+		servertest.Validate(t, api).ServeHTTP(rec, r)
 		if rec.Code != 200 {
 			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
 		}

@@ -17,8 +17,12 @@
 //	GET  /metrics                     metrics   the Prometheus handler, see [WithMetrics]
 //	GET  /healthz                     —         200 while the process serves
 //	GET  /readyz                      —         200 when the store answers, else 503
+//	GET  /v1/openapi.json             —         the OpenAPI 3 document of this API
 //
-// Every endpoint except the last two requires "Authorization: Bearer
+// Bodies are the documents of package api, the same the CLI prints with
+// -o json, described by the OpenAPI document api/openapi.json.
+//
+// Every endpoint except the last three requires "Authorization: Bearer
 // <token>", an API token or a GitHub Actions OIDC token, and the role that
 // package authz grants the action named in the second column. A request
 // without a valid credential is answered 401, one outside the caller's role

@@ -7,51 +7,43 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/internal/errclass"
 	"github.com/rotor-dev/rotor/provider"
 )
 
-// Error codes of the API. They are stable: clients may switch on them.
+// Error codes of the API (see package api, which defines them).
 const (
-	CodeBadRequest         = "bad_request"          // 400: malformed request, unknown field, invalid name
-	CodeUnauthenticated    = "unauthenticated"      // 401: no, unknown, expired or forged credential
-	CodeForbidden          = "forbidden"            // 403: the caller's role does not allow this
-	CodeTLSRequired        = "tls_required"         // 403: secret values only travel over TLS (or loopback)
-	CodeNotFound           = "not_found"            // 404: no such secret (or endpoint)
-	CodeMethodNotAllowed   = "method_not_allowed"   // 405
-	CodeRotationInProgress = "rotation_in_progress" // 409: another rotator holds the lease
-	CodeNothingToRollBack  = "nothing_to_roll_back" // 409: previous is empty, revoked or expired
-	CodeNotExpired         = "not_expired"          // 409: revoke without force inside the grace period
-	CodeKeyInUse           = "key_in_use"           // 409: consumers still use the key to revoke
-	CodeSameKey            = "same_key"             // 409: the staged value is already in use
-	CodeActionRequired     = "action_required"      // 409: an operator must act (e.g. in the Clerk dashboard)
-	CodeConflict           = "conflict"             // 409: the secret changed concurrently; retry
-	CodeNoRotation         = "no_rotation"          // 409: no rotation in progress
-	CodeTooLarge           = "request_too_large"    // 413
-	CodeTooManyRequests    = "too_many_requests"    // 429: too many refused requests from this caller; see Retry-After
-	CodeKeyRejected        = "key_rejected"         // 422: the new key failed its test at its issuer
-	CodeInternal           = "internal"             // 500
-	CodeRolledBack         = "rolled_back"          // 502: verification failed after promote; rolled back
-	CodeNotReady           = "not_ready"            // 503: the store does not answer
-	CodeTimeout            = "timeout"              // 504: the operation did not finish in time
+	CodeBadRequest         = api.CodeBadRequest
+	CodeUnauthenticated    = api.CodeUnauthenticated
+	CodeForbidden          = api.CodeForbidden
+	CodeTLSRequired        = api.CodeTLSRequired
+	CodeNotFound           = api.CodeNotFound
+	CodeMethodNotAllowed   = api.CodeMethodNotAllowed
+	CodeRotationInProgress = api.CodeRotationInProgress
+	CodeNothingToRollBack  = api.CodeNothingToRollBack
+	CodeNotExpired         = api.CodeNotExpired
+	CodeKeyInUse           = api.CodeKeyInUse
+	CodeSameKey            = api.CodeSameKey
+	CodeActionRequired     = api.CodeActionRequired
+	CodeConflict           = api.CodeConflict
+	CodeNoRotation         = api.CodeNoRotation
+	CodeTooLarge           = api.CodeTooLarge
+	CodeTooManyRequests    = api.CodeTooManyRequests
+	CodeKeyRejected        = api.CodeKeyRejected
+	CodeInternal           = api.CodeInternal
+	CodeRolledBack         = api.CodeRolledBack
+	CodeNotReady           = api.CodeNotReady
+	CodeTimeout            = api.CodeTimeout
 )
 
 // ErrorBody is the JSON document every error response carries:
 //
 //	{"error":{"code":"rotation_in_progress","message":"…"}}
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
+type ErrorBody = api.ErrorBody
 
 // ErrorDetail is the content of an [ErrorBody].
-type ErrorDetail struct {
-	// Code is one of the Code… constants.
-	Code string `json:"code"`
-	// Message is for humans. It never contains a secret value.
-	Message string `json:"message"`
-	// Steps, for action_required, says what the operator must do.
-	Steps []string `json:"steps,omitempty"`
-}
+type ErrorDetail = api.ErrorDetail
 
 // maxMessageLen bounds error messages in responses.
 const maxMessageLen = 2000
@@ -104,7 +96,7 @@ func clip(s string) string {
 // redact removes every occurrence of the given values from d's text. The
 // engine never puts values in errors; this is the second line of defence
 // for the one request that carries a value (stage).
-func (d ErrorDetail) redact(values ...string) ErrorDetail {
+func redact(d ErrorDetail, values ...string) ErrorDetail {
 	for _, v := range values {
 		if v == "" {
 			continue
@@ -132,10 +124,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"cannot encode the response"}}`)
 	}
+	writeRaw(w, status, append(b, '\n'))
+}
+
+// writeRaw sends b, a JSON document, as the body of a response with
+// status.
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b)
 }

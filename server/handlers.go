@@ -13,23 +13,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/store"
 )
 
 // ListResponse is the body of GET /v1/secrets.
-type ListResponse struct {
-	// Secrets are the names of the secrets the caller may see.
-	Secrets []string `json:"secrets"`
-}
+type ListResponse = api.List
 
-// AuditResponse is the body of GET /v1/audit.
-type AuditResponse struct {
-	// Records are the last records of the log, oldest first. A caller
-	// limited to some secrets sees only the records about them.
-	Records []audit.Record `json:"records"`
-}
+// AuditResponse is the body of GET /v1/audit: the last records of the
+// log, oldest first. A caller limited to some secrets sees only the
+// records about them.
+type AuditResponse = api.Audit
 
 // StageRequest is the body of POST /v1/secrets/{name}/stage. It carries a
 // secret value, so the server accepts it only over TLS or from loopback
@@ -135,7 +131,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, values 
 		}
 		s.opts.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", msg)
 	}
-	writeError(w, status, d.redact(values...))
+	writeError(w, status, redact(d, values...))
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, c call) {
@@ -165,7 +161,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c call) {
 // operate runs a change to c.secret detached from the client's
 // connection, then wakes the secret's watchers whatever the outcome (a
 // failed rotation may have rolled back).
-func (s *Server) operate(w http.ResponseWriter, r *http.Request, c call, op func(ctx context.Context) (any, error), values ...string) {
+func operate[T any](s *Server, w http.ResponseWriter, r *http.Request, c call, op func(ctx context.Context) (T, error), values ...string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.opts.opTimeout)
 	defer cancel()
 	res, err := op(ctx)
@@ -182,7 +178,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, c call) {
 		badBody(w, err)
 		return
 	}
-	s.operate(w, r, c, func(ctx context.Context) (any, error) {
+	operate(s, w, r, c, func(ctx context.Context) (api.Result, error) {
 		return s.backend.Rotate(ctx, c.secret, c.p.Subject)
 	})
 }
@@ -192,7 +188,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request, c call) {
 		badBody(w, err)
 		return
 	}
-	s.operate(w, r, c, func(ctx context.Context) (any, error) {
+	operate(s, w, r, c, func(ctx context.Context) (api.Result, error) {
 		return s.backend.Rollback(ctx, c.secret, c.p.Subject)
 	})
 }
@@ -212,7 +208,7 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request, c call) {
 		writeError(w, http.StatusBadRequest, ErrorDetail{Code: CodeBadRequest, Message: "value: " + err.Error()})
 		return
 	}
-	s.operate(w, r, c, func(ctx context.Context) (any, error) {
+	operate(s, w, r, c, func(ctx context.Context) (api.Staged, error) {
 		return s.backend.Stage(ctx, c.secret, req.Value, req.Meta, c.p.Subject)
 	}, req.Value)
 }
@@ -223,7 +219,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c call) {
 		badBody(w, err)
 		return
 	}
-	s.operate(w, r, c, func(ctx context.Context) (any, error) {
+	operate(s, w, r, c, func(ctx context.Context) (api.Revoked, error) {
 		return s.backend.Revoke(ctx, c.secret, req.Force, c.p.Subject)
 	})
 }
@@ -287,5 +283,5 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, ErrorDetail{Code: CodeNotReady, Message: "the store does not answer"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, api.Probe{Status: "ready"})
 }

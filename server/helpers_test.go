@@ -57,6 +57,7 @@ type env struct {
 	t       *testing.T
 	b       *servertest.Backend
 	api     *server.Server
+	h       http.Handler // api, its answers checked against the OpenAPI document
 	srv     *httptest.Server
 	issuer  *authztest.Issuer
 	logs    *syncBuffer
@@ -116,10 +117,11 @@ func newEnvWith(t *testing.T, wrap func(*servertest.Backend) server.Backend, opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api)
+	h := servertest.Validate(t, api)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(api.Close) // runs first: ends streams so srv.Close does not wait
-	return &env{t: t, b: b, api: api, srv: srv, issuer: iss, logs: logs}
+	return &env{t: t, b: b, api: api, h: h, srv: srv, issuer: iss, logs: logs}
 }
 
 // oidcToken returns a GitHub Actions token for org/app on ref.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	rotorapi "github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/server"
@@ -79,7 +80,7 @@ type stagingBackend struct {
 	stages int
 }
 
-func (b *stagingBackend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (any, error) {
+func (b *stagingBackend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (rotorapi.Staged, error) {
 	b.stages++
 	return b.stubBackend.Stage(ctx, name, value, meta, initiator)
 }
@@ -149,7 +150,7 @@ func TestHostileWeakToken(t *testing.T) {
 	req.RemoteAddr = "127.0.0.1:5000"
 	req.Header.Set("Authorization", "Bearer admin")
 	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, req)
+	servertest.Validate(t, api).ServeHTTP(rec, req)
 	if rec.Code != 401 || !strings.Contains(rec.Body.String(), "too weak") {
 		t.Fatalf("%d %s, want 401 naming a weak token", rec.Code, rec.Body)
 	}

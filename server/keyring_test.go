@@ -44,7 +44,7 @@ func rotorServer(t *testing.T) (*servertest.Backend, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api)
+	srv := httptest.NewServer(servertest.Validate(t, api))
 	t.Cleanup(srv.Close)
 	t.Cleanup(api.Close)
 	return b, srv

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/keyring"
@@ -31,22 +32,20 @@ import (
 type Backend interface {
 	// Names returns the names of the managed secrets.
 	Names(ctx context.Context) ([]string, error)
-	// Status returns the status of the secret called name, as a value
-	// encoding/json can encode: key ids, expiries, rotation state, never
-	// values.
-	Status(ctx context.Context, name string) (any, error)
+	// Status returns the status of the secret called name: key ids,
+	// expiries, rotation state, never values.
+	Status(ctx context.Context, name string) (api.Status, error)
 	// Rotate rotates the secret on behalf of initiator (the caller's
-	// authenticated identity, for leases and audit records) and returns
-	// a JSON-encodable result.
-	Rotate(ctx context.Context, name, initiator string) (any, error)
+	// authenticated identity, for leases and audit records).
+	Rotate(ctx context.Context, name, initiator string) (api.Result, error)
 	// Rollback makes the previous key current again.
-	Rollback(ctx context.Context, name, initiator string) (any, error)
+	Rollback(ctx context.Context, name, initiator string) (api.Result, error)
 	// Stage tests value and stores it as the secret's next key; meta is
 	// kept with it (never secret).
-	Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (any, error)
+	Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (api.Staged, error)
 	// Revoke revokes expired keys, or unexpired ones too when force is
 	// set.
-	Revoke(ctx context.Context, name string, force bool, initiator string) (any, error)
+	Revoke(ctx context.Context, name string, force bool, initiator string) (api.Revoked, error)
 	// KeySet returns the secret's key set (current, previous, next; never
 	// pending) with its store version, for the watch endpoint.
 	KeySet(ctx context.Context, name string) (KeySet, error)
@@ -323,9 +322,13 @@ func (s *Server) routes() {
 		s.mux.Handle(ep.pattern, s.guard(ep))
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, api.Probe{Status: "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
+	// The API's description holds nothing secret: anyone may read it.
+	s.mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		writeRaw(w, http.StatusOK, api.OpenAPI())
+	})
 	metrics := endpoint{"GET /metrics", authz.ActionMetrics, func(w http.ResponseWriter, r *http.Request, _ call) {
 		if s.opts.metrics == nil {
 			writeError(w, http.StatusNotFound, ErrorDetail{Code: CodeNotFound, Message: "metrics are not enabled"})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/server"
 	"github.com/rotor-dev/rotor/server/servertest"
@@ -17,15 +18,22 @@ import (
 )
 
 // statusOf reads the key ids and version through the API.
-func statusOf(t *testing.T, e *env) servertest.StatusView {
+func statusOf(t *testing.T, e *env) statusIDs {
 	t.Helper()
 	resp := e.do("GET", "/v1/secrets/clerk", tokViewer, "")
-	var v servertest.StatusView
-	if resp.status != 200 || json.Unmarshal([]byte(resp.body), &v) != nil {
+	var v api.Status
+	if resp.status != 200 || json.Unmarshal([]byte(resp.body), &v) != nil || v.Current == nil {
 		t.Fatalf("status: %d %s", resp.status, resp.body)
 	}
-	return v
+	ids := statusIDs{Current: v.Current.KeyID, Version: v.Version}
+	if v.Previous != nil {
+		ids.Previous = v.Previous.KeyID
+	}
+	return ids
 }
+
+// statusIDs are the key ids and store version of a status.
+type statusIDs struct{ Current, Previous, Version string }
 
 func TestWatchRotateThroughAPI(t *testing.T) {
 	e := newEnv(t)
@@ -258,7 +266,7 @@ func TestValuesNeedTLS(t *testing.T) {
 		req.RemoteAddr = "203.0.113.7:40000"
 		req.Header.Set("Authorization", "Bearer "+tokAdmin)
 		rec := httptest.NewRecorder()
-		e.api.ServeHTTP(rec, req)
+		e.h.ServeHTTP(rec, req)
 		var body server.ErrorBody
 		json.Unmarshal(rec.Body.Bytes(), &body)
 		if rec.Code != http.StatusForbidden || body.Error.Code != server.CodeTLSRequired {
@@ -276,7 +284,7 @@ func TestValuesNeedTLS(t *testing.T) {
 	req.RemoteAddr = "203.0.113.7:40000"
 	req.Header.Set("Authorization", "Bearer "+tokAdmin)
 	rec := httptest.NewRecorder()
-	e2.api.ServeHTTP(rec, req)
+	e2.h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("with WithPlaintextValues: %d %s", rec.Code, rec.Body)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/server"
 	"github.com/rotor-dev/rotor/store"
@@ -41,13 +42,13 @@ func (b *backend) secret(name string) (rotation.Secret, error) {
 
 func (b *backend) Names(context.Context) ([]string, error) { return b.a.names(), nil }
 
-func (b *backend) Status(ctx context.Context, name string) (any, error) {
+func (b *backend) Status(ctx context.Context, name string) (api.Status, error) {
 	if _, err := b.secret(name); err != nil {
-		return nil, err
+		return api.Status{}, err
 	}
 	vs, err := b.a.status(ctx, []string{name})
 	if err != nil {
-		return nil, err
+		return api.Status{}, err
 	}
 	return vs[0], nil
 }
@@ -70,40 +71,43 @@ func (b *backend) Overview(ctx context.Context, name string) (server.Overview, e
 	return server.Overview{Secret: s, Provider: cfg.Provider, NextRotationAt: sec.NextRotation(s)}, nil
 }
 
-func (b *backend) Rotate(ctx context.Context, name, initiator string) (any, error) {
+func (b *backend) Rotate(ctx context.Context, name, initiator string) (api.Result, error) {
 	sec, err := b.secret(name)
 	if err != nil {
-		return nil, err
+		return api.Result{}, err
 	}
-	return b.engine(initiator).Rotate(ctx, sec)
+	res, err := b.engine(initiator).Rotate(ctx, sec)
+	return api.ResultOf(res), err
 }
 
-func (b *backend) Rollback(ctx context.Context, name, initiator string) (any, error) {
+func (b *backend) Rollback(ctx context.Context, name, initiator string) (api.Result, error) {
 	sec, err := b.secret(name)
 	if err != nil {
-		return nil, err
+		return api.Result{}, err
 	}
-	return b.engine(initiator).Rollback(ctx, sec)
+	res, err := b.engine(initiator).Rollback(ctx, sec)
+	return api.ResultOf(res), err
 }
 
-func (b *backend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (any, error) {
+func (b *backend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (api.Staged, error) {
 	sec, err := b.secret(name)
 	if err != nil {
-		return nil, err
+		return api.Staged{}, err
 	}
 	id, err := b.engine(initiator).Stage(ctx, sec, value, meta)
 	if err != nil {
-		return nil, err
+		return api.Staged{}, err
 	}
-	return map[string]string{"secret": name, "key_id": id}, nil
+	return api.Staged{Secret: name, KeyID: id}, nil
 }
 
-func (b *backend) Revoke(ctx context.Context, name string, force bool, initiator string) (any, error) {
+func (b *backend) Revoke(ctx context.Context, name string, force bool, initiator string) (api.Revoked, error) {
 	sec, err := b.secret(name)
 	if err != nil {
-		return nil, err
+		return api.Revoked{}, err
 	}
-	return b.engine(initiator).Revoke(ctx, sec, rotation.RevokeOptions{Force: force})
+	res, err := b.engine(initiator).Revoke(ctx, sec, rotation.RevokeOptions{Force: force})
+	return api.RevokedOf(res), err
 }
 
 func (b *backend) KeySet(ctx context.Context, name string) (server.KeySet, error) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,88 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/vault"
 )
 
-// keyView is a key as status shows it: never the value.
-type keyView struct {
-	KeyID     string     `json:"key_id"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	Source    string     `json:"source,omitempty"`
-	// State is "revoking" for a key rotor decided to revoke and whose
-	// issuer may already have been asked.
-	State string `json:"state,omitempty"`
-	// IssuerExpiresAt is when the issuer deletes the key on its own
-	// (store.MetaIssuerExpiresAt).
-	IssuerExpiresAt *time.Time `json:"issuer_expires_at,omitempty"`
-}
-
-// orphanView is a possibly orphaned key at the issuer: what an
-// interrupted call may have created, and what the operator must check.
-type orphanView struct {
-	RequestID string    `json:"request_id"`
-	Operation string    `json:"operation"`
-	Action    string    `json:"action"`
-	At        time.Time `json:"at"`
-	Check     string    `json:"check"`
-}
-
-type rotationView struct {
-	ID             string    `json:"id"`
-	Step           string    `json:"step"`
-	StartedAt      time.Time `json:"started_at"`
-	Initiator      string    `json:"initiator"`
-	Holder         string    `json:"holder"`
-	LeaseExpiresAt time.Time `json:"lease_expires_at"`
-	// Kind is the operation: rotate, rollback, revoke, stage or dismiss.
-	Kind string `json:"kind"`
-}
-
-type statusView struct {
-	Name           string        `json:"name"`
-	Provider       string        `json:"provider"`
-	Current        *keyView      `json:"current"`
-	Previous       *keyView      `json:"previous"`
-	Next           *keyView      `json:"next"`
-	Pending        *keyView      `json:"pending"`
-	Retired        []keyView     `json:"retired"`
-	Rotation       *rotationView `json:"rotation"`
-	LastRotatedAt  *time.Time    `json:"last_rotated_at"`
-	NextRotationAt *time.Time    `json:"next_rotation_at"`
-	Due            bool          `json:"due"`
-	// ReloadedKeyID is the key the last completed reload gave consumers;
-	// it is not revoked until a later reload completes.
-	ReloadedKeyID string `json:"reloaded_key_id,omitempty"`
-	// Orphans are keys interrupted mints may have left at the issuer.
-	Orphans []orphanView `json:"orphans,omitempty"`
-	// Warning says what the secret's provider cannot do (e.g. no grace
-	// period at the database for postgres single_user).
-	Warning string `json:"warning,omitempty"`
-}
-
-func viewKey(k *store.Key) *keyView {
-	if k == nil {
-		return nil
-	}
-	v := &keyView{KeyID: k.ID, CreatedAt: k.CreatedAt, Source: k.Source, State: string(k.State), IssuerExpiresAt: timePtr(k.IssuerExpiresAt())}
-	if !k.ExpiresAt.IsZero() {
-		t := k.ExpiresAt
-		v.ExpiresAt = &t
-	}
-	return v
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 func newStatusCmd(g *globals) *cobra.Command {
-	var output string
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "status [NAME]",
 		Short: "Show the key ids, expiry and rotation state of each secret",
@@ -104,8 +28,8 @@ interrupted mint may have left at the issuer ("possibly orphaned"), with
 what to check there; dismiss one with revoke NAME --orphan-checked ID.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "table" && output != "json" {
-				return usagef("status: --output must be table or json")
+			if err := out.check(cmd); err != nil {
+				return err
 			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
@@ -119,25 +43,22 @@ what to check there; dismiss one with revoke NAME --orphan-checked ID.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if len(args) == 1 {
-					return enc.Encode(views[0])
-				}
-				return enc.Encode(views)
+			var doc any = views
+			if len(args) == 1 {
+				doc = views[0]
 			}
-			printStatusTable(out, views, a.now())
-			return nil
+			return out.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
+				printStatusTable(w, views, a.now())
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	out.register(cmd, "table")
 	return cmd
 }
 
-func (a *app) status(ctx context.Context, names []string) ([]statusView, error) {
-	views := make([]statusView, 0, len(names))
+func (a *app) status(ctx context.Context, names []string) ([]api.Status, error) {
+	views := make([]api.Status, 0, len(names))
 	now := a.now().UTC()
 	for _, name := range names {
 		sec, err := a.secret(name)
@@ -145,39 +66,25 @@ func (a *app) status(ctx context.Context, names []string) ([]statusView, error) 
 			return nil, err
 		}
 		sc, _ := a.cfg.Secret(name)
-		s, err := a.loadForStatus(ctx, name)
+		s, ver, err := a.loadForStatus(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		v := statusView{
-			Name: name, Provider: sc.Provider,
-			Current: viewKey(s.Current), Previous: viewKey(s.Previous),
-			Next: viewKey(s.Next), Pending: viewKey(s.Pending),
-			Retired:        []keyView{},
-			LastRotatedAt:  timePtr(s.LastRotatedAt),
-			NextRotationAt: timePtr(sec.NextRotation(s)),
-			Due:            a.engine.Due(s, sec, now),
-			ReloadedKeyID:  s.ReloadedKeyID,
-		}
-		for _, o := range s.Orphans {
-			v.Orphans = append(v.Orphans, orphanView{RequestID: o.RequestID, Operation: o.Operation, Action: o.Action, At: o.At, Check: o.Check})
-		}
+		v := api.StatusOf(s)
+		v.Name = name
+		v.Version = string(ver)
+		v.Provider = sc.Provider
+		v.NextRotationAt = api.TimeOf(sec.NextRotation(s))
+		v.Due = a.engine.Due(s, sec, now)
 		if w, ok := sc.ProviderOptions.(interface{ Warning() string }); ok {
 			v.Warning = w.Warning()
-		}
-		for _, k := range s.Retired {
-			v.Retired = append(v.Retired, *viewKey(&k))
-		}
-		if r := s.Rotation; r != nil {
-			v.Rotation = &rotationView{ID: r.ID, Step: stepOrStart(r.Step), StartedAt: r.StartedAt,
-				Initiator: r.Initiator, Holder: r.Holder, LeaseExpiresAt: r.LeaseExpiresAt, Kind: string(r.OpKind())}
 		}
 		views = append(views, v)
 	}
 	return views, nil
 }
 
-func printStatusTable(out io.Writer, views []statusView, now time.Time) {
+func printStatusTable(out io.Writer, views []api.Status, now time.Time) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPROVIDER\tCURRENT\tPREVIOUS\tNEXT\tRETIRED\tROTATION\tNEXT ROTATION")
 	for _, v := range views {
@@ -196,7 +103,7 @@ func printStatusTable(out io.Writer, views []statusView, now time.Time) {
 	}
 }
 
-func keyCell(k *keyView, now time.Time) string {
+func keyCell(k *api.Key, now time.Time) string {
 	if k == nil {
 		return "-"
 	}
@@ -214,14 +121,14 @@ func keyCell(k *keyView, now time.Time) string {
 	return cell
 }
 
-func rotationCell(r *rotationView) string {
+func rotationCell(r *api.Operation) string {
 	if r == nil {
 		return "-"
 	}
 	return fmt.Sprintf("%s %s after %s (lease %s)", r.Kind, r.ID, r.Step, r.LeaseExpiresAt.UTC().Format(time.RFC3339))
 }
 
-func nextCell(v statusView, now time.Time) string {
+func nextCell(v api.Status, now time.Time) string {
 	switch {
 	case v.Due:
 		return "due now"
@@ -240,18 +147,18 @@ type describer interface {
 
 // loadForStatus loads name, or, when the store refuses to give a value to
 // this identity (a Vault token with the viewer policy), its description.
-func (a *app) loadForStatus(ctx context.Context, name string) (*store.Secret, error) {
-	s, _, err := a.engine.Load(ctx, name)
+func (a *app) loadForStatus(ctx context.Context, name string) (*store.Secret, store.Version, error) {
+	s, ver, err := a.engine.Load(ctx, name)
 	d, ok := a.store.(describer)
 	if err == nil || !ok || vault.StatusCode(err) != http.StatusForbidden {
-		return s, err
+		return s, ver, err
 	}
-	s, _, derr := d.Describe(ctx, name)
+	s, ver, derr := d.Describe(ctx, name)
 	switch {
 	case errors.Is(derr, store.ErrNotFound):
-		return &store.Secret{Name: name}, nil
+		return &store.Secret{Name: name}, store.NoVersion, nil
 	case derr != nil:
-		return nil, errors.Join(err, derr)
+		return nil, store.NoVersion, errors.Join(err, derr)
 	}
-	return s, nil
+	return s, ver, nil
 }

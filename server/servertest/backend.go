@@ -10,6 +10,16 @@
 //
 // [Backend.Values] returns every secret value the backend ever held, for
 // tests that scan output for leaks.
+//
+// # The OpenAPI document
+//
+// [Validate] wraps the API under test so that every response is checked
+// against the OpenAPI document of package api with kin-openapi
+// (openapi3filter), a maintained validator of the whole OpenAPI 3 schema
+// language rather than a hand-written subset: a field the document lacks,
+// a wrong type, an undocumented status or path fails the test.
+//
+//	srv := httptest.NewServer(servertest.Validate(t, api))
 package servertest
 
 import (
@@ -22,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/rotation/rotationtest"
@@ -110,38 +121,19 @@ func (b *Backend) secret(name string) (rotation.Secret, error) {
 // Names returns the configured names.
 func (b *Backend) Names(context.Context) ([]string, error) { return slices.Clone(b.names), nil }
 
-// StatusView is what Status returns: key ids, never values.
-type StatusView struct {
-	Name     string     `json:"name"`
-	Current  string     `json:"current,omitempty"`
-	Previous string     `json:"previous,omitempty"`
-	Next     string     `json:"next,omitempty"`
-	Expires  *time.Time `json:"previous_expires_at,omitempty"`
-	Rotating bool       `json:"rotating"`
-	Version  string     `json:"version"`
-}
-
-// Status returns the key ids of the secret's slots.
-func (b *Backend) Status(ctx context.Context, name string) (any, error) {
+// Status returns the secret's status as the CLI's backend does, with
+// provider "test" and no schedule.
+func (b *Backend) Status(ctx context.Context, name string) (api.Status, error) {
 	if _, err := b.secret(name); err != nil {
-		return nil, err
+		return api.Status{}, err
 	}
 	s, ver, err := b.Store.Load(ctx, name)
 	if err != nil {
-		return nil, err
+		return api.Status{}, err
 	}
-	v := StatusView{Name: name, Rotating: s.Rotation != nil, Version: string(ver)}
-	if s.Current != nil {
-		v.Current = s.Current.ID
-	}
-	if s.Previous != nil {
-		v.Previous = s.Previous.ID
-		e := s.Previous.ExpiresAt
-		v.Expires = &e
-	}
-	if s.Next != nil {
-		v.Next = s.Next.ID
-	}
+	v := api.StatusOf(s)
+	v.Provider = "test"
+	v.Version = string(ver)
 	return v, nil
 }
 
@@ -160,46 +152,49 @@ func (b *Backend) Overview(ctx context.Context, name string) (server.Overview, e
 }
 
 // Rotate runs a rotation.
-func (b *Backend) Rotate(ctx context.Context, name, initiator string) (any, error) {
+func (b *Backend) Rotate(ctx context.Context, name, initiator string) (api.Result, error) {
 	sec, err := b.secret(name)
 	if err != nil {
-		return nil, err
+		return api.Result{}, err
 	}
-	return b.engine(initiator).Rotate(ctx, sec)
+	res, err := b.engine(initiator).Rotate(ctx, sec)
+	return api.ResultOf(res), err
 }
 
 // Rollback rolls back.
-func (b *Backend) Rollback(ctx context.Context, name, initiator string) (any, error) {
+func (b *Backend) Rollback(ctx context.Context, name, initiator string) (api.Result, error) {
 	sec, err := b.secret(name)
 	if err != nil {
-		return nil, err
+		return api.Result{}, err
 	}
-	return b.engine(initiator).Rollback(ctx, sec)
+	res, err := b.engine(initiator).Rollback(ctx, sec)
+	return api.ResultOf(res), err
 }
 
 // Stage stages value as next.
-func (b *Backend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (any, error) {
+func (b *Backend) Stage(ctx context.Context, name, value string, meta map[string]string, initiator string) (api.Staged, error) {
 	sec, err := b.secret(name)
 	if err != nil {
-		return nil, err
+		return api.Staged{}, err
 	}
 	b.mu.Lock()
 	b.staged = append(b.staged, value)
 	b.mu.Unlock()
 	id, err := b.engine(initiator).Stage(ctx, sec, value, meta)
 	if err != nil {
-		return nil, err
+		return api.Staged{}, err
 	}
-	return map[string]string{"key_id": id}, nil
+	return api.Staged{Secret: name, KeyID: id}, nil
 }
 
 // Revoke revokes.
-func (b *Backend) Revoke(ctx context.Context, name string, force bool, initiator string) (any, error) {
+func (b *Backend) Revoke(ctx context.Context, name string, force bool, initiator string) (api.Revoked, error) {
 	sec, err := b.secret(name)
 	if err != nil {
-		return nil, err
+		return api.Revoked{}, err
 	}
-	return b.engine(initiator).Revoke(ctx, sec, rotation.RevokeOptions{Force: force})
+	res, err := b.engine(initiator).Revoke(ctx, sec, rotation.RevokeOptions{Force: force})
+	return api.RevokedOf(res), err
 }
 
 // KeySet returns the secret's key set as storesource.SetOf builds it.

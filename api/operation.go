@@ -1,0 +1,100 @@
+package api
+
+import "time"
+
+// Result is what a finished rotation or rollback did: the document of
+// `rotor rollback -o json`, the answer of POST /v1/secrets/{name}/rotate
+// and …/rollback, and, with an outcome, one entry of [RotateRun].
+type Result struct {
+	// Secret is the secret's name.
+	Secret string `json:"secret"`
+	// OperationID is the operation's id, as in the audit records.
+	OperationID string `json:"operation_id"`
+	// Kind is what ran: "rotate", or "rollback" (a rollback, an abort
+	// after promote, or an interrupted rollback a rotate resumed).
+	Kind string `json:"kind"`
+	// Resumed is true when the operation was taken over from an earlier,
+	// interrupted run.
+	Resumed bool `json:"resumed"`
+	// CurrentKeyID is the key id of current afterwards.
+	CurrentKeyID string `json:"current_key_id"`
+	// PreviousKeyID is the key id of previous afterwards; "" when none.
+	PreviousKeyID string `json:"previous_key_id"`
+}
+
+// The outcomes of a [RotateItem].
+const (
+	OutcomeRotated = "rotated" // the rotation (or a resumed rollback) finished
+	OutcomeAborted = "aborted" // rotate --abort unwound the rotation
+	OutcomeNotDue  = "not_due" // rotate --due skipped a secret that is not due
+	OutcomeDryRun  = "dry_run" // rotate --dry-run: plan says what would happen
+	OutcomeFailed  = "failed"  // error says why; see the exit code
+)
+
+// RotateRun is the document of `rotor rotate -o json`: one entry per
+// secret, in the order they were named (NAME, or every configured secret
+// with --due and --all).
+type RotateRun struct {
+	// Secrets are the entries.
+	Secrets []RotateItem `json:"secrets"`
+}
+
+// RotateItem is what a rotate did to one secret. The fields of [Result]
+// are set for the outcomes rotated and aborted, and Secret always.
+type RotateItem struct {
+	// Outcome is one of rotated, aborted, not_due, dry_run, failed.
+	Outcome string `json:"outcome"`
+	Result
+	// NextRotationAt is, for not_due, when the secret is due; null
+	// otherwise.
+	NextRotationAt *time.Time `json:"next_rotation_at"`
+	// Plan is, for dry_run, what a rotation would do; "" otherwise.
+	Plan string `json:"plan"`
+	// Error is, for failed, why; null otherwise.
+	Error *ErrorDetail `json:"error"`
+}
+
+// Staged is the document of `rotor stage -o json` and the answer of
+// POST /v1/secrets/{name}/stage: the staged key's id, never its value.
+type Staged struct {
+	// Secret is the secret's name.
+	Secret string `json:"secret"`
+	// KeyID is the id of the key now in the next slot.
+	KeyID string `json:"key_id"`
+}
+
+// Revoked is what a revoke did to one secret: the answer of
+// POST /v1/secrets/{name}/revoke and one entry of [RevokeRun].
+type Revoked struct {
+	// Secret is the secret's name.
+	Secret string `json:"secret"`
+	// Revoked are the ids of the keys revoked at the issuer and cleared.
+	Revoked []string `json:"revoked"`
+	// Waiting are the ids of keys skipped (revoke --expired) because
+	// their grace period has not ended.
+	Waiting []string `json:"waiting"`
+}
+
+// RevokeRun is the document of `rotor revoke -o json`: one entry per
+// secret (NAME, or every configured secret with --expired).
+type RevokeRun struct {
+	// Secrets are the entries.
+	Secrets []RevokeItem `json:"secrets"`
+}
+
+// RevokeItem is one entry of [RevokeRun].
+type RevokeItem struct {
+	Revoked
+	// Error says why the revoke of this secret failed; null when it did
+	// not.
+	Error *ErrorDetail `json:"error"`
+}
+
+// OrphanDismissed is the document of
+// `rotor revoke NAME --orphan-checked ID -o json`.
+type OrphanDismissed struct {
+	// Secret is the secret's name.
+	Secret string `json:"secret"`
+	// RequestID is the mint request whose possible orphan was dismissed.
+	RequestID string `json:"request_id"`
+}
