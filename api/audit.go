@@ -1,6 +1,10 @@
 package api
 
-import "github.com/rotor-dev/rotor/audit"
+import (
+	"time"
+
+	"github.com/rotor-dev/rotor/audit"
+)
 
 // Audit is the answer of GET /v1/audit: audit records, oldest first.
 // `rotor audit tail -o json` prints the same records as JSON Lines, one
@@ -24,6 +28,9 @@ type AuditVerify struct {
 	Records uint64 `json:"records"`
 	// Head is the hash of the last record.
 	Head string `json:"head"`
+	// StoreSecrets counts the stored secrets found to match the chain
+	// (a store file replayed from a backup does not).
+	StoreSecrets int `json:"store_secrets"`
 	// OpenOperations, with --open, are the operations that have records
 	// but no terminal one; [] without --open.
 	OpenOperations []OpenOperation `json:"open_operations"`
@@ -36,9 +43,16 @@ type OpenOperation struct {
 	Secret string `json:"secret"`
 	// ID is the operation's id.
 	ID string `json:"id"`
-	// First and Last are its first and last records.
-	First audit.Record `json:"first"`
-	Last  audit.Record `json:"last"`
+	// Action, StartedSeq, StartedAt and Initiator are those of its first
+	// record.
+	Action     string    `json:"action"`
+	StartedSeq uint64    `json:"started_seq"`
+	StartedAt  time.Time `json:"started_at"`
+	Initiator  string    `json:"initiator"`
+	// LastSeq, LastAction and LastStatus are those of its last record.
+	LastSeq    uint64 `json:"last_seq"`
+	LastAction string `json:"last_action"`
+	LastStatus string `json:"last_status"`
 }
 
 // AuditInit is the document of `rotor audit init -o json`.

@@ -48,25 +48,23 @@ type ErrorDetail = api.ErrorDetail
 // maxMessageLen bounds error messages in responses.
 const maxMessageLen = 2000
 
-// statuses maps each error class (package errclass, shared with the CLI's
-// exit codes) to a status and a code. An error wrapping several sentinels
-// (errors.Join) gets the class errclass gives precedence.
-var statuses = map[errclass.Class]struct {
-	status int
-	code   string
-}{
-	errclass.NotFound:          {http.StatusNotFound, CodeNotFound},
-	errclass.InProgress:        {http.StatusConflict, CodeRotationInProgress},
-	errclass.NothingToRollBack: {http.StatusConflict, CodeNothingToRollBack},
-	errclass.RolledBack:        {http.StatusBadGateway, CodeRolledBack},
-	errclass.KeyRejected:       {http.StatusUnprocessableEntity, CodeKeyRejected},
-	errclass.SameKey:           {http.StatusConflict, CodeSameKey},
-	errclass.NotExpired:        {http.StatusConflict, CodeNotExpired},
-	errclass.KeyInUse:          {http.StatusConflict, CodeKeyInUse},
-	errclass.ActionRequired:    {http.StatusConflict, CodeActionRequired},
-	errclass.Conflict:          {http.StatusConflict, CodeConflict},
-	errclass.NoRotation:        {http.StatusConflict, CodeNoRotation},
-	errclass.Timeout:           {http.StatusGatewayTimeout, CodeTimeout},
+// statuses maps each error class the API reports (package errclass,
+// shared with the CLI's exit codes) to a status; its code is the class's
+// (errclass.Class.Code). An error wrapping several sentinels (errors.Join)
+// gets the class errclass gives precedence.
+var statuses = map[errclass.Class]int{
+	errclass.NotFound:          http.StatusNotFound,
+	errclass.InProgress:        http.StatusConflict,
+	errclass.NothingToRollBack: http.StatusConflict,
+	errclass.RolledBack:        http.StatusBadGateway,
+	errclass.KeyRejected:       http.StatusUnprocessableEntity,
+	errclass.SameKey:           http.StatusConflict,
+	errclass.NotExpired:        http.StatusConflict,
+	errclass.KeyInUse:          http.StatusConflict,
+	errclass.ActionRequired:    http.StatusConflict,
+	errclass.Conflict:          http.StatusConflict,
+	errclass.NoRotation:        http.StatusConflict,
+	errclass.Timeout:           http.StatusGatewayTimeout,
 }
 
 // classify maps err to a status, a code and a message safe to show. An
@@ -74,16 +72,17 @@ var statuses = map[errclass.Class]struct {
 // chain, which is the server's own failure) is internal: its message stays
 // in the server log and the caller gets a generic one.
 func classify(err error) (int, ErrorDetail) {
-	s, ok := statuses[errclass.Of(err)]
+	c := errclass.Of(err)
+	status, ok := statuses[c]
 	if !ok {
 		return http.StatusInternalServerError, ErrorDetail{Code: CodeInternal, Message: "internal error; the server log has the details"}
 	}
-	d := ErrorDetail{Code: s.code, Message: clip(err.Error())}
+	d := ErrorDetail{Code: c.Code(), Message: clip(err.Error())}
 	var ar *provider.ActionRequiredError
 	if errors.As(err, &ar) {
 		d.Steps = slices.Clone(ar.Steps)
 	}
-	return s.status, d
+	return status, d
 }
 
 func clip(s string) string {

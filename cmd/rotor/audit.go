@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/config"
@@ -37,7 +39,8 @@ in the local log.`,
 }
 
 func newAuditInitCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	out := outputFlag{}
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create what the audit chain needs (the DynamoDB table with an AWS store)",
 		Long: `Init prepares where the audit chain lives, once per deployment, before the
@@ -51,19 +54,26 @@ init can run every time. With a Vault store or the local log there is
 nothing to create: the chain is written on first use.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(cmd); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			cfg, err := config.Load(g.config)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
+			w := cmd.OutOrStdout()
 			switch {
 			case cfg.Audit.Chain != "store":
-				fmt.Fprintf(out, "the audit chain is the local log %s: nothing to create\n", cfg.Audit.Path)
-				return nil
+				return out.print(w, api.AuditInit{Chain: "file"}, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "the audit chain is the local log %s: nothing to create\n", cfg.Audit.Path)
+					return err
+				})
 			case cfg.Store.Type != "awssm" || cfg.Store.AWSSM == nil:
-				fmt.Fprintf(out, "the shared audit chain is kept in the %s store: nothing to create\n", cfg.Store.Type)
-				return nil
+				return out.print(w, api.AuditInit{Chain: cfg.Store.Type}, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "the shared audit chain is kept in the %s store: nothing to create\n", cfg.Store.Type)
+					return err
+				})
 			}
 			db, err := dynamoBackend(ctx, cfg)
 			if err != nil {
@@ -73,20 +83,24 @@ nothing to create: the chain is written on first use.`,
 			if err != nil {
 				return fmt.Errorf("audit init: %w", err)
 			}
-			if created {
-				fmt.Fprintf(out, "created DynamoDB table %s (on-demand, partition key pk); enable point-in-time recovery on it\n", cfg.Audit.Table)
-			} else {
-				fmt.Fprintf(out, "DynamoDB table %s exists: nothing to do\n", cfg.Audit.Table)
-			}
-			return nil
+			return out.print(w, api.AuditInit{Chain: "dynamodb", Table: cfg.Audit.Table, Created: created}, func(w io.Writer) error {
+				if created {
+					_, err := fmt.Fprintf(w, "created DynamoDB table %s (on-demand, partition key pk); enable point-in-time recovery on it\n", cfg.Audit.Table)
+					return err
+				}
+				_, err := fmt.Fprintf(w, "DynamoDB table %s exists: nothing to do\n", cfg.Audit.Table)
+				return err
+			})
 		},
 	}
+	out.register(cmd, "text")
+	return cmd
 }
 
 func newAuditTailCmd(g *globals) *cobra.Command {
 	var (
 		n                 int
-		output            string
+		out               outputFlag
 		secret, initiator string
 		since             string
 	)
@@ -96,11 +110,14 @@ func newAuditTailCmd(g *globals) *cobra.Command {
 		Long: `Tail prints the last N audit records (0: all). --secret keeps the records of
 one secret, --since those of the last duration (90d, 12h) or from an RFC 3339
 time on, --initiator those whose initiator starts with a prefix (user:ana,
-ci:github:acme/). With a filter, tail reads and checks the whole chain.`,
+ci:github:acme/). With a filter, tail reads and checks the whole chain.
+
+With -o json it prints JSON Lines: one audit record per line, as the log
+keeps them (the records GET /v1/audit answers), for jq -c.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return usagef("audit tail: --output must be table or json")
+			if err := out.check(cmd); err != nil {
+				return err
 			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
@@ -121,9 +138,9 @@ ci:github:acme/). With a filter, tail reads and checks the whole chain.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
+			w := cmd.OutOrStdout()
+			if out.json() {
+				enc := json.NewEncoder(w)
 				for _, r := range recs {
 					if err := enc.Encode(r); err != nil {
 						return err
@@ -131,7 +148,7 @@ ci:github:acme/). With a filter, tail reads and checks the whole chain.`,
 				}
 				return nil
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SEQ\tTIME\tINITIATOR\tACTION\tSECRET\tKEY ID\tSTATUS\tDETAIL")
 			for _, r := range recs {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Timestamp.UTC().Format(time.RFC3339),
@@ -141,7 +158,7 @@ ci:github:acme/). With a filter, tail reads and checks the whole chain.`,
 		},
 	}
 	cmd.Flags().IntVarP(&n, "lines", "n", 20, "number of records (0: all)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	out.register(cmd, "table")
 	cmd.Flags().StringVar(&secret, "secret", "", "only records about this secret")
 	cmd.Flags().StringVar(&since, "since", "", "only records of the last duration (90d, 12h) or since an RFC 3339 time")
 	cmd.Flags().StringVar(&initiator, "initiator", "", "only records whose initiator starts with this prefix")
@@ -176,6 +193,7 @@ func dash(s string) string {
 
 func newAuditVerifyCmd(g *globals) *cobra.Command {
 	var open bool
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "verify [--open]",
 		Short: "Check the audit hash chain and its anchor (exit 5 when broken)",
@@ -197,6 +215,9 @@ not yet resumed. Running rotor again on the secret (rotate, rollback or
 revoke, or a daemon tick) resumes or closes them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(cmd); err != nil {
+				return err
+			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -207,35 +228,47 @@ revoke, or a daemon tick) resumes or closes them.`,
 				return err
 			}
 			took := time.Since(start)
+			doc := api.AuditVerify{OK: true, Chain: "file", Records: rep.Records, Head: rep.Head, OpenOperations: []api.OpenOperation{}}
 			what := "audit log ok"
 			if w, ok := unwrap(a.audit).(interface{ Where() string }); ok {
 				what = "audit chain ok (" + w.Where() + ")"
+				doc.Chain = w.Where()
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s: %d records, head %s\n", what, rep.Records, rep.Head)
-			fmt.Fprintf(out, "verified in %s (%s records/s)\n", took.Round(time.Millisecond), rate(rep.Records, took))
 			n, err := binding.Verify(cmd.Context(), a.store, a.names(), a.audit.Saves(), a.salt)
 			if err != nil {
 				return fmt.Errorf("the store does not match the audit chain: %w", err)
 			}
-			fmt.Fprintf(out, "store ok: %d stored secrets match the audit chain\n", n)
-			if !open {
-				return nil
+			doc.StoreSecrets = n
+			var ops []rotation.OpenOperation
+			if open {
+				if ops, err = openOperations(cmd.Context(), a.audit); err != nil {
+					return err
+				}
 			}
-			ops, err := openOperations(cmd.Context(), a.audit)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "%d operations without a terminal record\n", len(ops))
 			for _, op := range ops {
-				fmt.Fprintf(out, "open: %s %s %s started seq %d %s by %s, last seq %d %s %s\n",
-					printable(op.Secret), printable(op.ID), printable(op.First.Action), op.First.Seq,
-					op.First.Timestamp.UTC().Format(time.RFC3339), printable(op.First.Initiator),
-					op.Last.Seq, printable(op.Last.Action), op.Last.Status)
+				doc.OpenOperations = append(doc.OpenOperations, api.OpenOperation{Secret: op.Secret, ID: op.ID,
+					Action: op.First.Action, StartedSeq: op.First.Seq, StartedAt: op.First.Timestamp.UTC(), Initiator: op.First.Initiator,
+					LastSeq: op.Last.Seq, LastAction: op.Last.Action, LastStatus: op.Last.Status})
 			}
-			return nil
+			return out.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
+				fmt.Fprintf(w, "%s: %d records, head %s\n", what, rep.Records, rep.Head)
+				fmt.Fprintf(w, "verified in %s (%s records/s)\n", took.Round(time.Millisecond), rate(rep.Records, took))
+				fmt.Fprintf(w, "store ok: %d stored secrets match the audit chain\n", n)
+				if !open {
+					return nil
+				}
+				fmt.Fprintf(w, "%d operations without a terminal record\n", len(ops))
+				for _, op := range ops {
+					fmt.Fprintf(w, "open: %s %s %s started seq %d %s by %s, last seq %d %s %s\n",
+						printable(op.Secret), printable(op.ID), printable(op.First.Action), op.First.Seq,
+						op.First.Timestamp.UTC().Format(time.RFC3339), printable(op.First.Initiator),
+						op.Last.Seq, printable(op.Last.Action), op.Last.Status)
+				}
+				return nil
+			})
 		},
 	}
+	out.register(cmd, "text")
 	cmd.Flags().BoolVar(&open, "open", false, "also list operations without a terminal record")
 	return cmd
 }
@@ -257,6 +290,7 @@ func openOperations(ctx context.Context, t trail) ([]rotation.OpenOperation, err
 
 func newAuditImportCmd(g *globals) *cobra.Command {
 	var from, anchor string
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "import [--from LOG] [--anchor HEAD]",
 		Short: "Move a local audit log into the shared chain",
@@ -270,6 +304,9 @@ record names. A log that does not verify is refused (exit 5), and so is a log
 whose head was imported before.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(cmd); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			a, err := g.open(ctx)
 			if err != nil {
@@ -323,16 +360,20 @@ whose head was imported before.`,
 			})
 			// Straight into the chain: a local copy would copy the log
 			// into itself.
-			out, err := sh.Shared.AppendAll(ctx, events)
+			written, err := sh.Shared.AppendAll(ctx, events)
 			if err != nil {
 				return fmt.Errorf("audit import: %w", err)
 			}
-			last := out[len(out)-1]
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %d records of %s into the shared chain (seq %d to %d); seq %d links the old head %s\n",
-				rep.Records, from, out[0].Seq, last.Seq-1, last.Seq, rep.Head)
-			return nil
+			last := written[len(written)-1]
+			doc := api.AuditImport{From: from, Records: rep.Records, FirstSeq: written[0].Seq, LastSeq: last.Seq - 1, LinkSeq: last.Seq, OldHead: rep.Head}
+			return out.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "imported %d records of %s into the shared chain (seq %d to %d); seq %d links the old head %s\n",
+					rep.Records, from, doc.FirstSeq, doc.LastSeq, doc.LinkSeq, rep.Head)
+				return err
+			})
 		},
 	}
+	out.register(cmd, "text")
 	cmd.Flags().StringVar(&from, "from", "", "the local log to import (default: audit.path)")
 	cmd.Flags().StringVar(&anchor, "anchor", "", "its anchor (default: audit.anchor)")
 	return cmd

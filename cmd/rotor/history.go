@@ -1,18 +1,18 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/store/vault"
 )
 
 func newHistoryCmd(g *globals) *cobra.Command {
-	var output string
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "history NAME [-o table|json]",
 		Short: "List a secret's stored versions with their key ids and writers (Vault store)",
@@ -21,8 +21,8 @@ was written, by whom, the key id in each slot and the rotation step, so the
 store's own history backs up the audit log. Values are never shown.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "table" && output != "json" {
-				return usagef("history: --output must be table or json")
+			if err := out.check(cmd); err != nil {
+				return err
 			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
@@ -39,13 +39,18 @@ store's own history backs up the audit log. Values are never shown.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(entries)
+			if out.json() {
+				doc := api.History{Secret: args[0], Versions: []api.HistoryVersion{}}
+				for _, e := range entries {
+					doc.Versions = append(doc.Versions, api.HistoryVersion{
+						Version: string(e.Version), CreatedAt: e.CreatedAt.UTC(), WrittenBy: e.WrittenBy,
+						CurrentKeyID: e.CurrentKeyID, PreviousKeyID: e.PreviousKeyID, NextKeyID: e.NextKeyID, PendingKeyID: e.PendingKeyID,
+						Step: string(e.Step), Deleted: e.Deleted, Destroyed: e.Destroyed,
+					})
+				}
+				return writeJSON(cmd.OutOrStdout(), doc)
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "VERSION\tWRITTEN\tBY\tCURRENT\tPREVIOUS\tNEXT\tSTEP")
 			for _, e := range entries {
 				if e.Deleted || e.Destroyed {
@@ -58,6 +63,6 @@ store's own history backs up the audit log. Values are never shown.`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	out.register(cmd, "table")
 	return cmd
 }

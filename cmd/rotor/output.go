@@ -2,9 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rotor-dev/rotor/api"
+	"github.com/rotor-dev/rotor/internal/errclass"
+	"github.com/rotor-dev/rotor/provider"
 )
 
 // outputFlag is the --output (-o) flag every command has: a form for people
@@ -45,4 +51,71 @@ func writeJSON(w io.Writer, doc any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// wantsJSON reports whether the command that ran (or failed to parse its
+// flags) was asked for -o json.
+func wantsJSON(cmd *cobra.Command, args []string) bool {
+	if cmd != nil {
+		if f := cmd.Flags().Lookup("output"); f != nil && f.Changed {
+			return f.Value.String() == "json"
+		}
+	}
+	// The flags were not parsed (a usage error): read the words.
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "-ojson", a == "-o=json", a == "--output=json":
+			return true
+		case (a == "-o" || a == "--output") && i+1 < len(args):
+			return args[i+1] == "json"
+		}
+	}
+	return false
+}
+
+// writeErrorJSON writes the error document of err (api.ErrorBody) on one
+// line, so that it is the last line of stderr whatever warnings came
+// before it.
+func writeErrorJSON(w io.Writer, err error, exit int) {
+	d := errorDetail(err)
+	d.Code, d.ExitCode = errorCode(err, exit), exit
+	b, jerr := json.Marshal(api.ErrorBody{Error: *d})
+	if jerr != nil {
+		b = []byte(`{"error":{"code":"error","message":"cannot encode the error","exit_code":1}}`)
+	}
+	w.Write(append(b, '\n'))
+}
+
+// errorCode returns the stable code (api.Code…) of a failure that exits
+// with exit.
+func errorCode(err error, exit int) string {
+	switch exit {
+	case exitUsage:
+		return api.CodeUsage
+	case exitDoctor:
+		return api.CodeDoctorProblems
+	}
+	if c := errclass.Of(err).Code(); c != "" {
+		return c
+	}
+	return api.CodeError
+}
+
+// errorDetail is the content of err's error document, also the error of
+// one secret in a document that reports several (rotate --due, revoke
+// --expired): nil for no error.
+func errorDetail(err error) *api.ErrorDetail {
+	if err == nil {
+		return nil
+	}
+	exit := exitCode(err)
+	d := &api.ErrorDetail{Code: errorCode(err, exit), Message: err.Error(), Hint: hint(err), ExitCode: exit}
+	var are *provider.ActionRequiredError
+	if errors.As(err, &are) {
+		d.Steps = slices.Clone(are.Steps)
+		d.Hint = ""
+	}
+	return d
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"cmp"
-	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/provider/postgres"
@@ -40,11 +41,15 @@ func roleNames() string {
 
 func newPolicyAWSCmd(g *globals) *cobra.Command {
 	var role, account, region, partition, kms string
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "aws --role admin|ci|app|viewer",
 		Short: "Print an IAM policy (JSON) for AWS Secrets Manager",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(cmd); err != nil {
+				return err
+			}
 			r, err := authz.ParseRole(role)
 			if err != nil {
 				return usageError{err}
@@ -61,10 +66,10 @@ func newPolicyAWSCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(p, "\n"))
-			return nil
+			return printPolicy(cmd, out, api.Policy{Target: "aws", Role: string(r), Format: "json", Policy: p})
 		},
 	}
+	out.register(cmd, "text")
 	cmd.Flags().StringVar(&role, "role", "", "role: "+roleNames())
 	cmd.Flags().StringVar(&account, "account", "", "AWS account id to narrow the ARNs to (default any)")
 	cmd.Flags().StringVar(&region, "region", "", "region to narrow the ARNs to (default: the config's, else any)")
@@ -76,6 +81,7 @@ func newPolicyAWSCmd(g *globals) *cobra.Command {
 
 func newPolicyVaultCmd(g *globals) *cobra.Command {
 	var role, mount, prefix string
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "vault --role admin|ci|app|viewer",
 		Short: "Print a Vault policy (HCL) for the KV v2 mount and prefix",
@@ -84,6 +90,9 @@ prefix (store.vault.mount and store.vault.prefix, or --mount and --prefix).
 Load it with: rotor policy vault --role ci | vault policy write rotor-ci -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(cmd); err != nil {
+				return err
+			}
 			r, err := authz.ParseRole(role)
 			if err != nil {
 				return usageError{err}
@@ -98,10 +107,10 @@ Load it with: rotor policy vault --role ci | vault policy write rotor-ci -`,
 			if err != nil {
 				return usageError{err}
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(p, "\n"))
-			return nil
+			return printPolicy(cmd, out, api.Policy{Target: "vault", Role: string(r), Format: "hcl", Policy: p})
 		},
 	}
+	out.register(cmd, "text")
 	cmd.Flags().StringVar(&role, "role", "", "role: "+roleNames())
 	cmd.Flags().StringVar(&mount, "mount", "", "KV v2 mount (default: the config's, else "+vault.DefaultMount+")")
 	cmd.Flags().StringVar(&prefix, "prefix", "", "path prefix under the mount (default: the config's, else "+vault.DefaultPrefix+")")
@@ -112,6 +121,7 @@ Load it with: rotor policy vault --role ci | vault policy write rotor-ci -`,
 func newPolicyPostgresCmd(g *globals) *cobra.Command {
 	var role string
 	var version int
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "postgres --role ADMIN_ROLE",
 		Short: "Print the SQL grants of the PostgreSQL admin connection (no superuser)",
@@ -124,6 +134,9 @@ are read from the postgres secrets of the config.
 Apply it as a superuser: rotor policy postgres --role rotor | psql`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(cmd); err != nil {
+				return err
+			}
 			o := postgres.PolicyOptions{AdminRole: role, ServerVersion: version}
 			if cfg, err := config.Load(g.config); err == nil {
 				for _, sc := range cfg.Secrets {
@@ -143,12 +156,22 @@ Apply it as a superuser: rotor policy postgres --role rotor | psql`,
 			if err != nil {
 				return usageError{err}
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(p, "\n"))
-			return nil
+			return printPolicy(cmd, out, api.Policy{Target: "postgres", Role: role, Format: "sql", Policy: p})
 		},
 	}
+	out.register(cmd, "text")
 	cmd.Flags().StringVar(&role, "role", "", "login role of rotor's admin connection")
 	cmd.Flags().IntVar(&version, "server-version", 16, "PostgreSQL major version of the server (grants differ before 16)")
 	_ = cmd.MarkFlagRequired("role")
 	return cmd
+}
+
+// printPolicy prints doc.Policy, or with -o json the document (the policy
+// text in a string, e.g. for jq -r .policy).
+func printPolicy(cmd *cobra.Command, out outputFlag, doc api.Policy) error {
+	doc.Policy = strings.TrimRight(doc.Policy, "\n") + "\n"
+	return out.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
+		_, err := io.WriteString(w, doc.Policy)
+		return err
+	})
 }

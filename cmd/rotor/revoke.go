@@ -3,16 +3,19 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/rotation"
 )
 
 func newRevokeCmd(g *globals) *cobra.Command {
 	var expired, force, dryRun bool
 	var orphanChecked string
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "revoke (NAME | --expired) [--force] [--dry-run] | NAME --orphan-checked REQUEST_ID",
 		Short: "Revoke the previous key (and set-aside keys) at the issuer once their grace period is over",
@@ -56,6 +59,12 @@ as revoke does.`,
 			if orphanChecked != "" && (expired || force || dryRun) {
 				return usagef("revoke: --orphan-checked takes a NAME and no other flag")
 			}
+			if err := out.check(cmd); err != nil {
+				return err
+			}
+			if dryRun && out.json() {
+				return usagef("revoke: --dry-run has no JSON document yet; run it without -o json")
+			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -68,15 +77,23 @@ as revoke does.`,
 				if err := a.engine.DismissOrphan(cmd.Context(), sec, orphanChecked); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: possibly orphaned key of request %s dismissed\n", args[0], orphanChecked)
-				return nil
+				return out.print(cmd.OutOrStdout(), api.OrphanDismissed{Secret: args[0], RequestID: orphanChecked}, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "%s: possibly orphaned key of request %s dismissed\n", args[0], orphanChecked)
+					return err
+				})
 			}
 			names := args
 			if expired {
 				names = a.names()
 			}
-			out := cmd.OutOrStdout()
+			// Text lines as each secret is done; in JSON mode, one
+			// document at the end, also when some failed.
+			var lines io.Writer = io.Discard
+			if !out.json() {
+				lines = cmd.OutOrStdout()
+			}
 			var errs []error
+			run := api.RevokeRun{Secrets: []api.RevokeItem{}}
 			for _, name := range names {
 				sec, err := a.secret(name)
 				if err != nil {
@@ -86,7 +103,7 @@ as revoke does.`,
 				if dryRun {
 					s, _, err := a.engine.Load(cmd.Context(), name)
 					if err == nil {
-						err = a.planRevoke(cmd.Context(), out, sec, s, opts)
+						err = a.planRevoke(cmd.Context(), lines, sec, s, opts)
 					}
 					if err != nil {
 						errs = append(errs, err)
@@ -94,22 +111,30 @@ as revoke does.`,
 					continue
 				}
 				res, err := a.engine.Revoke(cmd.Context(), sec, opts)
+				res.Secret = name
+				run.Secrets = append(run.Secrets, api.RevokeItem{Revoked: api.RevokedOf(res), Error: errorDetail(err)})
 				for _, id := range res.Revoked {
-					fmt.Fprintf(out, "%s: revoked key %s\n", name, id)
+					fmt.Fprintf(lines, "%s: revoked key %s\n", name, id)
 				}
 				if expired && len(res.Waiting) > 0 {
-					fmt.Fprintf(out, "%s: %s still within grace\n", name, strings.Join(res.Waiting, ", "))
+					fmt.Fprintf(lines, "%s: %s still within grace\n", name, strings.Join(res.Waiting, ", "))
 				}
 				if err == nil && len(res.Revoked) == 0 && !expired {
-					fmt.Fprintf(out, "%s: nothing to revoke\n", name)
+					fmt.Fprintf(lines, "%s: nothing to revoke\n", name)
 				}
 				if err != nil {
 					errs = append(errs, err)
 				}
 			}
+			if out.json() {
+				if err := writeJSON(cmd.OutOrStdout(), run); err != nil {
+					return err
+				}
+			}
 			return errors.Join(errs...)
 		},
 	}
+	out.register(cmd, "text")
 	cmd.Flags().BoolVar(&expired, "expired", false, "revoke every expired key of every secret")
 	cmd.Flags().BoolVar(&force, "force", false, "revoke before the grace period ends (audited as forced)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what revoke would do, or why it would refuse, without changing anything")

@@ -2,13 +2,17 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rotor-dev/rotor/api"
 )
 
 func newRollbackCmd(g *globals) *cobra.Command {
 	var dryRun bool
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "rollback NAME [--dry-run]",
 		Short: "Emergency rollback: make the previous key current again",
@@ -30,6 +34,12 @@ changing anything, writing the audit log or calling the issuer.`,
   rotor rollback clerk-secret-key`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.check(cmd); err != nil {
+				return err
+			}
+			if dryRun && out.json() {
+				return usagef("rollback: --dry-run has no JSON document yet; run it without -o json")
+			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -50,7 +60,12 @@ changing anything, writing the audit log or calling the issuer.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: rolled back; current is %s\n", res.Secret, res.Current)
+			if err := out.print(cmd.OutOrStdout(), api.ResultOf(res), func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s: rolled back; current is %s\n", res.Secret, res.Current)
+				return err
+			}); err != nil {
+				return err
+			}
 			if s, _, err := a.engine.Load(cmd.Context(), args[0]); err == nil && s.Current != nil {
 				if exp := s.Current.IssuerExpiresAt(); !exp.IsZero() {
 					fmt.Fprintf(cmd.ErrOrStderr(), "rotor: warning: %s: the issuer deletes key %s at %s (it was rotated out with a deletion delay); rotate before then: `rotor rotate --due` does from %s\n",
@@ -61,5 +76,6 @@ changing anything, writing the audit log or calling the issuer.`,
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what the rollback would do, or why it would refuse, without changing anything")
+	out.register(cmd, "text")
 	return cmd
 }

@@ -122,7 +122,7 @@ func run(args []string, e *env) int {
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	for _, f := range g.flush {
 		// The records of an interrupted command are written all the same.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
@@ -157,6 +157,10 @@ func run(args []string, e *env) int {
 	if errors.As(err, new(doctorProblems)) {
 		code = exitDoctor
 	}
+	if wantsJSON(cmd, args) {
+		writeErrorJSON(e.stderr, err, code)
+		return code
+	}
 	fmt.Fprintf(e.stderr, "rotor: error: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	if h := hint(err); h != "" {
 		fmt.Fprintf(e.stderr, "rotor: hint: %s\n", h)
@@ -185,7 +189,12 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 operation in progress or a lost race
 to save, 4 verification
 failed and rolled back, 5 tampering (audit chain broken, or a store older
 than it), 6 operator action required,
-7 refused by a safety rule, 8 rotor doctor found a problem.`,
+7 refused by a safety rule, 8 rotor doctor found a problem.
+
+Every command except run, serve and daemon takes -o json: one document on
+stdout (package api, the same the API answers; described in README "JSON
+output and the API"). A failure then ends stderr with one line
+{"error":{"code":…,"message":…,"exit_code":…}}.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionLine(buildVersion()),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/rotation"
 	"github.com/rotor-dev/rotor/store"
 )
@@ -18,6 +19,7 @@ import (
 func newRotateCmd(g *globals) *cobra.Command {
 	var due, all, dryRun, abort bool
 	var parallel int
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "rotate (NAME | --due | --all) [--parallel N]",
 		Short: "Rotate a secret: create, test, promote, reload, verify, finish",
@@ -40,12 +42,17 @@ every 5 s otherwise).
 
 --dry-run says what the rotation would do (a staged key or the provider
 call that mints one, the reload hooks, verify checks and consumers) or why
-it would stop, without changing anything or calling the issuer.`,
+it would stop, without changing anything or calling the issuer.
+
+With -o json the steps are not shown: one document (api.RotateRun) says,
+per secret, what happened (rotated, aborted, not_due, dry_run with the
+plan's text, or failed, with the error).`,
 		Example: `  rotor rotate demo
   rotor rotate --due
   rotor rotate --due --parallel 32
   rotor rotate demo --dry-run
-  rotor rotate demo --abort`,
+  rotor rotate demo --abort
+  rotor rotate --due -o json | jq -r '.secrets[] | select(.outcome == "rotated") | .secret'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n := len(args)
@@ -64,6 +71,9 @@ it would stop, without changing anything or calling the issuer.`,
 			if parallel < 0 {
 				return usagef("rotate: --parallel must be at least 1")
 			}
+			if err := out.check(cmd); err != nil {
+				return err
+			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -72,10 +82,14 @@ it would stop, without changing anything or calling the issuer.`,
 			if parallel == 0 {
 				parallel = defaultParallel(a.cfg.Store.Type)
 			}
-			out := &lineWriter{w: cmd.OutOrStdout()}
+			// In JSON mode the lines go nowhere: the document says it all.
+			var lines io.Writer = io.Discard
+			if !out.json() {
+				lines = &lineWriter{w: cmd.OutOrStdout()}
+			}
 			onStep := a.engine.OnStep // ROTOR_FAULT, if set
 			a.engine.OnStep = func(name string, step store.Step, s *store.Secret) {
-				printStep(out, name, step, s)
+				printStep(lines, name, step, s)
 				if onStep != nil {
 					onStep(name, step, s)
 				}
@@ -84,12 +98,27 @@ it would stop, without changing anything or calling the issuer.`,
 			if due || all {
 				names = a.names()
 			}
+			var run api.RotateRun
 			if abort {
-				return a.abort(cmd.Context(), out, names[0])
+				item, err := a.abort(cmd.Context(), lines, names[0])
+				if err != nil {
+					return err
+				}
+				run.Secrets = []api.RotateItem{item}
+			} else {
+				run, err = a.rotateAll(cmd.Context(), lines, names, due, dryRun, parallel)
 			}
-			return a.rotateAll(cmd.Context(), out, names, due, dryRun, parallel)
+			// The document, with each secret's outcome, also when some
+			// failed; nothing when rotor failed before the first.
+			if out.json() && run.Secrets != nil {
+				if perr := writeJSON(cmd.OutOrStdout(), run); perr != nil {
+					return perr
+				}
+			}
+			return err
 		},
 	}
+	out.register(cmd, "text")
 	cmd.Flags().BoolVar(&due, "due", false, "rotate every secret that is due")
 	cmd.Flags().BoolVar(&all, "all", false, "rotate every configured secret")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be done without changing anything")
@@ -118,12 +147,12 @@ func defaultParallel(storeType string) int {
 // rotateAll rotates names, up to parallel at once. Each rotation takes
 // its secret's lease in the store as a single rotation does, so running
 // them side by side changes nothing about who may rotate what.
-func (a *app) rotateAll(ctx context.Context, out io.Writer, names []string, onlyDue, dryRun bool, parallel int) error {
+func (a *app) rotateAll(ctx context.Context, out io.Writer, names []string, onlyDue, dryRun bool, parallel int) (api.RotateRun, error) {
 	secs := make([]rotation.Secret, len(names))
 	for i, name := range names {
 		sec, err := a.secret(name)
 		if err != nil {
-			return err
+			return api.RotateRun{}, err
 		}
 		secs[i] = sec
 	}
@@ -133,12 +162,13 @@ func (a *app) rotateAll(ctx context.Context, out io.Writer, names []string, only
 		a.engine.Holder = rotation.NewHolder()
 	}
 	errs := make([]error, len(secs))
+	run := api.RotateRun{Secrets: make([]api.RotateItem, len(secs))}
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(max(parallel, 1), len(secs)) {
 		wg.Go(func() {
 			for i := range work {
-				errs[i] = a.rotateOne(ctx, out, secs[i], onlyDue, dryRun)
+				run.Secrets[i], errs[i] = a.rotateOne(ctx, out, secs[i], onlyDue, dryRun)
 			}
 		})
 	}
@@ -147,29 +177,45 @@ func (a *app) rotateAll(ctx context.Context, out io.Writer, names []string, only
 	}
 	close(work)
 	wg.Wait()
-	return errors.Join(errs...)
+	return run, errors.Join(errs...)
 }
 
 // rotateOne rotates sec, or only says what it would do (dryRun) or that
-// it is not due (onlyDue).
-func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret, onlyDue, dryRun bool) error {
+// it is not due (onlyDue). It returns the secret's entry of the JSON
+// document, and prints a line to out.
+func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret, onlyDue, dryRun bool) (api.RotateItem, error) {
 	name := sec.Name
+	item := api.RotateItem{Result: api.Result{Secret: name}}
+	fail := func(err error) (api.RotateItem, error) {
+		item.Outcome, item.Error = api.OutcomeFailed, errorDetail(err)
+		return item, err
+	}
 	s, _, err := a.engine.Load(ctx, name)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	now := a.now().UTC()
 	if onlyDue && !a.engine.Due(s, sec, now) {
-		fmt.Fprintf(out, "%s: not due (next rotation %s)\n", name, sec.NextRotation(s).Format(time.RFC3339))
-		return nil
+		next := sec.NextRotation(s)
+		fmt.Fprintf(out, "%s: not due (next rotation %s)\n", name, next.Format(time.RFC3339))
+		item.Outcome, item.NextRotationAt = api.OutcomeNotDue, api.TimeOf(next.UTC())
+		return item, nil
 	}
 	if dryRun {
-		return a.planRotate(out, sec, s, now)
+		var b strings.Builder
+		err := a.planRotate(&b, sec, s, now)
+		io.WriteString(out, b.String())
+		item.Outcome, item.Plan = api.OutcomeDryRun, b.String()
+		if err != nil {
+			return fail(err)
+		}
+		return item, nil
 	}
 	res, err := a.engine.Rotate(ctx, sec)
 	if err != nil {
-		return err
+		return fail(err)
 	}
+	item.Outcome, item.Result = api.OutcomeRotated, api.ResultOf(res)
 	verb := "rotated"
 	if res.Resumed {
 		verb = "resumed and rotated"
@@ -181,7 +227,7 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 	}
 	b.WriteByte('\n')
 	io.WriteString(out, b.String())
-	return nil
+	return item, nil
 }
 
 // lineWriter serialises writes, so that the lines of rotations running in
@@ -197,11 +243,9 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// stepOrStart names a recorded step ("start" before the first).
 func stepOrStart(s store.Step) string {
-	if s == "" {
-		return "start"
-	}
-	return string(s)
+	return api.StepName(s)
 }
 
 func printStep(out io.Writer, name string, step store.Step, s *store.Secret) {
@@ -233,21 +277,25 @@ func printStep(out io.Writer, name string, step store.Step, s *store.Secret) {
 	}
 }
 
-func (a *app) abort(ctx context.Context, out io.Writer, name string) error {
+// abort unwinds the unfinished rotation of name; its entry of the JSON
+// document has outcome aborted, and kind rollback when the abort rolled
+// back a promoted key.
+func (a *app) abort(ctx context.Context, out io.Writer, name string) (api.RotateItem, error) {
 	sec, err := a.secret(name)
 	if err != nil {
-		return err
+		return api.RotateItem{}, err
 	}
 	res, err := a.engine.Abort(ctx, sec)
 	if err != nil {
-		return err
+		return api.RotateItem{}, err
 	}
+	item := api.RotateItem{Outcome: api.OutcomeAborted, Result: api.ResultOf(res)}
 	if res.Kind == store.OpRollback {
 		// After promote an abort is a rollback; an interrupted one is
 		// resumed.
 		fmt.Fprintf(out, "%s: rolled back (rollback %s); current is %s\n", name, res.Rotation, res.Current)
-		return nil
+		return item, nil
 	}
 	fmt.Fprintf(out, "%s: aborted rotation %s; current is %s\n", name, res.Rotation, res.Current)
-	return nil
+	return item, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/provider/clerk"
 	"github.com/rotor-dev/rotor/store"
 )
@@ -20,6 +21,7 @@ const maxStagedValue = store.MaxValueLen + len("\r\n")
 func newStageCmd(g *globals) *cobra.Command {
 	var fromStdin bool
 	var fromEnv, dashboardName string
+	out := outputFlag{}
 	cmd := &cobra.Command{
 		Use:   "stage NAME (--from-stdin | --from-env VAR)",
 		Short: "Pre-stage the next key; it is tested before it is accepted",
@@ -42,6 +44,9 @@ skips: revoke then names the key by the start and end the Dashboard shows).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if fromStdin == (fromEnv != "") {
 				return usagef("stage: give exactly one of --from-stdin or --from-env VAR")
+			}
+			if err := out.check(cmd); err != nil {
+				return err
 			}
 			var value string
 			if fromStdin {
@@ -88,10 +93,13 @@ skips: revoke then names the key by the start and end the Dashboard shows).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: staged key %s as next; `rotor rotate %s` will promote it\n", sec.Name, id, sec.Name)
-			return nil
+			return out.print(cmd.OutOrStdout(), api.Staged{Secret: sec.Name, KeyID: id}, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s: staged key %s as next; `rotor rotate %s` will promote it\n", sec.Name, id, sec.Name)
+				return err
+			})
 		},
 	}
+	out.register(cmd, "text")
 	cmd.Flags().BoolVar(&fromStdin, "from-stdin", false, "read the key from standard input")
 	cmd.Flags().StringVar(&fromEnv, "from-env", "", "read the key from environment variable `VAR`")
 	cmd.Flags().StringVar(&dashboardName, "dashboard-name", "", "the key's name in the issuer's dashboard, shown when it is time to delete it")

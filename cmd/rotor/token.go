@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/authz"
 )
 
@@ -15,21 +16,29 @@ func newTokenCmd(g *globals) *cobra.Command {
 		Use:   "token",
 		Short: "Make API bearer tokens and the hashes rotor.yaml stores",
 	}
-	cmd.AddCommand(&cobra.Command{
+	var newOut, hashOut outputFlag
+	newCmd := &cobra.Command{
 		Use:   "new",
 		Short: "Print a new random API token and its hash",
 		Long: `New prints a fresh token (give it to the caller, once) and the sha256 hash
 to put under server.tokens in rotor.yaml. rotor stores only the hash.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := newOut.check(cmd); err != nil {
+				return err
+			}
 			tok, err := authz.NewToken()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "token: %s\nhash:  %s\n", tok, authz.HashToken(tok))
-			return nil
+			doc := api.Token{Token: tok, Hash: authz.HashToken(tok)}
+			return newOut.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "token: %s\nhash:  %s\n", doc.Token, doc.Hash)
+				return err
+			})
 		},
-	}, &cobra.Command{
+	}
+	hashCmd := &cobra.Command{
 		Use:   "hash",
 		Short: "Print the hash of a token read from stdin",
 		Long: `Hash prints the sha256 hash of the token on stdin, for server.tokens in
@@ -46,14 +55,23 @@ use ` + "`rotor token new`" + `, or 22+ random base64url or 32+ random hex chara
 			if tok == "" {
 				return usagef("token hash: no token on stdin")
 			}
+			if err := hashOut.check(cmd); err != nil {
+				return err
+			}
 			// The server refuses such a token whatever its hash; say so
 			// now rather than when the caller first uses it.
 			if err := authz.CheckTokenStrength(tok); err != nil {
 				return usagef("token hash: %v", err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), authz.HashToken(tok))
-			return nil
+			doc := api.Token{Hash: authz.HashToken(tok)}
+			return hashOut.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
+				_, err := fmt.Fprintln(w, doc.Hash)
+				return err
+			})
 		},
-	})
+	}
+	newOut.register(newCmd, "text")
+	hashOut.register(hashCmd, "text")
+	cmd.AddCommand(newCmd, hashCmd)
 	return cmd
 }

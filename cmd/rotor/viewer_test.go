@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	rotorapi "github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/internal/vaulttest"
 )
 
@@ -66,10 +67,11 @@ func TestViewerStatusAndHistoryOnVault(t *testing.T) {
 		t.Fatalf("viewer status = %s, want current %s and previous %s", st.stdout, cur, prev)
 	}
 	h := mustRotor(t, dir, "history", "demo", "-o", "json")
-	var hist []struct{ CurrentKeyID, PreviousKeyID, WrittenBy string }
-	if err := json.Unmarshal([]byte(h.stdout), &hist); err != nil {
+	var doc rotorapi.History
+	if err := json.Unmarshal([]byte(h.stdout), &doc); err != nil {
 		t.Fatal(err)
 	}
+	hist := doc.Versions
 	last := hist[len(hist)-1]
 	if len(hist) < 10 || last.CurrentKeyID != cur || last.PreviousKeyID != prev || last.WrittenBy == "" {
 		t.Fatalf("viewer history = %s, want every version of two rotations, the last with %s and %s", h.stdout, cur, prev)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/binding"
 	"github.com/rotor-dev/rotor/keyring"
@@ -91,3 +92,25 @@ func (c Class) Refused() bool {
 	}
 	return false
 }
+
+// codes are the stable error codes (package api) of the classes the API
+// and the CLI's JSON error document report.
+var codes = map[Class]string{
+	RolledBack:        api.CodeRolledBack,
+	InProgress:        api.CodeRotationInProgress,
+	AuditBroken:       api.CodeAuditBroken,
+	ActionRequired:    api.CodeActionRequired,
+	NothingToRollBack: api.CodeNothingToRollBack,
+	KeyRejected:       api.CodeKeyRejected,
+	SameKey:           api.CodeSameKey,
+	NotExpired:        api.CodeNotExpired,
+	KeyInUse:          api.CodeKeyInUse,
+	NotFound:          api.CodeNotFound,
+	Conflict:          api.CodeConflict,
+	NoRotation:        api.CodeNoRotation,
+	Timeout:           api.CodeTimeout,
+}
+
+// Code returns the error code of c (api.Code…), "" for Other, which the
+// API reports as internal and the CLI as error.
+func (c Class) Code() string { return codes[c] }
