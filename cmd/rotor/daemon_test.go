@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/rotor-dev/rotor/authz"
+	"github.com/rotor-dev/rotor/server/servertest"
 )
 
 // startDaemon runs `rotor daemon` (or serve) in dir on a free loopback
@@ -30,13 +31,16 @@ func startDaemon(t *testing.T, dir string, args ...string) (string, *exec.Cmd, *
 	return "http://" + addr, cmd, logs
 }
 
+// call sends a request to a running rotor's API; the answer must match
+// the OpenAPI document (servertest.Transport).
 func call(t *testing.T, method, url, token, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{Transport: servertest.Transport(t, nil)}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,4 +152,38 @@ func (w *teeWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController flush event streams.
 func (w *teeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-var _ io.Writer = (*teeWriter)(nil)
+// Transport returns base (http.DefaultTransport when nil) with every
+// response checked against the document, for tests that call a running
+// rotor serve or rotor daemon over HTTP. A mismatch fails t. Event
+// streams pass through unread.
+func Transport(t testing.TB, base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &checkingTransport{t: t, spec: LoadSpec(t), base: base}
+}
+
+type checkingTransport struct {
+	t    testing.TB
+	spec *Spec
+	base http.RoundTripper
+}
+
+// RoundTrip sends req and checks the answer, whose body it reads and
+// puts back.
+func (c *checkingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(req)
+	if err != nil || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err := c.spec.Check(req, resp.StatusCode, resp.Header, body); err != nil {
+		c.t.Errorf("%s %s answered %d, which the OpenAPI document does not allow: %v", req.Method, req.URL.Path, resp.StatusCode, err)
+	}
+	return resp, nil
+}
