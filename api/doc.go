@@ -13,10 +13,12 @@
 // and [Token], a new API token shown once. Fields are only added, never
 // renamed or removed, within a major version.
 //
-// A command that fails with -o json prints nothing on stdout and one
-// [ErrorBody] on stderr, with the code of the failure and the exit code;
-// the API answers the same document (without exit_code) with an HTTP
-// status.
+// A command that fails with -o json prints nothing on stdout and ends
+// stderr with one line holding an [ErrorBody], with the code of the
+// failure and the exit code (warnings may come before it). rotate and
+// revoke over several secrets print their document, with each secret's
+// error, before it. The API answers the same document (without
+// exit_code) with an HTTP status.
 //
 // # The OpenAPI document
 //

@@ -34,8 +34,8 @@ const (
 )
 
 // ErrorBody is the document of every failure: the body of every API error
-// response, and what a command run with -o json prints on stderr (and
-// nothing else there) when it fails:
+// response, and the last line a command run with -o json prints on stderr
+// when it fails:
 //
 //	{"error":{"code":"rotation_in_progress","message":"…","exit_code":3}}
 type ErrorBody struct {
