@@ -67,6 +67,7 @@ func TestValidateCatchesDrift(t *testing.T) {
 		{"error document", rotate, 409, `{"error":{"code":"rotation_in_progress","message":"held"}}`, true},
 		{"error with an unknown code", rotate, 409, `{"error":{"code":"busy","message":"held"}}`, false},
 		{"undocumented path", httptest.NewRequest("GET", "/v1/keys", nil), 200, `{}`, false},
+		{"JSON outside /v1", httptest.NewRequest("GET", "/keys", nil), 200, `{}`, false},
 		{"undocumented status", rotate, 202, `{"secret":"clerk"}`, false},
 	}
 	for _, tt := range tests {
