@@ -234,6 +234,12 @@ revoke, or a daemon tick) resumes or closes them.`,
 				what = "audit chain ok (" + w.Where() + ")"
 				doc.Chain = w.Where()
 			}
+			// The chain's verdict first: it stands even if the store then
+			// fails to match it.
+			if !out.json() {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d records, head %s\n", what, rep.Records, rep.Head)
+				fmt.Fprintf(cmd.OutOrStdout(), "verified in %s (%s records/s)\n", took.Round(time.Millisecond), rate(rep.Records, took))
+			}
 			n, err := binding.Verify(cmd.Context(), a.store, a.names(), a.audit.Saves(), a.salt)
 			if err != nil {
 				return fmt.Errorf("the store does not match the audit chain: %w", err)
@@ -251,8 +257,6 @@ revoke, or a daemon tick) resumes or closes them.`,
 					LastSeq: op.Last.Seq, LastAction: op.Last.Action, LastStatus: op.Last.Status})
 			}
 			return out.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
-				fmt.Fprintf(w, "%s: %d records, head %s\n", what, rep.Records, rep.Head)
-				fmt.Fprintf(w, "verified in %s (%s records/s)\n", took.Round(time.Millisecond), rate(rep.Records, took))
 				fmt.Fprintf(w, "store ok: %d stored secrets match the audit chain\n", n)
 				if !open {
 					return nil
