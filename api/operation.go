@@ -54,6 +54,28 @@ type RotateItem struct {
 	Error *ErrorDetail `json:"error"`
 }
 
+// DryRun is the document of `rotor rollback --dry-run -o json` and
+// `rotor revoke --dry-run -o json`: per secret, what the operation would
+// do, or why it would refuse. Nothing was changed.
+type DryRun struct {
+	// Operation is rollback or revoke.
+	Operation string `json:"operation"`
+	// Secrets are the entries, in the order they were named (every
+	// configured secret with --expired).
+	Secrets []DryRunItem `json:"secrets"`
+}
+
+// DryRunItem is what an operation would do to one secret.
+type DryRunItem struct {
+	// Secret is the secret's name.
+	Secret string `json:"secret"`
+	// Plan is what the operation would do, as the text output says it,
+	// one line per step; "" when it would refuse before any step.
+	Plan string `json:"plan"`
+	// Error is why the operation would refuse; null when it would run.
+	Error *ErrorDetail `json:"error"`
+}
+
 // Staged is the document of `rotor stage -o json` and the answer of
 // POST /v1/secrets/{name}/stage: the staged key's id, never its value.
 type Staged struct {

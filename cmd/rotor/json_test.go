@@ -145,6 +145,8 @@ func TestJSONGolden(t *testing.T) {
 		{"get", []string{"get", "demo", "--slot", "next"}, 0},
 		{"get_reveal", []string{"get", "demo", "--slot", "next", "--reveal"}, 0},
 		{"revoke_refused", []string{"revoke", "demo"}, exitRefused},
+		{"rollback_dry_run", []string{"rollback", "demo", "--dry-run"}, 0},
+		{"revoke_dry_run_refused", []string{"revoke", "demo", "--dry-run"}, exitRefused},
 		{"rollback", []string{"rollback", "demo"}, 0},
 		{"revoke", []string{"revoke", "demo"}, 0},
 		{"audit_verify", []string{"audit", "verify", "--open"}, 0},

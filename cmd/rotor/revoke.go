@@ -62,9 +62,6 @@ as revoke does.`,
 			if err := out.check(cmd); err != nil {
 				return err
 			}
-			if dryRun && out.json() {
-				return usagef("revoke: --dry-run has no JSON document yet; run it without -o json")
-			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -94,6 +91,7 @@ as revoke does.`,
 			}
 			var errs []error
 			run := api.RevokeRun{Secrets: []api.RevokeItem{}}
+			plans := api.DryRun{Operation: "revoke", Secrets: []api.DryRunItem{}}
 			for _, name := range names {
 				sec, err := a.secret(name)
 				if err != nil {
@@ -101,10 +99,13 @@ as revoke does.`,
 				}
 				opts := rotation.RevokeOptions{Force: force, ExpiredOnly: expired}
 				if dryRun {
+					var plan strings.Builder
 					s, _, err := a.engine.Load(cmd.Context(), name)
 					if err == nil {
-						err = a.planRevoke(cmd.Context(), lines, sec, s, opts)
+						err = a.planRevoke(cmd.Context(), &plan, sec, s, opts)
 					}
+					_, _ = io.WriteString(lines, plan.String())
+					plans.Secrets = append(plans.Secrets, api.DryRunItem{Secret: name, Plan: plan.String(), Error: errorDetail(err)})
 					if err != nil {
 						errs = append(errs, err)
 					}
@@ -127,7 +128,11 @@ as revoke does.`,
 				}
 			}
 			if out.json() {
-				if err := writeJSON(cmd.OutOrStdout(), run); err != nil {
+				var doc any = run
+				if dryRun {
+					doc = plans
+				}
+				if err := writeJSON(cmd.OutOrStdout(), doc); err != nil {
 					return err
 				}
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,9 +38,6 @@ changing anything, writing the audit log or calling the issuer.`,
 			if err := out.check(cmd); err != nil {
 				return err
 			}
-			if dryRun && out.json() {
-				return usagef("rollback: --dry-run has no JSON document yet; run it without -o json")
-			}
 			a, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -54,7 +52,16 @@ changing anything, writing the audit log or calling the issuer.`,
 				if err != nil {
 					return err
 				}
-				return a.planRollback(cmd.OutOrStdout(), sec, s)
+				var plan strings.Builder
+				err = a.planRollback(&plan, sec, s)
+				doc := api.DryRun{Operation: "rollback", Secrets: []api.DryRunItem{{Secret: sec.Name, Plan: plan.String(), Error: errorDetail(err)}}}
+				if perr := out.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
+					_, werr := io.WriteString(w, plan.String())
+					return werr
+				}); perr != nil {
+					return perr
+				}
+				return err
 			}
 			res, err := a.engine.Rollback(cmd.Context(), sec)
 			if err != nil {
