@@ -107,6 +107,12 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 		return nil, err
 	}
 	bo := binding.Options{Store: st, Saves: tr.Saves(), Appender: tr, Salt: salt, Initiator: g.initiatorName()}
+	if rec.batch && !g.serving {
+		// A one-shot command: the record of each save waits with the
+		// operation's step records (see heldAppender). serve and the
+		// daemon replace rec and append each save's record at once.
+		bo.Appender = heldAppender{rec}
+	}
 	if fault != nil {
 		bo.AfterSave = func(name string) { fault(name, binding.SavedPoint) }
 	}
@@ -298,6 +304,31 @@ func (r *recorder) Record(ctx context.Context, e rotation.Event) error {
 		return nil
 	}
 	return r.writeLocked(ctx, r.queued)
+}
+
+// hold queues e with the held-back events, to be written with them.
+func (r *recorder) hold(e audit.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held = append(r.held, e)
+	r.queued++
+}
+
+// heldAppender is the binding's Appender when the recorder batches (a
+// one-shot command on a shared chain): the record of a save is queued
+// with the operation's held-back step records and written with the next
+// "started" or terminal record or at Flush, instead of costing a chain
+// write (a batch and a head move) of its own. A process killed
+// mid-operation then leaves the store some saves ahead of the chain,
+// which binding accepts as it accepts a kill between a save and its
+// record; the next save's record, or the next operation's, catches up.
+type heldAppender struct{ r *recorder }
+
+// Append implements binding.Appender. The record is not written yet, so
+// the zero Record is returned; binding does not use it.
+func (h heldAppender) Append(_ context.Context, e audit.Event) (audit.Record, error) {
+	h.r.hold(e)
+	return audit.Record{}, nil
 }
 
 // Flush writes the held-back events.

@@ -363,3 +363,35 @@ func TestSharedChainAWSTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedChainRotationBatches: a one-shot rotation writes its records
+// to the shared chain in Vault as three batches — the started record (with
+// the record of the save before it), the operation's steps up to its
+// terminal record, and the record of the last save, written when the
+// command ends — with the record of each of its five saves (binding's
+// store.save) inside those batches, not a batch of its own each (that
+// was seven batches).
+func TestSharedChainRotationBatches(t *testing.T) {
+	srv := vaulttest.Start(t)
+	dir := t.TempDir()
+	env, prefix := sharedChainDir(t, srv, dir)
+	mustRotorEnv(t, dir, env, "rotate", "demo") // the first rotation creates the secret
+	batches := func() int {
+		s, err := srv.Client.Logical().ListWithContext(t.Context(), "secret/metadata/"+prefix+"/_audit/records")
+		if err != nil || s == nil {
+			t.Fatalf("list the chain's batches: %v", err)
+		}
+		keys, _ := s.Data["keys"].([]any)
+		return len(keys)
+	}
+	before := batches()
+	mustRotorEnv(t, dir, env, "rotate", "demo")
+	if got := batches() - before; got != 3 {
+		t.Errorf("a rotation wrote %d batches to the shared chain, want 3 (started, the steps, the last save's record)", got)
+	}
+	tail := mustRotorEnv(t, dir, env, "audit", "tail", "-n", "0", "-o", "json").stdout
+	if n := strings.Count(tail, `"action":"store.save"`); n < 5 {
+		t.Errorf("the chain holds %d store.save records after two rotations, want at least 5 each", n)
+	}
+	mustRotorEnv(t, dir, env, "audit", "verify")
+}
