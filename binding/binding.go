@@ -36,7 +36,10 @@
 // A Load or Save reads what was appended to the chain since the previous
 // one through the same [audit.Saves]: in a long-running process (serve,
 // the daemon) a few reads, in a one-shot command one read of the whole
-// chain at its first load. A Save costs one audit append more.
+// chain at its first load. A Save costs one audit append more; the
+// [Appender] decides when it is written (rotor's one-shot commands queue
+// it with the operation's batched records, so on a shared chain it costs
+// no chain write of its own).
 //
 // # What it cannot detect
 //
