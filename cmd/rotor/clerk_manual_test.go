@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,18 +28,10 @@ func TestStageAsksForTheDashboardName(t *testing.T) {
 	fake := clerkfake.New(t)
 	dir := t.TempDir()
 	mustRotor(t, dir, "init")
-	cfg := strings.Replace(defaultConfig, `  - name: demo
-    provider: random   # app-owned key: 32 random bytes
-    random:
-      bytes: 32
-      encoding: base64url
-`, `  - name: clerk-secret-key
+	writeConfigWithout(t, dir, `  - name: clerk-secret-key
     provider: clerk
     clerk: {api_url: `+fake.URL()+`}
-`, 1)
-	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	k0, k1 := fake.Key(), fake.AddKey()
 	stage := func(key string, tty *fakeTTY) (int, string) {
 		var out, errb bytes.Buffer

@@ -373,12 +373,7 @@ func TestClerkPlatformTokenFromARotorSecret(t *testing.T) {
 	fake := clerkfake.New(t, clerkfake.Live(), clerkfake.WithPlatformToken(token))
 	dir := t.TempDir()
 	mustRotor(t, dir, "init")
-	cfg := strings.Replace(defaultConfig, `  - name: demo
-    provider: random   # app-owned key: 32 random bytes
-    random:
-      bytes: 32
-      encoding: base64url
-`, fmt.Sprintf(`  - name: clerk-platform-api-token   # rotor run writes CLERK_PLATFORM_API_TOKEN
+	writeConfigWithout(t, dir, fmt.Sprintf(`  - name: clerk-platform-api-token   # rotor run writes CLERK_PLATFORM_API_TOKEN
     provider: random                   # never minted: staged from the Clerk Dashboard
     every: 87600h
     random: {bytes: 32, encoding: base64url}
@@ -387,10 +382,7 @@ func TestClerkPlatformTokenFromARotorSecret(t *testing.T) {
     clerk:
       api_url: %s
       platform: {application_id: %s, instance: production}
-`, platformSecret, fake.URL(), fake.ApplicationID()), 1)
-	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, platformSecret, fake.URL(), fake.ApplicationID()))
 	var outs []procResult
 	run := func(env []string, args ...string) {
 		t.Helper()

@@ -22,22 +22,14 @@ func TestDryRunChangesNothing(t *testing.T) {
 	fake := clerkfake.New(t)
 	dir := t.TempDir()
 	mustRotor(t, dir, "init")
-	cfg := strings.Replace(defaultConfig, `  - name: demo
-    provider: random   # app-owned key: 32 random bytes
-    random:
-      bytes: 32
-      encoding: base64url
-`, `  - name: clerk-secret-key
+	writeConfigWithout(t, dir, `  - name: clerk-secret-key
     provider: clerk
     clerk: {api_url: `+fake.URL()+`}
     reload:
       - command: [touch, reloaded]
     verify:
       - command: [touch, verified]
-`, 1)
-	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	const name = "clerk-secret-key"
 	var outs []procResult
 	do := func(env []string, args ...string) procResult {

@@ -302,18 +302,10 @@ func TestNotifyActionRequired(t *testing.T) {
 	fake := clerkfake.New(t)
 	dir := t.TempDir()
 	mustRotor(t, dir, "init")
-	cfg := strings.Replace(defaultConfig, `  - name: demo
-    provider: random   # app-owned key: 32 random bytes
-    random:
-      bytes: 32
-      encoding: base64url
-`, `  - name: clerk-secret-key
+	writeConfigWithout(t, dir, `  - name: clerk-secret-key
     provider: clerk
     clerk: {api_url: `+fake.URL()+`}
-`, 1)
-	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	hook := newHookReceiver(t)
 	notifyConfig(t, dir, hook.URL, "action_required")
 	r := rotor(t, dir, []string{"SLACK_URL=" + deadURL(t)}, "rotate", "clerk-secret-key")
