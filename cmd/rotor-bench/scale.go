@@ -25,6 +25,19 @@ type scaleRow struct {
 	// versions is the KV versions the timed run wrote per rotation
 	// (Vault only; 0 when not measured): the store writes of one rotation.
 	versions float64
+	// rotorCPU and vaultCPU are the CPU time (user + system) the timed
+	// run cost rotor and the Vault server: a figure the machine's load
+	// changes far less than the wall clock.
+	rotorCPU, vaultCPU time.Duration
+}
+
+// cpuText is the CPU time per secret, rotor's and (with Vault) the server's.
+func (r scaleRow) cpuText() string {
+	per := func(d time.Duration) string { return (d / time.Duration(r.n)).Round(10 * time.Microsecond).String() }
+	if r.vaultCPU == 0 {
+		return per(r.rotorCPU)
+	}
+	return per(r.rotorCPU) + " + " + per(r.vaultCPU)
 }
 
 func (r scaleRow) perSecret() time.Duration { return r.elapsed / time.Duration(r.n) }
@@ -47,6 +60,7 @@ func scaleMain(ctx context.Context, args []string) error {
 	sizes := fs.String("n", "100,1000,10000", "numbers of due secrets, comma-separated")
 	parallel := fs.Int("parallel", 0, "rotor rotate --parallel (0: rotor's default for the store)")
 	write := fs.String("write", "", "append the results to this markdown file")
+	rotorPath := fs.String("rotor", "", "a rotor binary to measure instead of building ./cmd/rotor (compare two builds, or keep the binary for a profiler's symbols)")
 	fs.Parse(args)
 	var ns []int
 	for f := range strings.SplitSeq(*sizes, ",") {
@@ -65,9 +79,11 @@ func scaleMain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	rotorBin, err := build(bin, ".", "./cmd/rotor")
-	if err != nil {
-		return err
+	rotorBin := *rotorPath
+	if rotorBin == "" {
+		if rotorBin, err = build(bin, ".", "./cmd/rotor"); err != nil {
+			return err
+		}
 	}
 	var vault *vaulttest.Server
 	if *storeType == "vault" {
@@ -103,6 +119,7 @@ func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n,
 		return scaleRow{}, err
 	}
 	defer os.RemoveAll(dir)
+	var lastCPU time.Duration
 	run := func(env []string, args ...string) error {
 		cmd := exec.CommandContext(ctx, rotorBin, args...)
 		cmd.Dir = dir
@@ -112,6 +129,7 @@ func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n,
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("rotor %s: %w: %s", strings.Join(args, " "), err, lastLines(errb.String(), 5))
 		}
+		lastCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		return nil
 	}
 	if err := run(nil, "init"); err != nil {
@@ -148,11 +166,20 @@ func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n,
 	if err != nil {
 		return scaleRow{}, err
 	}
+	vaultBefore, err := vaultCPU(vault)
+	if err != nil {
+		return scaleRow{}, err
+	}
 	start := time.Now()
 	if err := run([]string{"ROTOR_CLOCK_SKEW=721h"}, args...); err != nil {
 		return scaleRow{}, err
 	}
-	row := scaleRow{n: n, elapsed: time.Since(start)}
+	row := scaleRow{n: n, elapsed: time.Since(start), rotorCPU: lastCPU}
+	vaultAfter, err := vaultCPU(vault)
+	if err != nil {
+		return scaleRow{}, err
+	}
+	row.vaultCPU = vaultAfter - vaultBefore
 	after, err := kvVersions(ctx, vault, prefix, n)
 	if err != nil {
 		return scaleRow{}, err
@@ -183,6 +210,33 @@ func kvVersions(ctx context.Context, vault *vaulttest.Server, prefix string, n i
 	return sum, nil
 }
 
+// vaultCPU is the CPU time (user + system) the Vault server has used so
+// far, from /proc (0 without Vault).
+func vaultCPU(vault *vaulttest.Server) (time.Duration, error) {
+	if vault == nil {
+		return 0, nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", vault.Pid()))
+	if err != nil {
+		return 0, fmt.Errorf("vault server CPU time: %w", err)
+	}
+	// The command name (field 2) may hold spaces; count fields after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("vault server CPU time: short /proc stat")
+	}
+	var ticks uint64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
+		t, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("vault server CPU time: %w", err)
+		}
+		ticks += t
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
@@ -195,9 +249,9 @@ func growth(rows []scaleRow, r scaleRow) float64 {
 
 func reportScale(w io.Writer, rows []scaleRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "due secrets\telapsed\tper secret\tgrowth (per secret, vs first)\tKV versions per rotation")
+	fmt.Fprintln(tw, "due secrets\telapsed\tper secret\tgrowth (per secret, vs first)\tCPU per secret (rotor + vault)\tKV versions per rotation")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2fx\t%s\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r), r.versionsText())
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.2fx\t%s\t%s\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r), r.cpuText(), r.versionsText())
 	}
 	tw.Flush()
 }
@@ -215,9 +269,9 @@ func appendScaleMarkdown(path, storeType, sizes string, parallel int, rows []sca
 	}
 	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench scale -store %s -n %s%s` on %d CPUs (%s/%s, %s), load average %s at the end.\n\n",
 		storeType, sizes, flags, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), load)
-	b.WriteString("| due secrets | `rotor rotate --due` | per secret | growth per secret | KV versions per rotation |\n|---|---|---|---|---|\n")
+	b.WriteString("| due secrets | `rotor rotate --due` | per secret | growth per secret | CPU per secret (rotor + vault) | KV versions per rotation |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %s | %s | %.2fx | %s |\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r), r.versionsText())
+		fmt.Fprintf(&b, "| %d | %s | %s | %.2fx | %s | %s |\n", r.n, r.elapsed.Round(time.Millisecond), r.perSecret().Round(10*time.Microsecond), growth(rows, r), r.cpuText(), r.versionsText())
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {

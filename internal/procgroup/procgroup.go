@@ -52,6 +52,9 @@ func (p *Proc) Exited() <-chan struct{} { return p.exited }
 // State describes how the process ended; call it after Exited is closed.
 func (p *Proc) State() *os.ProcessState { return p.cmd.ProcessState }
 
+// Pid is the process's id (and its group's).
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Log returns what the process printed so far, both streams interleaved.
 func (p *Proc) Log() string { return p.log.String() }
 

@@ -123,6 +123,9 @@ func (s *Server) NewClient(token string) (*api.Client, error) {
 	return c, nil
 }
 
+// Pid is the server process's id (rotor-bench reads its CPU time).
+func (s *Server) Pid() int { return s.proc.Pid() }
+
 // Log returns what the server printed so far. It contains the root token,
 // which is a throwaway dev credential.
 func (s *Server) Log() string { return s.proc.Log() }
