@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +65,30 @@ func BenchmarkVerify(b *testing.B) {
 			// On a shared machine the wall clock includes waiting for a
 			// core; CPU time is what verifying costs.
 			b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/records, "cpu-ns/record")
+		})
+	}
+}
+
+// BenchmarkVerifySections checks one log of 1,000,000 records in one
+// pass and in as many sections as there are cores, back to back, so that
+// both see the same machine: what checking sections in parallel gains.
+func BenchmarkVerifySections(b *testing.B) {
+	l := newBenchLog(b)
+	size := writeChain(b, l, 1_000_000)
+	f, err := os.Open(l.path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for _, k := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run(fmt.Sprintf("sections=%d", k), func(b *testing.B) {
+			b.SetBytes(size)
+			for b.Loop() {
+				n, _, _, err := walkSections(b.Context(), f, size, k, testSalt, 0)
+				if err != nil || n != 1_000_000 {
+					b.Fatalf("walkSections = %d, %v", n, err)
+				}
+			}
 		})
 	}
 }

@@ -586,6 +586,10 @@ type checker struct {
 	n    uint64           // records checked
 	head [hashHexLen]byte // hash of the last record checked
 	last time.Time        // timestamp of the last record checked
+	// adopt makes the next record's seq, prev_hash and timestamp the
+	// chain's so far, as claimed: for a section of a log that does not
+	// start it, whose first link the caller checks (walkSections).
+	adopt bool
 }
 
 func newChecker(salt []byte) *checker {
@@ -606,6 +610,13 @@ func (c *checker) next(line []byte) (*rawRecord, *ChainError) {
 		return nil, &ChainError{Seq: seq, Reason: "the line is not a valid record", Err: err}
 	}
 	r := &c.rec
+	if c.adopt {
+		c.adopt = false
+		c.n = r.seq - 1
+		copy(c.head[:], r.str[fPrevHash])
+		c.last = r.ts
+		seq = r.seq
+	}
 	switch {
 	case !hmac.Equal(r.str[fHash], c.hash.hash(r)):
 		return nil, &ChainError{Seq: seq, Reason: "the hash does not match the record: the record was modified or forged"}
