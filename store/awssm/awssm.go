@@ -71,6 +71,7 @@ type Store struct {
 	api      api
 	prefix   string
 	kmsKeyID string
+	heads    heads // what Version needs of the state documents read or written
 }
 
 var (
@@ -225,6 +226,30 @@ type snapshot struct {
 // commits in between looks like a save whose labels are not applied yet,
 // which view handles, rather than like a change made outside rotor.
 func (s *Store) read(ctx context.Context, name string) (*snapshot, error) {
+	snap, err := s.describe(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sName := s.StateName(name)
+	g, err := s.api.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String(sName), VersionStage: aws.String(LabelCurrent)})
+	switch {
+	case isNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", sName, err)
+	default:
+		rec, err := decodeRecord([]byte(aws.ToString(g.SecretString)), name)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", sName, err)
+		}
+		snap.sExists, snap.svid, snap.rec = true, aws.ToString(g.VersionId), *rec
+		s.heads.remember(name, snap.svid, rec)
+	}
+	return snap, nil
+}
+
+// describe starts a snapshot with the staging labels of the secret
+// applications read.
+func (s *Store) describe(ctx context.Context, name string) (*snapshot, error) {
 	snap := &snapshot{labelled: map[string]bool{}}
 	mName := s.SecretName(name)
 	d, err := s.api.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String(mName)})
@@ -245,19 +270,6 @@ func (s *Store) read(ctx context.Context, name string) (*snapshot, error) {
 			}
 		}
 	}
-	sName := s.StateName(name)
-	g, err := s.api.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String(sName), VersionStage: aws.String(LabelCurrent)})
-	switch {
-	case isNotFound(err):
-	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", sName, err)
-	default:
-		rec, err := decodeRecord([]byte(aws.ToString(g.SecretString)), name)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", sName, err)
-		}
-		snap.sExists, snap.svid, snap.rec = true, aws.ToString(g.VersionId), *rec
-	}
 	return snap, nil
 }
 
@@ -265,14 +277,25 @@ func (s *Store) read(ctx context.Context, name string) (*snapshot, error) {
 // based on: the record's, or, after a change outside rotor, the labels'.
 func (s *Store) view(ctx context.Context, name string, snap *snapshot) (*state, layout, error) {
 	st := snap.rec.state()
-	a, target := snap.actual.normal(), snap.rec.Labels
-	if a == target || interrupted(snap.actual, snap.rec.Prior, target) {
-		return st, target, nil
+	b, outside := basisOf(snap.actual, &snap.rec)
+	if !outside {
+		return st, b, nil
 	}
 	if err := s.overlay(ctx, name, snap, st); err != nil {
 		return nil, layout{}, err
 	}
-	return st, a, nil
+	return st, b, nil
+}
+
+// basisOf returns the layout a secret's version is based on, given its
+// raw labels and its state document: the document's, or the labels' when
+// they were changed outside rotor (outside is then true).
+func basisOf(actual layout, rec *record) (basis layout, outside bool) {
+	a, target := actual.normal(), rec.Labels
+	if a == target || interrupted(actual, rec.Prior, target) {
+		return target, false
+	}
+	return a, true
 }
 
 // interrupted reports whether the labels a lie between prior and target,
@@ -417,17 +440,9 @@ func (s *Store) LoadLabels(ctx context.Context, name string) (*store.Secret, sto
 	if err := s.checkName(name); err != nil {
 		return nil, store.NoVersion, fmt.Errorf("awssm: load labels: %w", err)
 	}
-	mName := s.SecretName(name)
-	d, err := s.api.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String(mName)})
-	if isNotFound(err) {
-		return nil, store.NoVersion, fmt.Errorf("awssm: load labels of %s: %w", name, store.ErrNotFound)
-	}
+	cur, prev, err := s.labelHolders(ctx, name)
 	if err != nil {
-		return nil, store.NoVersion, fmt.Errorf("awssm: load labels of %s: describe %s: %w", name, mName, err)
-	}
-	cur, prev := holder(d.VersionIdsToStages, LabelCurrent), holder(d.VersionIdsToStages, LabelPrevious)
-	if cur == "" {
-		return nil, store.NoVersion, fmt.Errorf("awssm: load labels of %s: %w: no version is %s", name, store.ErrNotFound, LabelCurrent)
+		return nil, store.NoVersion, fmt.Errorf("awssm: load labels of %s: %w", name, err)
 	}
 	sec := &store.Secret{Name: name}
 	for _, v := range []struct {
@@ -444,7 +459,32 @@ func (s *Store) LoadLabels(ctx context.Context, name string) (*store.Secret, sto
 		e.key.Source = ""
 		*v.slot = &e.key
 	}
-	return sec, versionOf(0, "labels", layout{Current: cur, Previous: prev}), nil
+	return sec, labelsVersion(cur, prev), nil
+}
+
+// labelHolders returns the versions of the secret called name that hold
+// AWSCURRENT and AWSPREVIOUS, from one DescribeSecret. It wraps
+// store.ErrNotFound when the secret does not exist or has no current
+// version.
+func (s *Store) labelHolders(ctx context.Context, name string) (cur, prev string, err error) {
+	mName := s.SecretName(name)
+	d, err := s.api.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String(mName)})
+	if isNotFound(err) {
+		return "", "", store.ErrNotFound
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("describe %s: %w", mName, err)
+	}
+	cur, prev = holder(d.VersionIdsToStages, LabelCurrent), holder(d.VersionIdsToStages, LabelPrevious)
+	if cur == "" {
+		return "", "", fmt.Errorf("%w: no version is %s", store.ErrNotFound, LabelCurrent)
+	}
+	return cur, prev, nil
+}
+
+// labelsVersion is the version of what LoadLabels reads.
+func labelsVersion(cur, prev string) store.Version {
+	return versionOf(0, "labels", layout{Current: cur, Previous: prev})
 }
 
 // Save writes sec if expected is still its stored version; see "Compare
@@ -483,6 +523,7 @@ func (s *Store) Save(ctx context.Context, sec *store.Secret, expected store.Vers
 	if err := s.commit(ctx, name, snap, &p.rec, commit); err != nil {
 		return store.NoVersion, fmt.Errorf("awssm: save %s: %w", name, err)
 	}
+	s.heads.remember(name, commit, &p.rec)
 	if err := s.apply(ctx, name, snap, p); err != nil {
 		return store.NoVersion, fmt.Errorf("awssm: save %s: saved, but updating the staging labels of %s failed (the next save completes it): %w", name, s.SecretName(name), err)
 	}

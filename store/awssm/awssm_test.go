@@ -230,6 +230,8 @@ func TestInterruptedPromoteIsCompleted(t *testing.T) {
 	if _, again := mustLoad(t, st, "k"); again != v2 {
 		t.Fatalf("second Load version %s, first %s", again, v2)
 	}
+	mustMatchLoad(t, st, "k", v2)
+	mustMatchLoad(t, NewFromClient(c, Options{}), "k", v2)
 
 	got.Rotation.Step = store.StepReload
 	v3 := mustSave(t, st, got, v2)
@@ -383,6 +385,7 @@ func TestAdoptsAnExistingSecret(t *testing.T) {
 	if v == store.NoVersion || s.Current == nil || s.Current.Value != "legacy-v1" || s.Current.Source != SourceExternal || s.Rotation != nil {
 		t.Fatalf("Load = %+v at %q, want the existing value as current", s.Current, v)
 	}
+	mustMatchLoad(t, st, "legacy", v)
 	if _, err := st.Save(t.Context(), s, store.NoVersion); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("create over an existing secret: err = %v, want ErrConflict", err)
 	}
@@ -396,6 +399,7 @@ func TestAdoptsAnExistingSecret(t *testing.T) {
 	if lv != v2 || got.Current.ID != "id-legacy" || got.Current.Value != "legacy-v1" {
 		t.Fatalf("after adoption Load = %v at %s", got.Current, lv)
 	}
+	mustMatchLoad(t, st, "legacy", v2)
 	names, err := st.List(t.Context())
 	if err != nil || !slices.Equal(names, []string{"legacy"}) {
 		t.Fatalf("List = %v, %v", names, err)
@@ -508,6 +512,8 @@ func TestChangesMadeOutsideRotor(t *testing.T) {
 			if v2 == v {
 				t.Fatal("Load version did not change after the labels moved")
 			}
+			mustMatchLoad(t, st, "k", v2)
+			mustMatchLoad(t, NewFromClient(c, Options{}), "k", v2)
 			if got := slotView(s); !maps.Equal(got, tc.want) {
 				t.Fatalf("Load slots = %v, want %v", got, tc.want)
 			}
@@ -533,6 +539,7 @@ func TestChangesMadeOutsideRotor(t *testing.T) {
 			if _, lv := mustLoad(t, st, "k"); lv != v3 {
 				t.Fatalf("Load version %s after the save, want %s", lv, v3)
 			}
+			mustMatchLoad(t, st, "k", v3)
 		})
 	}
 }
@@ -710,10 +717,23 @@ func TestLoadLabels(t *testing.T) {
 	if _, v2, err := st.LoadLabels(t.Context(), "k"); err != nil || v2 != v {
 		t.Fatalf("LoadLabels again = %s, %v; want the same version %s", v2, err, v)
 	}
+	// The version alone is one DescribeSecret, which the app policy
+	// allows.
+	srv.ResetCalls()
+	if lv, err := st.Labels().Version(t.Context(), "k"); err != nil || lv != v {
+		t.Fatalf("label Version = %s, %v; want LoadLabels' %s", lv, err, v)
+	}
+	if got, want := calls(srv), map[string]int{"DescribeSecret " + st.SecretName("k"): 1}; !maps.Equal(got, want) {
+		t.Fatalf("label Version made %v, want %v", got, want)
+	}
 	s.Previous = nil
 	mustSave(t, st, s, mustVersion(t, st, "k"))
-	if _, v3, err := st.LoadLabels(t.Context(), "k"); err != nil || v3 == v {
+	_, v3, err := st.LoadLabels(t.Context(), "k")
+	if err != nil || v3 == v {
 		t.Fatalf("LoadLabels after previous was cleared: version %s, %v; want a new one", v3, err)
+	}
+	if lv, err := st.Labels().Version(t.Context(), "k"); err != nil || lv != v3 {
+		t.Fatalf("label Version after previous was cleared = %s, %v; want %s", lv, err, v3)
 	}
 	if _, _, err := st.LoadLabels(t.Context(), "missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("LoadLabels of a missing secret = %v, want ErrNotFound", err)

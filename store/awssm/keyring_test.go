@@ -1,6 +1,7 @@
 package awssm
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -41,5 +42,13 @@ func TestKeyringFollowsLabels(t *testing.T) {
 	}
 	if stateReads != 0 {
 		t.Fatalf("the label reader read the state secret %d times", stateReads)
+	}
+	// A refresh of an unchanged secret reads its labels, not its values.
+	srv.ResetCalls()
+	if err := kr.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := calls(srv), map[string]int{"DescribeSecret " + st.SecretName("clerk"): 1}; !maps.Equal(got, want) {
+		t.Fatalf("a refresh of an unchanged secret made %v, want %v", got, want)
 	}
 }
