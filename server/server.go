@@ -55,7 +55,8 @@ type Backend interface {
 
 // Versioner is the optional interface of a [Backend] that can tell a
 // secret's store version without reading its keys, more cheaply than
-// KeySet (the Vault store reads the KV metadata). The readers behind watch
+// KeySet (the Vault store reads the KV metadata, the AWS Secrets Manager
+// store calls DescribeSecret). The readers behind watch
 // streams then ask for the version at every poll and read the key set
 // only when it moved, or when a key in the set they hold has expired.
 // The version must be the one KeySet reports in Set.Version.

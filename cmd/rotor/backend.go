@@ -135,8 +135,9 @@ func (b *backend) Ready(ctx context.Context) error {
 }
 
 // versionedBackend is the backend of a store that tells a secret's version
-// from its metadata (Vault): the watch streams' reader polls the version
-// and reads the keys only when it moved.
+// from its metadata (Vault's KV metadata, AWS Secrets Manager's
+// DescribeSecret): the watch streams' reader polls the version and reads
+// the keys only when it moved.
 type versionedBackend struct {
 	*backend
 	v storesource.Versioner

@@ -7,6 +7,14 @@ import (
 
 	"github.com/rotor-dev/rotor/internal/awsfake"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/storesource"
+)
+
+// rotor serve and storesource.New find the version reads by type
+// assertion.
+var (
+	_ storesource.Versioner = (*Store)(nil)
+	_ storesource.Versioner = LabelReader{}
 )
 
 // calls returns srv's answered requests by operation and secret name.
