@@ -557,6 +557,46 @@ func TestWireProtocol(t *testing.T) {
 	}
 }
 
+// TestDescribeSecretHasNoValue follows refDescribeSecret: DescribeSecret
+// "does not include the encrypted secret value", only metadata, among
+// which VersionIdsToStages (which rotor's version read relies on). The
+// raw response is checked, since the SDK's output type has no field that
+// could carry a value.
+func TestDescribeSecretHasNoValue(t *testing.T) {
+	srv, c := setup(t)
+	create(t, c, "k", token("v1"), "first-value")
+	put(t, c, "k", token("v2"), "second-value", "AWSPENDING")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/", strings.NewReader(`{"SecretId":"k"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", "secretsmanager.DescribeSecret")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/secretsmanager/aws4_request")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var body map[string]json.RawMessage
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &body) != nil {
+		t.Fatalf("DescribeSecret: %d %s", resp.StatusCode, b)
+	}
+	for _, f := range []string{"SecretString", "SecretBinary"} {
+		if _, ok := body[f]; ok {
+			t.Errorf("DescribeSecret answered a %s field", f)
+		}
+	}
+	if strings.Contains(string(b), "-value") {
+		t.Error("DescribeSecret answered a secret value")
+	}
+	var stages map[string][]string
+	if err := json.Unmarshal(body["VersionIdsToStages"], &stages); err != nil || !slices.Equal(stages[token("v2")], []string{"AWSPENDING"}) || !slices.Equal(stages[token("v1")], []string{"AWSCURRENT"}) {
+		t.Fatalf("VersionIdsToStages = %s", body["VersionIdsToStages"])
+	}
+}
+
 // TestCalls checks the call log tests use to count requests per secret.
 func TestCalls(t *testing.T) {
 	srv, c := setup(t)
