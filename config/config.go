@@ -341,7 +341,8 @@ func (c *Config) Policy(s *Secret) Policy {
 	}
 }
 
-// Secret returns the secret called name.
+// Secret returns the secret called name, or an [*UnknownSecretError]
+// when the config has none of that name.
 func (c *Config) Secret(name string) (*Secret, error) {
 	for i := range c.Secrets {
 		if c.Secrets[i].Name == name {
@@ -352,8 +353,38 @@ func (c *Config) Secret(name string) (*Secret, error) {
 	for i, s := range c.Secrets {
 		names[i] = s.Name
 	}
-	return nil, fmt.Errorf("no secret %q in %s (configured: %s)", name, c.Path, strings.Join(names, ", "))
+	return nil, &UnknownSecretError{Name: name, Path: c.Path, Configured: names}
 }
+
+// UnknownSecretError is the error of [Config.Secret] for a name the config
+// does not list. It matches [store.ErrNotFound] (errors.Is): to a caller,
+// a secret rotor is not configured for does not exist, whatever the store
+// holds under that name.
+type UnknownSecretError struct {
+	// Name is the name asked for.
+	Name string
+	// Path is the config file.
+	Path string
+	// Configured are the names the config lists, in its order.
+	Configured []string
+}
+
+// maxNamesShown bounds the configured names an [UnknownSecretError]
+// message lists: a config of thousands of secrets must not make one
+// typo a page of output.
+const maxNamesShown = 10
+
+func (e *UnknownSecretError) Error() string {
+	names := e.Configured
+	more := ""
+	if len(names) > maxNamesShown {
+		names, more = names[:maxNamesShown], fmt.Sprintf(" and %d more", len(e.Configured)-maxNamesShown)
+	}
+	return fmt.Sprintf("no secret %q in %s (configured: %s%s)", e.Name, e.Path, strings.Join(names, ", "), more)
+}
+
+// Is reports whether target is [store.ErrNotFound].
+func (e *UnknownSecretError) Is(target error) bool { return target == store.ErrNotFound }
 
 // Load reads, decodes and validates the config file at path.
 func Load(path string) (*Config, error) {

@@ -2,11 +2,13 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rotor-dev/rotor/provider/random"
+	"github.com/rotor-dev/rotor/store"
 )
 
 func TestParseDefaults(t *testing.T) {
@@ -153,4 +155,34 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUnknownSecret: a name the config does not list is a not-found error
+// (the class the CLI and the API report as not_found) that names the
+// configured secrets, at most maxNamesShown of them.
+func TestUnknownSecret(t *testing.T) {
+	var doc strings.Builder
+	doc.WriteString("secrets:\n")
+	for i := range maxNamesShown + 3 {
+		fmt.Fprintf(&doc, "  - name: s%02d\n    provider: random\n", i)
+	}
+	c, err := Parse([]byte(doc.String()), "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Secret("s00"); err != nil {
+		t.Fatalf("a configured secret: %v", err)
+	}
+	_, err = c.Secret("nosuch")
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("error %v does not match store.ErrNotFound", err)
+	}
+	var ue *UnknownSecretError
+	if !errors.As(err, &ue) || ue.Name != "nosuch" || len(ue.Configured) != maxNamesShown+3 {
+		t.Fatalf("error %#v, want an UnknownSecretError naming nosuch and the %d configured", err, maxNamesShown+3)
+	}
+	want := `no secret "nosuch" in ` + c.Path + ` (configured: s00, s01, s02, s03, s04, s05, s06, s07, s08, s09 and 3 more)`
+	if err.Error() != want {
+		t.Fatalf("message %q, want %q", err, want)
+	}
 }

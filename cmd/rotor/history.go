@@ -28,12 +28,12 @@ store's own history backs up the audit log. Values are never shown.`,
 			if err != nil {
 				return err
 			}
+			if _, err := a.cfg.Secret(args[0]); err != nil {
+				return err
+			}
 			vs, ok := a.store.(*vault.Store)
 			if !ok {
 				return fmt.Errorf("history needs the vault store (this config uses %s; see `rotor audit tail`)", a.cfg.Store.Type)
-			}
-			if _, err := a.cfg.Secret(args[0]); err != nil {
-				return err
 			}
 			entries, err := vs.History(cmd.Context(), args[0])
 			if err != nil {

@@ -81,7 +81,7 @@ func TestJSONErrorDocument(t *testing.T) {
 		code string
 		exit int
 	}{
-		{"unknown secret", []string{"status", "nosuch", "-o", "json"}, api.CodeError, exitError},
+		{"unknown secret", []string{"status", "nosuch", "-o", "json"}, api.CodeNotFound, exitError},
 		{"nothing to roll back", []string{"rollback", "demo", "-o", "json"}, api.CodeNothingToRollBack, exitRefused},
 		{"usage", []string{"rotate", "-o", "json"}, api.CodeUsage, exitUsage},
 		{"unknown flag", []string{"status", "--bogus", "--output=json"}, api.CodeUsage, exitUsage},

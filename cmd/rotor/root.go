@@ -18,6 +18,7 @@ import (
 	"github.com/rotor-dev/rotor/audit"
 	"github.com/rotor-dev/rotor/audit/dynamochain"
 	"github.com/rotor-dev/rotor/binding"
+	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/internal/errclass"
 	"github.com/rotor-dev/rotor/notify"
 	"github.com/rotor-dev/rotor/provider"
@@ -277,7 +278,10 @@ func isCobraUsage(err error) bool {
 func hint(err error) string {
 	var ipe *rotation.InProgressError
 	var are *provider.ActionRequiredError
+	var use *config.UnknownSecretError
 	switch {
+	case errors.As(err, &use):
+		return fmt.Sprintf("`rotor status` lists the configured secrets; a new one goes in the secrets: block of %s", use.Path)
 	case errors.As(err, &are):
 		return strings.Join(are.Steps, "\n  ")
 	case errors.As(err, &ipe):
