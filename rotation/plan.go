@@ -6,12 +6,44 @@ import (
 	"github.com/rotor-dev/rotor/store"
 )
 
-// Plans say what [Engine.Rollback] and [Engine.Revoke] would do with a
-// secret as it is now, decided by the same rules, for `--dry-run`: a plan
+// Plans say what [Engine.Rotate], [Engine.Rollback] and [Engine.Revoke]
+// would do with a secret as it is now, decided by the same rules, for `--dry-run`: a plan
 // changes nothing, takes no lease, writes no audit record and never asks
 // the issuer (so it cannot say whether the issuer would still accept a
 // key; the operation itself tests that first). A plan may be stale by
 // the time the operation runs: another rotor may act in between.
+
+// RotatePlan is what Rotate would do before it starts a rotation of its
+// own: a zero RotatePlan means it would start one at once.
+type RotatePlan struct {
+	// Resume is an interrupted rotation or rollback whose lease is no
+	// longer live: Rotate would take it over and finish it instead of
+	// starting a rotation, or nil.
+	Resume *store.Rotation
+	// Interrupted is an interrupted operation (a revoke, a stage, an
+	// aborted rotation) Rotate would finish before it starts a rotation,
+	// or nil.
+	Interrupted *store.Rotation
+}
+
+// PlanRotate returns what Rotate would do with s, the secret as loaded,
+// or the [*InProgressError] it would stop with while another rotor holds a
+// live lease on the secret (see [Engine.Rotate]). Whether the secret is
+// due is [Engine.Due]'s to say.
+func (e *Engine) PlanRotate(s *store.Secret) (RotatePlan, error) {
+	var p RotatePlan
+	rot := s.Rotation
+	switch {
+	case rot == nil:
+	case e.live(rot):
+		return p, inProgress(s, e.now())
+	case rot.OpKind() == store.OpRotate && rot.Step != store.StepAborted, rot.OpKind() == store.OpRollback:
+		p.Resume = rot
+	default:
+		p.Interrupted = rot
+	}
+	return p, nil
+}
 
 // RollbackPlan is what Rollback would do.
 type RollbackPlan struct {

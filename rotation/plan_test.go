@@ -87,7 +87,8 @@ func TestPlansAgreeWithOperations(t *testing.T) {
 }
 
 // TestPlansRefuseWhileInProgress: while an operation holds the secret,
-// both plans refuse as the operations do, with an InProgressError.
+// every plan refuses as the operations do, with an InProgressError; once
+// its lease expires, PlanRotate says Rotate would resume it, as it does.
 func TestPlansRefuseWhileInProgress(t *testing.T) {
 	ctx := context.Background()
 	st := memstore.New()
@@ -100,12 +101,18 @@ func TestPlansRefuseWhileInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Another rotor's live lease on an unfinished rotation.
-	s.Rotation = &store.Rotation{ID: "r-other", Kind: store.OpRotate, Step: store.StepTest, Holder: "other-host:1", StartedAt: time.Now(), LeaseExpiresAt: time.Now().Add(time.Hour)}
+	// Another rotor's live lease on a rotation it has just started.
+	s.Rotation = &store.Rotation{ID: "r-other", Kind: store.OpRotate, Holder: "other-host:1", StartedAt: time.Now(), LeaseExpiresAt: time.Now().Add(time.Hour)}
 	if _, err := st.Save(ctx, s, ver); err != nil {
 		t.Fatal(err)
 	}
 	var ipe *rotation.InProgressError
+	if _, err := eng.PlanRotate(s); !errors.As(err, &ipe) || ipe.ID != "r-other" || ipe.Holder != "other-host:1" {
+		t.Errorf("PlanRotate = %v, want the InProgressError of r-other held by other-host:1", err)
+	}
+	if _, err := eng.Rotate(ctx, sec); !errors.As(err, &ipe) {
+		t.Errorf("setup: Rotate = %v, want an InProgressError", err)
+	}
 	if _, err := eng.PlanRollback(sec, s); !errors.As(err, &ipe) {
 		t.Errorf("PlanRollback = %v, want an InProgressError", err)
 	}
@@ -114,5 +121,16 @@ func TestPlansRefuseWhileInProgress(t *testing.T) {
 	}
 	if _, err := eng.Rollback(ctx, sec); !errors.As(err, &ipe) {
 		t.Errorf("setup: Rollback = %v, want an InProgressError", err)
+	}
+
+	// The lease expires: Rotate takes the rotation over and finishes it.
+	later := &rotation.Engine{Store: st, Salt: []byte("s"), Initiator: "user:test", Now: func() time.Time { return time.Now().Add(2 * time.Hour) }}
+	p, err := later.PlanRotate(s)
+	if err != nil || p.Resume == nil || p.Resume.ID != "r-other" || p.Interrupted != nil {
+		t.Fatalf("PlanRotate after the lease expired = %+v, %v; want to resume r-other", p, err)
+	}
+	res, err := later.Rotate(ctx, sec)
+	if err != nil || !res.Resumed || res.Rotation != "r-other" {
+		t.Fatalf("Rotate after the lease expired = %+v, %v; want r-other resumed", res, err)
 	}
 }

@@ -151,9 +151,22 @@ func (a *app) planRotate(out io.Writer, sec rotation.Secret, s *store.Secret, no
 		return err
 	}
 	pp := describeProvider(sc)
-	if r := s.Rotation; r != nil {
-		fmt.Fprintf(out, "%s: would rotate: resume %s %s after step %s (lease until %s)\n", sec.Name, r.OpKind(), r.ID, stepOrStart(r.Step), r.LeaseExpiresAt.Format(time.RFC3339))
+	p, err := a.engine.PlanRotate(s)
+	var ipe *rotation.InProgressError
+	if errors.As(err, &ipe) {
+		fmt.Fprintf(out, "%s: busy: %s %s (last step %s) is held by %s until %s; rotate would change nothing and exit %d\n",
+			sec.Name, opName(ipe.Kind), ipe.ID, stepOrStart(ipe.Step), ipe.Holder, ipe.LeaseExpiresAt.UTC().Format(time.RFC3339), exitCode(err))
+	}
+	if err != nil {
+		return fmt.Errorf("dry run: rotate would stop: %w", err)
+	}
+	if r := p.Resume; r != nil {
+		fmt.Fprintf(out, "%s: would rotate: resume %s %s after step %s (its lease, held by %s until %s, is no longer live)\n",
+			sec.Name, opName(r.OpKind()), r.ID, stepOrStart(r.Step), orNobody(r.Holder), r.LeaseExpiresAt.UTC().Format(time.RFC3339))
 		return nil
+	}
+	if r := p.Interrupted; r != nil {
+		fmt.Fprintf(out, "%s: would first finish the interrupted %s %s\n", sec.Name, r.OpKind(), r.ID)
 	}
 	var src string
 	switch {
@@ -172,6 +185,23 @@ func (a *app) planRotate(out io.Writer, sec rotation.Secret, s *store.Secret, no
 	printHooks(out, sc, "after promote")
 	fmt.Fprintf(out, "%s:   on a failed reload or verify: roll back to %s\n", sec.Name, orNone(store.KeyID(s.Current)))
 	return nil
+}
+
+// opName names an operation of kind k in a sentence ("rotation",
+// "rollback", "revoke"…).
+func opName(k store.OpKind) string {
+	if k == "" || k == store.OpRotate {
+		return "rotation"
+	}
+	return string(k)
+}
+
+// orNobody names a lease holder, "nobody" for a released lease.
+func orNobody(holder string) string {
+	if holder == "" {
+		return "nobody"
+	}
+	return holder
 }
 
 func orNone(id string) string {

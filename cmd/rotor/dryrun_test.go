@@ -1,13 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/internal/clerkfake"
 )
 
@@ -138,4 +142,119 @@ func snapshot(t *testing.T, dir string) map[string]string {
 		t.Fatal("snapshot: no files")
 	}
 	return files
+}
+
+// TestDryRunUnderLiveLease: while another rotor is in the middle of a
+// rotation (its reload hook blocks on a FIFO, so its lease is live),
+// rotate --dry-run says the secret is busy, names the lease's holder and
+// expiry as the real command's error does, and exits 3 as the real
+// command would, in text and in JSON; rollback and revoke dry runs too.
+// Once the rotor holding the lease was killed, the dry run says rotate
+// would resume its rotation.
+func TestDryRunUnderLiveLease(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	mustRotor(t, dir, "rotate", "demo")
+	writeConfigWithout(t, dir, `  - name: demo
+    provider: random
+    reload:
+      - command: [sh, -c, 'cat gate.fifo > /dev/null']
+        timeout: 5m
+`)
+	fifo := filepath.Join(dir, "gate.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan procResult, 1)
+	go func() { done <- rotor(t, dir, nil, "rotate", "demo") }()
+	// The open returns once the reload hook opened the FIFO: the rotation
+	// is then in its reload step, under a live lease.
+	opened := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			f = nil
+		}
+		opened <- f
+	}()
+	var gate *os.File
+	select {
+	case gate = <-opened:
+		if gate == nil {
+			t.Fatal("cannot open the FIFO")
+		}
+	case r := <-done:
+		t.Fatalf("rotate ended before its reload hook ran: exit %d\n%s", r.code, r.stderr)
+	}
+	defer gate.Close()
+
+	var st struct {
+		Rotation struct {
+			ID             string    `json:"id"`
+			Holder         string    `json:"holder"`
+			LeaseExpiresAt time.Time `json:"lease_expires_at"`
+		} `json:"rotation"`
+	}
+	if err := json.Unmarshal([]byte(mustRotor(t, dir, "status", "demo", "-o", "json").stdout), &st); err != nil || st.Rotation.Holder == "" {
+		t.Fatalf("status shows no lease holder: %v", err)
+	}
+	lease := st.Rotation.Holder + " until " + st.Rotation.LeaseExpiresAt.UTC().Format(time.RFC3339)
+
+	r := rotor(t, dir, nil, "rotate", "demo", "--dry-run")
+	if r.code != exitInProgress {
+		t.Fatalf("rotate --dry-run under a live lease: exit %d, want %d\n%s%s", r.code, exitInProgress, r.stdout, r.stderr)
+	}
+	for _, w := range []string{
+		"demo: busy: rotation " + st.Rotation.ID + " (last step promote) is held by " + lease,
+		"rotate would change nothing and exit 3",
+	} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	for _, w := range []string{
+		"rotor: error: dry run: rotate would stop: demo: rotation " + st.Rotation.ID + " in progress",
+		"lease held by " + lease,
+		"rotor: hint: wait for it to finish",
+	} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout, "resume") {
+		t.Errorf("the dry run would resume a rotation another rotor holds:\n%s", r.stdout)
+	}
+
+	r = rotor(t, dir, nil, "rotate", "demo", "--dry-run", "-o", "json")
+	var doc api.RotateRun
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Secrets) != 1 {
+		t.Fatalf("rotate --dry-run -o json: %v\n%s", err, r.stdout)
+	}
+	it := doc.Secrets[0]
+	if r.code != exitInProgress || it.Outcome != api.OutcomeFailed || it.Error == nil ||
+		it.Error.Code != api.CodeRotationInProgress || it.Error.ExitCode != exitInProgress || !strings.Contains(it.Plan, "busy: rotation "+st.Rotation.ID) {
+		t.Fatalf("rotate --dry-run -o json: exit %d, %+v (error %+v)", r.code, it, it.Error)
+	}
+
+	for _, op := range []string{"rollback", "revoke"} {
+		r := rotor(t, dir, nil, op, "demo", "--dry-run")
+		if r.code != exitInProgress || !strings.Contains(r.stderr, "lease held by "+lease) {
+			t.Errorf("%s --dry-run under a live lease: exit %d, want %d naming the lease\n%s", op, r.code, exitInProgress, r.stderr)
+		}
+	}
+
+	gate.Close()
+	if r := <-done; r.code != 0 {
+		t.Fatalf("the rotation holding the lease: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// A rotor killed mid-rotation leaves an unexpired lease whose holder
+	// is gone: rotate would take the rotation over.
+	if r := rotor(t, dir, []string{"ROTOR_FAULT=crash-after:create"}, "rotate", "demo"); !r.killed {
+		t.Fatalf("ROTOR_FAULT=crash-after:create did not kill rotor: exit %d\n%s", r.code, r.stderr)
+	}
+	r = rotor(t, dir, nil, "rotate", "demo", "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "demo: would rotate: resume rotation ") || !strings.Contains(r.stdout, "is no longer live") {
+		t.Fatalf("rotate --dry-run after the holder died: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }

@@ -41,8 +41,10 @@ that it is still running (a line rewritten in place on a terminal, a line
 every 5 s otherwise).
 
 --dry-run says what the rotation would do (a staged key or the provider
-call that mints one, the reload hooks, verify checks and consumers) or why
-it would stop, without changing anything or calling the issuer.
+call that mints one, the reload hooks, verify checks and consumers, an
+interrupted operation it would resume or finish first) or why it would
+stop (another rotor's live lease: busy, exit 3), without changing anything
+or calling the issuer.
 
 With -o json the steps are not shown: one document (api.RotateRun) says,
 per secret, what happened (rotated, aborted, not_due, dry_run with the
