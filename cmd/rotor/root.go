@@ -55,13 +55,20 @@ type env struct {
 	// stderrTTY is set when stderr is a terminal: long steps then show
 	// their progress on one rewritten line (see progress.go).
 	stderrTTY bool
+	// stderrCols is the width of that terminal, 0 when unknown: a
+	// rewritten line must not wrap (progress.go).
+	stderrCols int
 	// ticker, when set, replaces time.NewTicker for progress reports.
 	ticker func(time.Duration) (<-chan time.Time, func())
 }
 
 func newEnv() *env {
-	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ, now: time.Now, knobs: buildKnobs(), tty: openTTY,
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ, now: time.Now, knobs: buildKnobs(), tty: openTTY,
 		stderrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
+	if e.stderrTTY {
+		e.stderrCols, _, _ = term.GetSize(int(os.Stderr.Fd()))
+	}
+	return e
 }
 
 // openTTY opens the controlling terminal when stderr is one: a question is

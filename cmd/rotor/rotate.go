@@ -38,7 +38,9 @@ the same secret twice. The default suits the store: ` + parallelDefaults + `.
 Steps of different secrets interleave in the output; each line starts with
 its secret's name. While a reload hook or verify check runs, stderr shows
 that it is still running (a line rewritten in place on a terminal, a line
-every 5 s otherwise).
+every 5 s otherwise); rotating several secrets at once, that line reports
+the run: the secrets done, failed and in flight of the total, and the
+steps still running.
 
 --dry-run says what the rotation would do (a staged key or the provider
 call that mints one, the reload hooks, verify checks and consumers, an
@@ -87,7 +89,7 @@ plan's text, or failed, with the error).`,
 			// In JSON mode the lines go nowhere: the document says it all.
 			var lines io.Writer = io.Discard
 			if !out.json() {
-				lines = &lineWriter{w: cmd.OutOrStdout()}
+				lines = &lineWriter{w: cmd.OutOrStdout(), p: a.progress}
 			}
 			onStep := a.engine.OnStep // ROTOR_FAULT, if set
 			a.engine.OnStep = func(name string, step store.Step, s *store.Secret) {
@@ -167,10 +169,18 @@ func (a *app) rotateAll(ctx context.Context, out io.Writer, names []string, only
 	run := api.RotateRun{Secrets: make([]api.RotateItem, len(secs))}
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(max(parallel, 1), len(secs)) {
+	workers := min(max(parallel, 1), len(secs))
+	if workers > 1 {
+		// Progress lines of secrets rotated side by side would overwrite
+		// each other: one line reports the run.
+		defer a.progress.startRun("rotate", len(secs))()
+	}
+	for range workers {
 		wg.Go(func() {
 			for i := range work {
+				a.progress.runStarted()
 				run.Secrets[i], errs[i] = a.rotateOne(ctx, out, secs[i], onlyDue, dryRun)
+				a.progress.runDone(errs[i])
 			}
 		})
 	}
@@ -233,16 +243,19 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 }
 
 // lineWriter serialises writes, so that the lines of rotations running in
-// parallel (each written in one call) never mix.
+// parallel (each written in one call) never mix, and keeps them out of
+// the way of the progress line on a terminal.
 type lineWriter struct {
 	mu sync.Mutex
 	w  io.Writer
+	p  *progress // nil: none
 }
 
-func (l *lineWriter) Write(p []byte) (int, error) {
+func (l *lineWriter) Write(b []byte) (n int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	l.p.above(func() { n, err = l.w.Write(b) })
+	return n, err
 }
 
 // stepOrStart names a recorded step ("start" before the first).
