@@ -48,8 +48,12 @@ type RotateItem struct {
 	// NextRotationAt is, for not_due, when the secret is due; null
 	// otherwise.
 	NextRotationAt *time.Time `json:"next_rotation_at"`
-	// Plan is, for dry_run, what a rotation would do; "" otherwise.
+	// Plan is, for dry_run, what a rotation would do, as the text output
+	// says it; "" otherwise.
 	Plan string `json:"plan"`
+	// Steps is, for dry_run, the plan step by step; [] otherwise (and
+	// when the rotation would stop before its first step: see Error).
+	Steps []PlanStep `json:"steps"`
 	// Error is, for failed, why; null otherwise.
 	Error *ErrorDetail `json:"error"`
 }
@@ -72,8 +76,41 @@ type DryRunItem struct {
 	// Plan is what the operation would do, as the text output says it,
 	// one line per step; "" when it would refuse before any step.
 	Plan string `json:"plan"`
+	// Steps is the plan step by step; [] when it would refuse before any
+	// step, or has nothing to do.
+	Steps []PlanStep `json:"steps"`
 	// Error is why the operation would refuse; null when it would run.
 	Error *ErrorDetail `json:"error"`
+}
+
+// The names of a [PlanStep]: the steps of a rotation or rollback as the
+// audit log and status name them (create … finish), and those only a
+// plan has.
+const (
+	PlanCreate            = "create"               // a key becomes pending: a staged key, or one the provider mints
+	PlanTest              = "test"                 // the issuer is asked whether it accepts the key
+	PlanPromote           = "promote"              // the key becomes current; the current key moves aside
+	PlanReload            = "reload"               // the reload hooks run
+	PlanVerify            = "verify"               // the verify checks run, and consumers report the key they use
+	PlanFinish            = "finish"               // the operation is recorded as done
+	PlanRollBackOnFailure = "roll_back_on_failure" // what a failed reload or verify would restore
+	PlanResume            = "resume"               // an interrupted operation of the same kind is taken over
+	PlanFinishInterrupted = "finish_interrupted"   // an interrupted operation of another kind is finished first
+	PlanRevoke            = "revoke"               // a key is revoked at its issuer
+	PlanSkip              = "skip"                 // a key is left alone (revoke --expired: still within grace)
+)
+
+// PlanStep is one step of a dry run's plan.
+type PlanStep struct {
+	// Name is one of the Plan… names.
+	Name string `json:"name"`
+	// Action says, for a human, what the step would do (the text output
+	// says the same).
+	Action string `json:"action"`
+	// KeyIDs are the ids of the existing keys the step acts on (for
+	// promote: the key that becomes current, then the one it replaces);
+	// [] when it acts on none, or on a key the provider has yet to mint.
+	KeyIDs []string `json:"key_ids"`
 }
 
 // Staged is the document of `rotor stage -o json` and the answer of

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
+	"github.com/rotor-dev/rotor/api"
 	"github.com/rotor-dev/rotor/config"
 	"github.com/rotor-dev/rotor/provider"
 	"github.com/rotor-dev/rotor/provider/clerk"
@@ -136,16 +136,51 @@ func describeHook(h config.Hook, reload bool) string {
 	return "run " + strings.Join(h.Command, " ")
 }
 
-// printHooks writes the reload and verify lines of a dry run.
-func printHooks(out io.Writer, sc *config.Secret, after string) {
-	reload, verify := describeHooks(sc)
-	fmt.Fprintf(out, "%s:   reload (%s): %s\n", sc.Name, after, reload)
-	fmt.Fprintf(out, "%s:   verify: %s\n", sc.Name, verify)
+// plan is a dry run's plan as it is built: its text, which the text
+// output prints and the JSON documents carry as plan, and its steps
+// (api.PlanStep), the same plan for a program to read.
+type plan struct {
+	text  strings.Builder
+	steps []api.PlanStep
 }
 
-// planRotate prints what rotating sec would do; it returns the error the
-// rotation would stop with when it cannot start or cannot mint.
-func (a *app) planRotate(out io.Writer, sec rotation.Secret, s *store.Secret, now time.Time) error {
+func (p *plan) printf(format string, args ...any) { fmt.Fprintf(&p.text, format, args...) }
+
+// step adds a step acting on the keys ids ("" ids are left out: a key
+// that does not exist).
+func (p *plan) step(name, action string, ids ...string) {
+	st := api.PlanStep{Name: name, Action: action, KeyIDs: []string{}}
+	for _, id := range ids {
+		if id != "" {
+			st.KeyIDs = append(st.KeyIDs, id)
+		}
+	}
+	p.steps = append(p.steps, st)
+}
+
+// String returns the plan's text.
+func (p *plan) String() string { return p.text.String() }
+
+// Steps returns the plan's steps, [] for none.
+func (p *plan) Steps() []api.PlanStep {
+	if p.steps == nil {
+		return []api.PlanStep{}
+	}
+	return p.steps
+}
+
+// hooks adds the reload and verify steps of sc, and their lines.
+func (p *plan) hooks(sc *config.Secret, after string) {
+	reload, verify := describeHooks(sc)
+	p.printf("%s:   reload (%s): %s\n", sc.Name, after, reload)
+	p.printf("%s:   verify: %s\n", sc.Name, verify)
+	p.step(api.PlanReload, reload)
+	p.step(api.PlanVerify, verify)
+}
+
+// planRotate plans rotating sec; it returns the error the rotation would
+// stop with when it cannot start or cannot mint.
+func (a *app) planRotate(pl *plan, sec rotation.Secret, s *store.Secret, now time.Time) error {
 	sc, err := a.cfg.Secret(sec.Name)
 	if err != nil {
 		return err
@@ -154,19 +189,22 @@ func (a *app) planRotate(out io.Writer, sec rotation.Secret, s *store.Secret, no
 	p, err := a.engine.PlanRotate(s)
 	var ipe *rotation.InProgressError
 	if errors.As(err, &ipe) {
-		fmt.Fprintf(out, "%s: busy: %s %s (last step %s) is held by %s until %s; rotate would change nothing and exit %d\n",
+		pl.printf("%s: busy: %s %s (last step %s) is held by %s until %s; rotate would change nothing and exit %d\n",
 			sec.Name, opName(ipe.Kind), ipe.ID, stepOrStart(ipe.Step), ipe.Holder, ipe.LeaseExpiresAt.UTC().Format(time.RFC3339), exitCode(err))
 	}
 	if err != nil {
 		return fmt.Errorf("dry run: rotate would stop: %w", err)
 	}
 	if r := p.Resume; r != nil {
-		fmt.Fprintf(out, "%s: would rotate: resume %s %s after step %s (its lease, held by %s until %s, is no longer live)\n",
-			sec.Name, opName(r.OpKind()), r.ID, stepOrStart(r.Step), orNobody(r.Holder), r.LeaseExpiresAt.UTC().Format(time.RFC3339))
+		action := fmt.Sprintf("resume %s %s after step %s (its lease, held by %s until %s, is no longer live)",
+			opName(r.OpKind()), r.ID, stepOrStart(r.Step), orNobody(r.Holder), r.LeaseExpiresAt.UTC().Format(time.RFC3339))
+		pl.printf("%s: would rotate: %s\n", sec.Name, action)
+		pl.step(api.PlanResume, action, store.KeyID(s.Pending), r.KeyID)
 		return nil
 	}
 	if r := p.Interrupted; r != nil {
-		fmt.Fprintf(out, "%s: would first finish the interrupted %s %s\n", sec.Name, r.OpKind(), r.ID)
+		pl.printf("%s: would first finish the interrupted %s %s\n", sec.Name, r.OpKind(), r.ID)
+		pl.step(api.PlanFinishInterrupted, fmt.Sprintf("finish the interrupted %s %s", r.OpKind(), r.ID), r.KeyID)
 	}
 	var src string
 	switch {
@@ -177,13 +215,22 @@ func (a *app) planRotate(out io.Writer, sec rotation.Secret, s *store.Secret, no
 	default:
 		src = "mint a new key with provider " + sc.Provider + ": " + pp.mint
 	}
+	newID := store.KeyID(s.Next) // "" for a key yet to be minted
+	pl.step(api.PlanCreate, src, newID)
+	pl.step(api.PlanTest, "test the new key with the issuer", newID)
+	promote := "make the new key current"
 	msg := src + "; test it with the issuer; promote"
 	if s.Current != nil {
-		msg += fmt.Sprintf(" (current %s becomes previous until %s)", s.Current.ID, now.Add(sec.Grace).Format(time.RFC3339))
+		aside := fmt.Sprintf("current %s becomes previous until %s", s.Current.ID, now.Add(sec.Grace).Format(time.RFC3339))
+		msg += " (" + aside + ")"
+		promote += "; " + aside
 	}
-	fmt.Fprintf(out, "%s: would rotate: %s; reload; verify; finish\n", sec.Name, msg)
-	printHooks(out, sc, "after promote")
-	fmt.Fprintf(out, "%s:   on a failed reload or verify: roll back to %s\n", sec.Name, orNone(store.KeyID(s.Current)))
+	pl.step(api.PlanPromote, promote, newID, store.KeyID(s.Current))
+	pl.printf("%s: would rotate: %s; reload; verify; finish\n", sec.Name, msg)
+	pl.hooks(sc, "after promote")
+	pl.step(api.PlanFinish, "record the rotation as finished")
+	pl.printf("%s:   on a failed reload or verify: roll back to %s\n", sec.Name, orNone(store.KeyID(s.Current)))
+	pl.step(api.PlanRollBackOnFailure, "roll back to "+orNone(store.KeyID(s.Current)), store.KeyID(s.Current))
 	return nil
 }
 
@@ -211,9 +258,9 @@ func orNone(id string) string {
 	return id
 }
 
-// planRollback prints what rolling sec back would do, and returns the
-// error the rollback would refuse with.
-func (a *app) planRollback(out io.Writer, sec rotation.Secret, s *store.Secret) error {
+// planRollback plans rolling sec back, and returns the error the
+// rollback would refuse with.
+func (a *app) planRollback(pl *plan, sec rotation.Secret, s *store.Secret) error {
 	sc, err := a.cfg.Secret(sec.Name)
 	if err != nil {
 		return err
@@ -223,29 +270,36 @@ func (a *app) planRollback(out io.Writer, sec rotation.Secret, s *store.Secret) 
 		return fmt.Errorf("dry run: rollback would refuse: %w", err)
 	}
 	if r := p.Interrupted; r != nil {
-		fmt.Fprintf(out, "%s: would first finish the interrupted %s %s (key %s)\n", sec.Name, r.OpKind(), r.ID, orNone(r.KeyID))
+		pl.printf("%s: would first finish the interrupted %s %s (key %s)\n", sec.Name, r.OpKind(), r.ID, orNone(r.KeyID))
+		pl.step(api.PlanFinishInterrupted, fmt.Sprintf("finish the interrupted %s %s", r.OpKind(), r.ID), r.KeyID)
 	}
 	if r := p.Resume; r != nil {
-		fmt.Fprintf(out, "%s: would resume rollback %s after step %s (reason: %s)\n", sec.Name, r.ID, stepOrStart(r.Step), r.Reason)
-		printHooks(out, sc, "after the restored key is current")
+		action := fmt.Sprintf("resume rollback %s after step %s (reason: %s)", r.ID, stepOrStart(r.Step), r.Reason)
+		pl.printf("%s: would %s\n", sec.Name, action)
+		pl.step(api.PlanResume, action, store.KeyID(s.Current), r.KeyID)
+		pl.hooks(sc, "after the restored key is current")
+		pl.step(api.PlanFinish, "record the rollback as finished")
 		return nil
 	}
 	aside := "set aside for revocation (revoke it with `rotor revoke " + sec.Name + "`)"
 	if p.KeepAsPrevious {
 		aside = "kept as previous (keep_failed_as_previous)"
 	}
-	fmt.Fprintf(out, "%s: would roll back: test previous key %s with provider %s; make it current; current %s %s; reload; verify; finish\n",
+	pl.printf("%s: would roll back: test previous key %s with provider %s; make it current; current %s %s; reload; verify; finish\n",
 		sec.Name, p.Restore, sc.Provider, p.SetAside, aside)
-	printHooks(out, sc, "after the restored key is current")
+	pl.step(api.PlanTest, fmt.Sprintf("test previous key %s with provider %s", p.Restore, sc.Provider), p.Restore)
+	pl.step(api.PlanPromote, fmt.Sprintf("make %s current; current %s %s", p.Restore, p.SetAside, aside), p.Restore, p.SetAside)
+	pl.hooks(sc, "after the restored key is current")
+	pl.step(api.PlanFinish, "record the rollback as finished")
 	if exp := s.Previous.IssuerExpiresAt(); !exp.IsZero() {
-		fmt.Fprintf(out, "%s:   the issuer deletes key %s at %s: rotate before then\n", sec.Name, p.Restore, exp.UTC().Format(time.RFC3339))
+		pl.printf("%s:   the issuer deletes key %s at %s: rotate before then\n", sec.Name, p.Restore, exp.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
 
-// planRevoke prints what revoking sec's keys would do, and returns the
-// errors revoke would refuse with.
-func (a *app) planRevoke(ctx context.Context, out io.Writer, sec rotation.Secret, s *store.Secret, opts rotation.RevokeOptions) error {
+// planRevoke plans revoking sec's keys, and returns the errors revoke
+// would refuse with.
+func (a *app) planRevoke(ctx context.Context, pl *plan, sec rotation.Secret, s *store.Secret, opts rotation.RevokeOptions) error {
 	sc, err := a.cfg.Secret(sec.Name)
 	if err != nil {
 		return err
@@ -256,28 +310,37 @@ func (a *app) planRevoke(ctx context.Context, out io.Writer, sec rotation.Secret
 	}
 	pp := describeProvider(sc)
 	if r := p.Interrupted; r != nil && r.OpKind() != store.OpRevoke {
-		fmt.Fprintf(out, "%s: would first finish the interrupted %s %s\n", sec.Name, r.OpKind(), r.ID)
+		pl.printf("%s: would first finish the interrupted %s %s\n", sec.Name, r.OpKind(), r.ID)
+		pl.step(api.PlanFinishInterrupted, fmt.Sprintf("finish the interrupted %s %s", r.OpKind(), r.ID), r.KeyID)
 	}
 	if r := p.Interrupted; r != nil && r.OpKind() == store.OpRevoke {
-		fmt.Fprintf(out, "%s: would finish revoking key %s (interrupted revoke %s): %s\n", sec.Name, r.KeyID, r.ID, pp.revoke)
+		action := fmt.Sprintf("finish revoking key %s (interrupted revoke %s): %s", r.KeyID, r.ID, pp.revoke)
+		pl.printf("%s: would %s\n", sec.Name, action)
+		pl.step(api.PlanRevoke, action, r.KeyID)
 	}
 	for _, id := range p.Finish {
-		fmt.Fprintf(out, "%s: would finish revoking key %s (marked revoking by an interrupted run): %s%s\n", sec.Name, id, pp.revoke, dashboardHint(sc, findKey(s, id)))
+		action := fmt.Sprintf("finish revoking key %s (marked revoking by an interrupted run): %s%s", id, pp.revoke, dashboardHint(sc, findKey(s, id)))
+		pl.printf("%s: would %s\n", sec.Name, action)
+		pl.step(api.PlanRevoke, action, id)
 	}
 	for _, id := range p.Revoke {
 		forced := ""
 		if k := findKey(s, id); k != nil && !k.Expired(a.now()) {
 			forced = " (forced before its grace period ends; audited as forced)"
 		}
-		fmt.Fprintf(out, "%s: would revoke key %s%s: %s%s\n", sec.Name, id, forced, pp.revoke, dashboardHint(sc, findKey(s, id)))
+		action := fmt.Sprintf("revoke key %s%s: %s%s", id, forced, pp.revoke, dashboardHint(sc, findKey(s, id)))
+		pl.printf("%s: would %s\n", sec.Name, action)
+		pl.step(api.PlanRevoke, action, id)
 	}
 	if opts.ExpiredOnly {
 		for _, id := range p.Waiting {
-			fmt.Fprintf(out, "%s: would skip key %s: still within grace\n", sec.Name, id)
+			action := fmt.Sprintf("skip key %s: still within grace", id)
+			pl.printf("%s: would %s\n", sec.Name, action)
+			pl.step(api.PlanSkip, action, id)
 		}
 	}
 	if p.Interrupted == nil && len(p.Finish)+len(p.Revoke)+len(p.Refused) == 0 && !opts.ExpiredOnly {
-		fmt.Fprintf(out, "%s: nothing to revoke\n", sec.Name)
+		pl.printf("%s: nothing to revoke\n", sec.Name)
 	}
 	if len(p.Refused) > 0 {
 		return fmt.Errorf("dry run: revoke would refuse: %w", errors.Join(p.Refused...))

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -256,5 +258,91 @@ func TestDryRunUnderLiveLease(t *testing.T) {
 	r = rotor(t, dir, nil, "rotate", "demo", "--dry-run")
 	if r.code != 0 || !strings.Contains(r.stdout, "demo: would rotate: resume rotation ") || !strings.Contains(r.stdout, "is no longer live") {
 		t.Fatalf("rotate --dry-run after the holder died: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestDryRunSteps: with -o json, the dry runs of rotate, rollback and
+// revoke give their plan step by step, each step naming the keys it acts
+// on by id, next to the plan's text.
+func TestDryRunSteps(t *testing.T) {
+	dir := t.TempDir()
+	const staged = "Z29sZGVuLXN0YWdlZC12YWx1ZS0wMTIzNDU2Nzg5YWI"
+	mustRotor(t, dir, "init")
+	mustRotor(t, dir, "rotate", "demo")
+	mustRotor(t, dir, "rotate", "demo")
+	var st struct {
+		Current, Previous struct {
+			KeyID string `json:"key_id"`
+		}
+	}
+	if err := json.Unmarshal([]byte(mustRotor(t, dir, "status", "demo", "-o", "json").stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	cur, prev := st.Current.KeyID, st.Previous.KeyID
+	r := rotor(t, dir, []string{"NEW_KEY=" + staged}, "stage", "demo", "--from-env", "NEW_KEY", "-o", "json")
+	var sg api.Staged
+	if err := json.Unmarshal([]byte(r.stdout), &sg); err != nil || sg.KeyID == "" {
+		t.Fatalf("stage: %v\n%s", err, r.stderr)
+	}
+	next := sg.KeyID
+
+	type step struct{ name, keys string }
+	steps := func(ps []api.PlanStep) []step {
+		var s []step
+		for _, p := range ps {
+			if p.Action == "" || p.KeyIDs == nil {
+				t.Errorf("step %+v has no action or a null key_ids", p)
+			}
+			s = append(s, step{p.Name, strings.Join(p.KeyIDs, " ")})
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want []step
+	}{
+		{"rotate promotes the staged key", nil, []string{"rotate", "demo"}, []step{
+			{api.PlanCreate, next}, {api.PlanTest, next}, {api.PlanPromote, next + " " + cur},
+			{api.PlanReload, ""}, {api.PlanVerify, ""}, {api.PlanFinish, ""}, {api.PlanRollBackOnFailure, cur},
+		}},
+		{"rollback restores previous", nil, []string{"rollback", "demo"}, []step{
+			{api.PlanTest, prev}, {api.PlanPromote, prev + " " + cur}, {api.PlanReload, ""}, {api.PlanVerify, ""}, {api.PlanFinish, ""},
+		}},
+		{"revoke after the grace period", []string{"ROTOR_CLOCK_SKEW=25h"}, []string{"revoke", "demo"}, []step{{api.PlanRevoke, prev}}},
+		{"revoke --expired skips previous", nil, []string{"revoke", "--expired"}, []step{{api.PlanSkip, prev}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rotor(t, dir, tt.env, append(tt.args, "--dry-run", "-o", "json")...)
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s", r.code, r.stderr)
+			}
+			var plan, text string
+			var got []step
+			if tt.args[0] == "rotate" {
+				var doc api.RotateRun
+				if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Secrets) != 1 {
+					t.Fatalf("%v\n%s", err, r.stdout)
+				}
+				plan, got = doc.Secrets[0].Plan, steps(doc.Secrets[0].Steps)
+			} else {
+				var doc api.DryRun
+				if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Secrets) != 1 {
+					t.Fatalf("%v\n%s", err, r.stdout)
+				}
+				plan, got = doc.Secrets[0].Plan, steps(doc.Secrets[0].Steps)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("steps %v, want %v", got, tt.want)
+			}
+			text = rotor(t, dir, tt.env, append(tt.args, "--dry-run")...).stdout
+			// The two runs compute "previous until" a moment apart.
+			anyTime := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+			if plan == "" || anyTime.ReplaceAllString(plan, "<time>") != anyTime.ReplaceAllString(text, "<time>") {
+				t.Errorf("plan %q, want the text output %q", plan, text)
+			}
+		})
 	}
 }

@@ -99,13 +99,13 @@ as revoke does.`,
 				}
 				opts := rotation.RevokeOptions{Force: force, ExpiredOnly: expired}
 				if dryRun {
-					var plan strings.Builder
+					var pl plan
 					s, _, err := a.engine.Load(cmd.Context(), name)
 					if err == nil {
-						err = a.planRevoke(cmd.Context(), &plan, sec, s, opts)
+						err = a.planRevoke(cmd.Context(), &pl, sec, s, opts)
 					}
-					_, _ = io.WriteString(lines, plan.String())
-					plans.Secrets = append(plans.Secrets, api.DryRunItem{Secret: name, Plan: plan.String(), Error: errorDetail(err)})
+					_, _ = io.WriteString(lines, pl.String())
+					plans.Secrets = append(plans.Secrets, api.DryRunItem{Secret: name, Plan: pl.String(), Steps: pl.Steps(), Error: errorDetail(err)})
 					if err != nil {
 						errs = append(errs, err)
 					}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,11 +51,11 @@ changing anything, writing the audit log or calling the issuer.`,
 				if err != nil {
 					return err
 				}
-				var plan strings.Builder
-				err = a.planRollback(&plan, sec, s)
-				doc := api.DryRun{Operation: "rollback", Secrets: []api.DryRunItem{{Secret: sec.Name, Plan: plan.String(), Error: errorDetail(err)}}}
+				var pl plan
+				err = a.planRollback(&pl, sec, s)
+				doc := api.DryRun{Operation: "rollback", Secrets: []api.DryRunItem{{Secret: sec.Name, Plan: pl.String(), Steps: pl.Steps(), Error: errorDetail(err)}}}
 				if perr := out.print(cmd.OutOrStdout(), doc, func(w io.Writer) error {
-					_, werr := io.WriteString(w, plan.String())
+					_, werr := io.WriteString(w, pl.String())
 					return werr
 				}); perr != nil {
 					return perr

@@ -50,7 +50,7 @@ or calling the issuer.
 
 With -o json the steps are not shown: one document (api.RotateRun) says,
 per secret, what happened (rotated, aborted, not_due, dry_run with the
-plan's text, or failed, with the error).`,
+plan's text and its steps, or failed, with the error).`,
 		Example: `  rotor rotate demo
   rotor rotate --due
   rotor rotate --due --parallel 32
@@ -197,7 +197,7 @@ func (a *app) rotateAll(ctx context.Context, out io.Writer, names []string, only
 // document, and prints a line to out.
 func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret, onlyDue, dryRun bool) (api.RotateItem, error) {
 	name := sec.Name
-	item := api.RotateItem{Result: api.Result{Secret: name}}
+	item := api.RotateItem{Result: api.Result{Secret: name}, Steps: []api.PlanStep{}}
 	fail := func(err error) (api.RotateItem, error) {
 		item.Outcome, item.Error = api.OutcomeFailed, errorDetail(err)
 		return item, err
@@ -214,10 +214,10 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 		return item, nil
 	}
 	if dryRun {
-		var b strings.Builder
-		err := a.planRotate(&b, sec, s, now)
-		io.WriteString(out, b.String())
-		item.Outcome, item.Plan = api.OutcomeDryRun, b.String()
+		var pl plan
+		err := a.planRotate(&pl, sec, s, now)
+		io.WriteString(out, pl.String())
+		item.Outcome, item.Plan, item.Steps = api.OutcomeDryRun, pl.String(), pl.Steps()
 		if err != nil {
 			return fail(err)
 		}
@@ -304,7 +304,7 @@ func (a *app) abort(ctx context.Context, out io.Writer, name string) (api.Rotate
 	if err != nil {
 		return api.RotateItem{}, err
 	}
-	item := api.RotateItem{Outcome: api.OutcomeAborted, Result: api.ResultOf(res)}
+	item := api.RotateItem{Outcome: api.OutcomeAborted, Result: api.ResultOf(res), Steps: []api.PlanStep{}}
 	if res.Kind == store.OpRollback {
 		// After promote an abort is a rollback; an interrupted one is
 		// resumed.
