@@ -124,9 +124,27 @@ func (p *progress) track(label string) (done func()) {
 		}
 	}
 	p.mu.Unlock()
-	ticks, stop := p.ticker(every)
+	drawn := false // read after stop returns
+	stop := p.onTicks(every, func(t time.Time) {
+		p.report(label, t.Sub(start).Round(time.Second))
+		drawn = true
+	})
+	return func() {
+		stop()
+		if p.tty && drawn {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			io.WriteString(p.w, "\r\x1b[K")
+		}
+	}
+}
+
+// onTicks calls f with the time of each tick of p's ticker, every d,
+// until the returned function is called; that function returns after
+// f's last call.
+func (p *progress) onTicks(d time.Duration, f func(time.Time)) (stop func()) {
+	ticks, stopTicker := p.ticker(d)
 	quit, finished := make(chan struct{}), make(chan struct{})
-	drawn := false // read after finished is closed
 	go func() {
 		defer close(finished)
 		for {
@@ -134,20 +152,14 @@ func (p *progress) track(label string) (done func()) {
 			case <-quit:
 				return
 			case t := <-ticks:
-				p.report(label, t.Sub(start).Round(time.Second))
-				drawn = true
+				f(t)
 			}
 		}
 	}()
 	return func() {
 		close(quit)
 		<-finished
-		stop()
-		if p.tty && drawn {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			io.WriteString(p.w, "\r\x1b[K")
-		}
+		stopTicker()
 	}
 }
 
@@ -195,22 +207,8 @@ func (p *progress) startRun(verb string, total int) (end func()) {
 	p.mu.Lock()
 	p.run = r
 	p.mu.Unlock()
-	ticks, stop := p.ticker(p.every())
-	quit, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		for {
-			select {
-			case <-quit:
-				return
-			case t := <-ticks:
-				p.reportRun(t)
-			}
-		}
-	}()
+	stop := p.onTicks(p.every(), p.reportRun)
 	return func() {
-		close(quit)
-		<-finished
 		stop()
 		p.mu.Lock()
 		defer p.mu.Unlock()
