@@ -48,6 +48,7 @@ func BenchmarkSave(b *testing.B) {
 				}
 			}
 			sec := testSecret("bench")
+			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				if v, err = st.Save(b.Context(), sec, v); err != nil {

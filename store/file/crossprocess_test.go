@@ -107,3 +107,32 @@ func incrementOnce(ctx context.Context, st *Store) error {
 	}
 	return errors.New("increment: more conflicts than increments")
 }
+
+// TestSaveAfterAnotherProcessSaves checks that what a Store remembers of
+// the files it wrote does not outlive another process's save: the Store
+// that created the counter must see the version the child processes left,
+// refuse its own stale version and decrypt the file to learn the new one.
+func TestSaveAfterAnotherProcessSaves(t *testing.T) {
+	st, dir, identity := newTestStore(t)
+	s := testSecret(counterSecret)
+	s.Current.Meta = map[string]string{"counter": "0"}
+	v1, err := st.Save(t.Context(), s, store.NoVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.CommandContext(t.Context(), os.Args[0])
+	cmd.Env = append(os.Environ(), helperDirEnv+"="+dir, helperIdentityEnv+"="+identity)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child process: %v", err)
+	}
+
+	if _, err := st.Save(t.Context(), s, v1); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Save at the version this Store wrote, after another process saved: err = %v, want store.ErrConflict", err)
+	}
+	want := store.Version(strconv.Itoa(1 + incrementsPerProcess))
+	if _, err := st.Save(t.Context(), s, want); err != nil {
+		t.Errorf("Save at the version the other process left (%s): %v", want, err)
+	}
+}

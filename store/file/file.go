@@ -50,6 +50,11 @@
 // directory once, and removes the temporary files of crashed saves whose
 // lock is free (a save in flight in another process keeps its file).
 //
+// To learn the stored version, a save reads the file but decrypts it only
+// when its content is not the one this Store last wrote or decrypted for
+// that secret (compared by SHA-256 digest): another writer's file always
+// differs, since age encrypts every file with a fresh random key.
+//
 // [Store.Load] takes no lock: the rename is atomic, so a reader sees one
 // complete version or the other.
 //
@@ -67,6 +72,7 @@ package file
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,6 +82,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -111,6 +118,19 @@ type Store struct {
 	identityPath string
 	identities   []age.Identity
 	recipient    age.Recipient
+
+	// mu guards known.
+	mu sync.Mutex
+	// known holds, per secret, the digest of the file this Store last
+	// wrote or decrypted and the version inside it; see versionOf.
+	known map[string]knownFile
+}
+
+// knownFile is a secret file whose version this Store has seen: the
+// SHA-256 of its encrypted content, and the version inside it.
+type knownFile struct {
+	sum     [sha256.Size]byte
+	version uint64
 }
 
 var (
@@ -147,7 +167,7 @@ func New(dir, identityPath string) (*Store, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, fmt.Errorf("open file store: %w", err)
 	}
-	s := &Store{dir: dir, identityPath: identityPath, identities: ids, recipient: r}
+	s := &Store{dir: dir, identityPath: identityPath, identities: ids, recipient: r, known: map[string]knownFile{}}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open file store: %w", err)
@@ -243,16 +263,45 @@ func (s *Store) Save(ctx context.Context, sec *store.Secret, expected store.Vers
 	return doc.version(), nil
 }
 
-// storedVersion returns the version number of name, 0 if it does not exist.
+// storedVersion returns the version number of name, 0 if it does not
+// exist. The caller holds the lock of name.
+//
+// A save must know the stored version, but decrypting the file to learn
+// it costs an X25519 operation, the largest part of a save after the
+// fsyncs. So the Store remembers the digest of the file it last wrote or
+// decrypted for each secret: when the file holds exactly those bytes, its
+// version is the one remembered. Any other write, by another process or
+// another Store, encrypts with a fresh random file key, so its bytes (and
+// their digest) differ and the file is decrypted as before. The digest
+// identifies the content itself, not the file's inode or timestamps, which
+// a quick succession of writes may leave unchanged.
 func (s *Store) storedVersion(name string) (uint64, error) {
-	doc, err := s.read(name)
+	path, data, err := s.readFile(name)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
+	sum := sha256.Sum256(data)
+	s.mu.Lock()
+	k, ok := s.known[name]
+	s.mu.Unlock()
+	if ok && k.sum == sum {
+		return k.version, nil
+	}
+	doc, err := s.decodeFile(name, path, data, sum)
+	if err != nil {
+		return 0, err
+	}
 	return doc.Version, nil
+}
+
+// remember records that the file of name with digest sum holds version.
+func (s *Store) remember(name string, sum [sha256.Size]byte, version uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.known[name] = knownFile{sum: sum, version: version}
 }
 
 // checkVersion returns an error wrapping store.ErrConflict unless the stored
@@ -320,42 +369,18 @@ func checkDir(dir string) error {
 }
 
 // read reads and decrypts the file of name. It returns store.ErrNotFound if
-// there is none, and refuses anything but a regular file of at most
-// maxFileSize bytes: a FIFO in its place would block the read (and with it
-// every command), a device or a huge file would exhaust memory.
+// there is none.
 func (s *Store) read(name string) (*document, error) {
-	path := filepath.Join(s.dir, secretFile(name))
-	// O_NONBLOCK makes opening a FIFO return at once instead of waiting
-	// for a writer; on regular files it changes nothing. O_NOFOLLOW
-	// refuses a symbolic link: rotor only ever renames regular files here.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|oNoFollow, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, store.ErrNotFound
-	}
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s is a symbolic link, not a file rotor wrote", path)
-	}
+	path, data, err := s.readFile(name)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (mode %s)", path, fi.Mode().Type())
-	}
-	if fi.Size() > maxFileSize {
-		return nil, fmt.Errorf("%s is %d bytes, more than any secret file rotor writes (%d)", path, fi.Size(), maxFileSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s is more than %d bytes, more than any secret file rotor writes", path, maxFileSize)
-	}
+	return s.decodeFile(name, path, data, sha256.Sum256(data))
+}
+
+// decodeFile decrypts data, the content of the file of name at path whose
+// digest is sum, checks that it holds name and remembers its version.
+func (s *Store) decodeFile(name, path string, data []byte, sum [sha256.Size]byte) (*document, error) {
 	doc, err := s.decode(path, data)
 	if err != nil {
 		return nil, err
@@ -363,7 +388,49 @@ func (s *Store) read(name string) (*document, error) {
 	if doc.Secret.Name != name {
 		return nil, fmt.Errorf("%s holds secret %q, not %q", path, doc.Secret.Name, name)
 	}
+	s.remember(name, sum, doc.Version)
 	return doc, nil
+}
+
+// readFile returns the path and the encrypted content of the file of
+// name. It returns store.ErrNotFound if there is none, and refuses
+// anything but a regular file of at most maxFileSize bytes: a FIFO in its
+// place would block the read (and with it every command), a device or a
+// huge file would exhaust memory.
+func (s *Store) readFile(name string) (string, []byte, error) {
+	path := filepath.Join(s.dir, secretFile(name))
+	// O_NONBLOCK makes opening a FIFO return at once instead of waiting
+	// for a writer; on regular files it changes nothing. O_NOFOLLOW
+	// refuses a symbolic link: rotor only ever renames regular files here.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|oNoFollow, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return path, nil, store.ErrNotFound
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return path, nil, fmt.Errorf("%s is a symbolic link, not a file rotor wrote", path)
+	}
+	if err != nil {
+		return path, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return path, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return path, nil, fmt.Errorf("%s is not a regular file (mode %s)", path, fi.Mode().Type())
+	}
+	if fi.Size() > maxFileSize {
+		return path, nil, fmt.Errorf("%s is %d bytes, more than any secret file rotor writes (%d)", path, fi.Size(), maxFileSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return path, nil, err
+	}
+	if len(data) > maxFileSize {
+		return path, nil, fmt.Errorf("%s is more than %d bytes, more than any secret file rotor writes", path, maxFileSize)
+	}
+	return path, data, nil
 }
 
 // decode decrypts and parses the content of the secret file path.
@@ -403,12 +470,27 @@ func (s *Store) write(doc *document) error {
 	}
 
 	name := doc.Secret.Name
-	return atomicfile.WriteFileVia(filepath.Join(s.dir, secretFile(name)), filepath.Join(s.dir, tempFile(name)), 0o600, func(w io.Writer) error {
-		if err := s.encrypt(w, plain); err != nil {
+	h := sha256.New()
+	err = atomicfile.WriteFileVia(filepath.Join(s.dir, secretFile(name)), filepath.Join(s.dir, tempFile(name)), 0o600, func(w io.Writer) error {
+		if err := s.encrypt(io.MultiWriter(w, h), plain); err != nil {
 			return fmt.Errorf("encrypt: %w", err)
 		}
 		return nil
 	})
+	if err != nil {
+		// The file may hold either content: let the next save decrypt it.
+		s.forget(name)
+		return err
+	}
+	s.remember(name, [sha256.Size]byte(h.Sum(nil)), doc.Version)
+	return nil
+}
+
+// forget drops what the Store remembers of the file of name.
+func (s *Store) forget(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.known, name)
 }
 
 func (s *Store) encrypt(dst io.Writer, plain []byte) error {

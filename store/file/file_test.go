@@ -514,3 +514,32 @@ func TestTempAndLockNamesNeverCollide(t *testing.T) {
 		t.Error("lock files collide")
 	}
 }
+
+// TestSaveRemembersItsOwnFile checks that a save does not decrypt a file
+// this Store wrote or read itself (its digest and version are
+// remembered), and does decrypt one that another Store wrote since.
+func TestSaveRemembersItsOwnFile(t *testing.T) {
+	st, dir, identity := newTestStore(t)
+	v := create(t, st, "app-key")
+	other, err := New(dir, identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From here on st cannot decrypt: a save that decrypts fails.
+	wrong, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.identities = []age.Identity{wrong}
+
+	if v, err = st.Save(t.Context(), testSecret("app-key"), v); err != nil {
+		t.Fatalf("save over the file this Store wrote: %v (it decrypted the file)", err)
+	}
+	if _, err := other.Save(t.Context(), testSecret("app-key"), v); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Save(t.Context(), testSecret("app-key"), v)
+	if !errors.Is(err, ErrWrongIdentity) {
+		t.Fatalf("save over a file another Store wrote: err = %v, want ErrWrongIdentity (it must decrypt the file)", err)
+	}
+}
