@@ -69,6 +69,9 @@ func (l *Log) readAnchor() (*anchor, error) {
 	if len(data) > maxAnchorSize {
 		return nil, broken("is too large")
 	}
+	if a, ok := l.checked.checkedAnchor(data); ok {
+		return a, nil
+	}
 	var a struct {
 		Seq  *uint64 `json:"seq"`
 		Hash *string `json:"hash"`
@@ -84,7 +87,9 @@ func (l *Log) readAnchor() (*anchor, error) {
 	if !hashEqual(*a.MAC, anchorMAC(l.salt, *a.Seq, *a.Hash)) {
 		return nil, broken("has a wrong MAC")
 	}
-	return &anchor{Seq: *a.Seq, Hash: *a.Hash, MAC: *a.MAC}, nil
+	checked := anchor{Seq: *a.Seq, Hash: *a.Hash, MAC: *a.MAC}
+	l.checked.setAnchor(data, checked)
+	return &checked, nil
 }
 
 // anchorSize is the size of an anchor file: the JSON object padded with
@@ -124,7 +129,8 @@ func (l *Log) advanceAnchor(ctx context.Context, seq uint64, hash string) error 
 // once; after that, the anchor is fsynced at most every anchorSyncEvery.
 // The caller holds the lock.
 func (l *Log) writeAnchor(seq uint64, hash string) error {
-	data, err := json.Marshal(anchor{Seq: seq, Hash: hash, MAC: anchorMAC(l.salt, seq, hash)})
+	a := anchor{Seq: seq, Hash: hash, MAC: anchorMAC(l.salt, seq, hash)}
+	data, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("write audit anchor: %w", err)
 	}
@@ -157,6 +163,7 @@ func (l *Log) writeAnchor(seq uint64, hash string) error {
 			return fmt.Errorf("write audit anchor: %w", err)
 		}
 	}
+	l.checked.setAnchor(block, a)
 	if now := time.Now(); created || now.Sub(l.anchorSynced) >= anchorSyncEvery {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("write audit anchor: %w", err)

@@ -220,7 +220,11 @@ func (l *Log) write(batch []*pending) (*commit, error) {
 		}
 		h.size = h.end
 	}
-	var buf []byte
+	var (
+		buf        []byte
+		lastLine   []byte // the last line added, with its newline
+		lastParsed Record // lastLine parsed back
+	)
 	add := func(e Event) (Record, error) {
 		r := Record{Seq: h.seq + 1, Timestamp: nextTimestamp(l.now(), h.time), Event: e, PrevHash: h.hash}
 		r.Hash = recordHash(l.salt, &r)
@@ -233,10 +237,12 @@ func (l *Log) write(batch []*pending) (*commit, error) {
 		}
 		// Whatever Append writes, Verify must accept (this catches, e.g.,
 		// a clock outside the years RFC 3339 can express).
-		if _, err := parseRecord(line); err != nil {
+		parsed, err := parseRecord(line)
+		if err != nil {
 			return Record{}, fmt.Errorf("record would not parse back: %w", err)
 		}
 		buf = append(buf, line...)
+		lastLine, lastParsed = line, parsed
 		h.seq, h.hash, h.time = r.Seq, r.Hash, r.Timestamp
 		c.last = r
 		return r, nil
@@ -263,6 +269,7 @@ func (l *Log) write(batch []*pending) (*commit, error) {
 			var r Record
 			if r, err = add(e); err != nil {
 				h, c.last, buf, recs = saved, savedLast, buf[:n], nil
+				lastLine = nil
 				break
 			}
 			recs = append(recs, r)
@@ -271,6 +278,11 @@ func (l *Log) write(batch []*pending) (*commit, error) {
 	}
 	if _, err := f.Write(buf); err != nil {
 		return fail(errors.Join(fmt.Errorf("write: %w", err), truncate(f, h.end)))
+	}
+	if lastLine != nil && c.last.Seq == lastParsed.Seq {
+		// The next commit reads this line back as the head: it was
+		// hashed here, and parsed back above.
+		l.checked.setLine(lastLine[:len(lastLine)-1], lastParsed)
 	}
 	return c, nil
 }

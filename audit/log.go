@@ -62,6 +62,61 @@ type Log struct {
 	mu      sync.Mutex
 	queue   []*pending
 	leading bool
+
+	// checked remembers the last anchor and the last log line this Log
+	// checked or wrote, so that a commit does not parse and hash them
+	// again when the files still hold exactly those bytes; see memo.
+	checked memo
+}
+
+// memo remembers the results of two pure checks by the exact bytes they
+// were made on: the anchor file's content (parsed, MAC checked) and one
+// log line (parsed, hash checked). A file another process changed holds
+// other bytes and is checked again; the same bytes always give the same
+// result, so a stale entry costs a check, never a wrong answer.
+type memo struct {
+	mu         sync.Mutex
+	anchorData []byte
+	anchor     anchor
+	line       []byte
+	rec        Record
+}
+
+// checkedAnchor returns the anchor parsed from data when data is what was
+// checked last.
+func (m *memo) checkedAnchor(data []byte) (*anchor, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.anchorData == nil || !bytes.Equal(m.anchorData, data) {
+		return nil, false
+	}
+	a := m.anchor
+	return &a, true
+}
+
+func (m *memo) setAnchor(data []byte, a anchor) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.anchorData, m.anchor = bytes.Clone(data), a
+}
+
+// checkedLine returns the record parsed from line, whose hash was found
+// right, when line is the one checked last.
+func (m *memo) checkedLine(line []byte) (Record, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.line == nil || !bytes.Equal(m.line, line) {
+		return Record{}, false
+	}
+	return m.rec, true
+}
+
+// setLine remembers that line, without its newline, holds r and that r's
+// hash is right.
+func (m *memo) setLine(line []byte, r Record) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.line, m.rec = bytes.Clone(line), r
 }
 
 // Option configures [Open] and [NewShared].
@@ -455,12 +510,9 @@ func (l *Log) scanBack(r io.ReaderAt, end int64, fn func(Record) (bool, error)) 
 		if newer != nil {
 			want = newer.Seq - 1
 		}
-		rec, err := parseRecord(line)
+		rec, err := l.checkLine(line, want)
 		if err != nil {
-			return &ChainError{Seq: want, Reason: "a line near the end of the log is not a valid record", Err: err}
-		}
-		if !hashEqual(rec.Hash, recordHash(l.salt, &rec)) {
-			return &ChainError{Seq: rec.Seq, Reason: "the hash does not match the record: the record was modified or forged"}
+			return err
 		}
 		if newer != nil && (rec.Seq != want || newer.PrevHash != rec.Hash) {
 			return &ChainError{Seq: newer.Seq, Reason: "the record does not follow the one before it: records were deleted, inserted or reordered"}
@@ -475,6 +527,23 @@ func (l *Log) scanBack(r io.ReaderAt, end int64, fn func(Record) (bool, error)) 
 		newer, end = &rec, start
 	}
 	return nil
+}
+
+// checkLine parses line, the record scanBack expects to be want (0: any),
+// and checks its hash; the last line checked is remembered.
+func (l *Log) checkLine(line []byte, want uint64) (Record, error) {
+	if rec, ok := l.checked.checkedLine(line); ok {
+		return rec, nil
+	}
+	rec, err := parseRecord(line)
+	if err != nil {
+		return Record{}, &ChainError{Seq: want, Reason: "a line near the end of the log is not a valid record", Err: err}
+	}
+	if !hashEqual(rec.Hash, recordHash(l.salt, &rec)) {
+		return Record{}, &ChainError{Seq: rec.Seq, Reason: "the hash does not match the record: the record was modified or forged"}
+	}
+	l.checked.setLine(line, rec)
+	return rec, nil
 }
 
 // errLineTooLong reports a line longer than maxLineSize.

@@ -580,3 +580,59 @@ func seqsOf(recs []Record) []uint64 {
 	}
 	return s
 }
+
+// TestAppendRechecksWhatOthersChanged: a Log remembers the anchor and
+// the last line it wrote, so that its next commit need not check them
+// again; when another writer (here another Log on the same files, as
+// another process would be) or a tamperer changed them, it must read and
+// check them again, not continue from what it remembers.
+func TestAppendRechecksWhatOthersChanged(t *testing.T) {
+	l := newTestLog(t)
+	appendN(t, l, 2)
+	other, err := Open(l.path, l.anchor, testSalt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Append(t.Context(), event(2)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.Append(t.Context(), event(3))
+	if err != nil {
+		t.Fatalf("Append after another writer: %v", err)
+	}
+	if r.Seq != 4 {
+		t.Fatalf("Append after another writer wrote seq %d, want 4", r.Seq)
+	}
+	if _, err := l.Verify(t.Context()); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+
+	// The last record edited in place, same length: the hash no longer
+	// matches.
+	lines := readLines(t, l.path)
+	last := lines[len(lines)-1]
+	i := bytes.Index(last, []byte("event 3"))
+	last[i+len("event ")] = '9'
+	writeLines(t, l.path, lines)
+	if _, err := l.Append(t.Context(), event(4)); !errors.Is(err, ErrChainBroken) {
+		t.Fatalf("Append after the last line was edited: err = %v, want ErrChainBroken", err)
+	}
+	last[i+len("event ")] = '3'
+	writeLines(t, l.path, lines)
+
+	// The anchor replaced by one with a wrong MAC.
+	data, err := os.ReadFile(l.anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := bytes.Replace(data, []byte(`"seq":4`), []byte(`"seq":3`), 1)
+	if bytes.Equal(forged, data) {
+		t.Fatalf("anchor %q does not name seq 4", data)
+	}
+	if err := os.WriteFile(l.anchor, forged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(t.Context(), event(4)); !errors.Is(err, ErrChainBroken) {
+		t.Fatalf("Append after the anchor was forged: err = %v, want ErrChainBroken", err)
+	}
+}
