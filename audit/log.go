@@ -446,7 +446,7 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 // size of the log: one buffered line and one record at a time.
 func (l *Log) walk(ctx context.Context, r io.Reader, visit func(*rawRecord)) (n uint64, headHash string, err error) {
 	c := newChecker(l.salt)
-	if _, err := walkFrom(ctx, r, c, visit); err != nil {
+	if _, err := walkFrom(ctx, r, 0, c, visit); err != nil {
 		var cerr *ChainError
 		if errors.As(err, &cerr) && errors.Is(err, ErrIncompleteLine) {
 			return c.n, c.headHash(), err
@@ -458,9 +458,19 @@ func (l *Log) walk(ctx context.Context, r io.Reader, visit func(*rawRecord)) (n 
 
 // walkFrom is walk continuing the chain c has checked so far: it reads
 // the lines of r as the records after c's, and returns how many bytes of
-// r the complete lines it checked take up.
-func walkFrom(ctx context.Context, r io.Reader, c *checker, visit func(*rawRecord)) (read int64, err error) {
-	br := bufio.NewReaderSize(r, maxLineSize)
+// r the complete lines it checked take up. size is how many bytes r
+// holds, or 0 when that is not known.
+func walkFrom(ctx context.Context, r io.Reader, size int64, c *checker, visit func(*rawRecord)) (read int64, err error) {
+	// The buffer holds the longest line allowed, or all of r and one byte
+	// more when r is known to be shorter (so that a last line without a
+	// newline is read to EOF, not taken for an overlong one): an
+	// incremental read ([Saves]) is often a few records, and should not
+	// allocate for a whole line limit each time.
+	bufSize := int64(maxLineSize)
+	if size > 0 {
+		bufSize = min(size+1, bufSize)
+	}
+	br := bufio.NewReaderSize(r, int(bufSize))
 	for line := 1; ; line++ {
 		if line%4096 == 0 {
 			if err := ctx.Err(); err != nil {

@@ -190,8 +190,8 @@ func (l *Log) readSaves(ctx context.Context, x *Saves, visit func(*rawRecord)) e
 		return fmt.Errorf("read audit log: %w", &ChainError{Seq: x.c.n,
 			Reason: fmt.Sprintf("the log is %d bytes long, shorter than the %d bytes read before: it was truncated or put back from an older copy", size, x.pos)})
 	}
-	if s.f != nil {
-		n, err := walkFrom(ctx, io.NewSectionReader(s.f, x.pos, size-x.pos), x.c, visit)
+	if s.f != nil && size > x.pos {
+		n, err := walkFrom(ctx, io.NewSectionReader(s.f, x.pos, size-x.pos), size-x.pos, x.c, visit)
 		x.pos += n
 		if err != nil && !errors.Is(err, ErrIncompleteLine) {
 			return fmt.Errorf("read audit log: %w", err)

@@ -155,3 +155,38 @@ func TestSavesReadsOnlyWhatWasAppended(t *testing.T) {
 		t.Errorf("a Latest with nothing appended read %d values, want 3", n)
 	}
 }
+
+// TestSavesToleratesAnIncompleteLastLine: an interrupted write (or one in
+// flight, seen half done) leaves a last line without a newline; an
+// incremental read after it must read the records before it and stop
+// there, not take it for tampering, however short the unread part is.
+func TestSavesToleratesAnIncompleteLastLine(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "audit.log")
+	l, err := audit.Open(logPath, filepath.Join(dir, "anchor", "audit.head"), audittest.Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AppendAll(t.Context(), []audit.Event{saveEvent("clerk", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	x := l.Saves()
+	if _, _, _, err := x.Latest(t.Context(), "clerk"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(`{"seq":2,"timestamp":"20`)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, last, ok, err := x.Latest(t.Context(), "clerk")
+	if err != nil || !ok || last.Version != 1 || head.Seq != 1 {
+		t.Fatalf("Latest with an incomplete last line = head %+v, last %+v, ok %v, %v; want head 1, version 1", head, last, ok, err)
+	}
+}

@@ -141,7 +141,7 @@ func checkSection(ctx context.Context, r io.Reader, salt []byte, adopt bool, anc
 		}
 		s.lines++
 	}
-	_, s.err = walkFrom(ctx, r, c, visit)
+	_, s.err = walkFrom(ctx, r, 0, c, visit)
 	if s.lines > 0 {
 		s.lastSeq = c.n
 		s.lastHash = c.head
