@@ -94,3 +94,33 @@ func TestWriteFileVia(t *testing.T) {
 		t.Error("WriteFileVia accepted a temporary file in another directory (the rename would not be atomic)")
 	}
 }
+
+// TestReaderKeepsTheFileItOpened checks the promise readers rely on to
+// read without a lock (the file store's loads, a backup copying the
+// directory): a file opened before any number of writes keeps the
+// content it had. A write must never reuse a file that was once at path,
+// for example by swapping the temporary file with path and refilling it
+// next time: a reader still holding it would see it truncated.
+func TestReaderKeepsTheFileItOpened(t *testing.T) {
+	dir := t.TempDir()
+	path, tmp := filepath.Join(dir, "secret"), filepath.Join(dir, ".secret+tmp")
+	writeString := func(content string) {
+		t.Helper()
+		if err := WriteFileVia(path, tmp, 0o600, func(w io.Writer) error { _, err := io.WriteString(w, content); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeString("first")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, c := range []string{"second", "third", "fourth"} {
+		writeString(c)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil || string(b) != "first" {
+		t.Fatalf("a reader that opened the file before three writes read %q, %v; want %q", b, err, "first")
+	}
+}
