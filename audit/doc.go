@@ -57,7 +57,10 @@
 // Appends take an exclusive lock on <log>.lock, so any number of goroutines
 // and processes may append to one log. An append reads only the end of the
 // log, and refuses to extend a log whose end disagrees with the anchor,
-// since overwriting the anchor would erase the evidence.
+// since overwriting the anchor would erase the evidence. Both are read
+// under the lock on every commit; a [Log] skips parsing and checking again
+// only the exact anchor bytes and last line it wrote or checked itself, so
+// anything another process or a tamperer changed is checked in full.
 //
 // Appends are committed in groups: the appends that are waiting when the
 // lock comes free are written together in one write, and one fsync, made
