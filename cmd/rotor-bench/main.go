@@ -2,13 +2,16 @@
 // throughput at scale.
 //
 //	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,push-cli,node,node-push,postgres] [-write BENCHMARKS.md]
-//	go run ./cmd/rotor-bench scale [-store file|vault] [-n 100,1000,10000] [-parallel N] [-write BENCHMARKS.md]
+//	go run ./cmd/rotor-bench scale [-store file|vault] [-n 100,1000,10000] [-parallel N] [-rotor BIN] [-requests] [-write BENCHMARKS.md]
 //
 // scale times one `rotor rotate --due` over n due secrets (provider
 // random) for each n, on the file store or on a Vault dev server it starts
 // from the binary internal/tools/vault/build.sh caches, and prints the time
 // per secret and its growth from the smallest n (1.00x at every size is
-// linear).
+// linear). With -requests (Vault) rotor talks to Vault through a counting
+// proxy, and scale prints the requests of one rotation by kind (KV data,
+// metadata, audit chain head and batches) and the TCP connections rotor
+// opened: run it apart from the CPU figures, which the proxy changes.
 //
 // For each consumer mode (clerk-app under `rotor run --mode signal`, an app
 // on the keyring SDK polling the store, one fed by the watch stream of

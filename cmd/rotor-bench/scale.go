@@ -61,6 +61,7 @@ func scaleMain(ctx context.Context, args []string) error {
 	parallel := fs.Int("parallel", 0, "rotor rotate --parallel (0: rotor's default for the store)")
 	write := fs.String("write", "", "append the results to this markdown file")
 	rotorPath := fs.String("rotor", "", "a rotor binary to measure instead of building ./cmd/rotor (compare two builds, or keep the binary for a profiler's symbols)")
+	requests := fs.Bool("requests", false, "vault: send rotor's requests through a counting proxy and print them per rotation, by kind (the timings of such a run include the proxy)")
 	fs.Parse(args)
 	var ns []int
 	for f := range strings.SplitSeq(*sizes, ",") {
@@ -72,6 +73,9 @@ func scaleMain(ctx context.Context, args []string) error {
 	}
 	if *storeType != "file" && *storeType != "vault" {
 		return fmt.Errorf("-store %q: want file or vault", *storeType)
+	}
+	if *requests && *storeType != "vault" {
+		return fmt.Errorf("-requests counts requests to Vault: use it with -store vault")
 	}
 
 	bin, err := os.MkdirTemp("", "rotor-bench-bin")
@@ -98,7 +102,7 @@ func scaleMain(ctx context.Context, args []string) error {
 	var rows []scaleRow
 	for _, n := range ns {
 		fmt.Fprintf(os.Stderr, "== %s store, %d secrets\n", *storeType, n)
-		r, err := scaleOnce(ctx, rotorBin, vault, n, *parallel)
+		r, err := scaleOnce(ctx, rotorBin, vault, n, *parallel, *requests)
 		if err != nil {
 			return fmt.Errorf("%d secrets: %w", n, err)
 		}
@@ -113,7 +117,7 @@ func scaleMain(ctx context.Context, args []string) error {
 }
 
 // scaleOnce measures one rotor rotate --due over n due secrets.
-func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n, parallel int) (scaleRow, error) {
+func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n, parallel int, requests bool) (scaleRow, error) {
 	dir, err := os.MkdirTemp("", "rotor-bench-scale")
 	if err != nil {
 		return scaleRow{}, err
@@ -135,15 +139,28 @@ func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n,
 	if err := run(nil, "init"); err != nil {
 		return scaleRow{}, err
 	}
-	var b strings.Builder
+	var (
+		b       strings.Builder
+		counted *counter // with requests: the proxy counting them
+	)
 	prefix := fmt.Sprintf("bench-%d-%d", n, time.Now().UnixNano())
 	if vault != nil {
 		token := filepath.Join(dir, "vault-token")
 		if err := os.WriteFile(token, []byte(vault.Token), 0o600); err != nil {
 			return scaleRow{}, err
 		}
+		addr := vault.Addr
+		if requests {
+			counted = newCounter(prefix)
+			a, stop, err := counted.serve(vault.Addr)
+			if err != nil {
+				return scaleRow{}, err
+			}
+			defer stop()
+			addr = a
+		}
 		fmt.Fprintf(&b, "store:\n  type: vault\n  vault:\n    address: %s\n    prefix: %s\n    auth: {method: token, token_file: %q}\n",
-			vault.Addr, prefix, token)
+			addr, prefix, token)
 	} else {
 		b.WriteString("store:\n  type: file\n  file: {dir: .rotor/store, identity: .rotor/identity.txt}\n")
 	}
@@ -170,9 +187,15 @@ func scaleOnce(ctx context.Context, rotorBin string, vault *vaulttest.Server, n,
 	if err != nil {
 		return scaleRow{}, err
 	}
+	if counted != nil {
+		counted.reset()
+	}
 	start := time.Now()
 	if err := run([]string{"ROTOR_CLOCK_SKEW=721h"}, args...); err != nil {
 		return scaleRow{}, err
+	}
+	if counted != nil {
+		counted.report(os.Stdout, n)
 	}
 	row := scaleRow{n: n, elapsed: time.Since(start), rotorCPU: lastCPU}
 	vaultAfter, err := vaultCPU(vault)
