@@ -95,7 +95,10 @@
 // [Saves] reads the version 2 records of a chain, the saves of stored
 // secrets, and answers what the chain last recorded for a secret: package
 // binding checks every load of the store against it. It reads the whole
-// chain once and afterwards only what was appended since it last looked.
+// chain once and afterwards only what was appended since it last looked;
+// on a shared chain, up to the head, taking the batches the same [Shared]
+// wrote from memory, so that a load in a busy process costs one read of
+// the head, shared by concurrent loads.
 //
 // # Shipping
 //

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // ChainHead names the last record of a chain: its seq and hash; seq 0
@@ -41,9 +43,32 @@ type Save struct {
 // older copy) is reported as a [*ChainError], as is a record that does
 // not continue the ones read before.
 //
+// # On a shared chain
+//
+// Following a [Shared] chain, [Saves.Latest] reads the head and the
+// batches up to the record it names, not beyond: a batch appended by a
+// writer stopped before it moved the head is read once somebody moves the
+// head past it, or by [Saves.LatestAfter] and [Saves.Scan], which read to
+// the end. The batches the same [Shared] appended or read are taken from
+// its memory instead of being read back (they are created once and never
+// change), and the batch holding the last record read is checked to be
+// still there only when new batches are read from the backend: a chain
+// cut back under an unchanged head is left to Verify. An unchanged head
+// costs one read.
+//
+// Concurrent calls of [Saves.Latest] share a read: a caller that waited
+// while another read the chain takes that read's answer, which finished
+// after it called and before it goes on to read the store, so it is as
+// good as its own for a check that reads the chain before the store.
+//
 // A Saves is safe for concurrent use.
 type Saves struct {
 	src savesSource
+	// reads counts the successful reads of the chain, for callers of
+	// Latest to tell whether one finished while they waited.
+	reads atomic.Uint64
+	// calls counts the Latest calls in progress (a test waits on it).
+	calls atomic.Int32
 
 	mu     sync.Mutex
 	c      *checker // the chain checked so far; nil before the first read
@@ -56,10 +81,21 @@ type Saves struct {
 	lastImport uint64
 }
 
-// savesSource reads the records a [Saves] has not read yet.
+// savesSource reads the records a [Saves] has not read yet: at least up
+// to the record upto, or to the chain's head when upto is [toHead], or to
+// its end when it is [toEnd]; a source may read further.
 type savesSource interface {
-	readSaves(ctx context.Context, x *Saves, visit func(*rawRecord)) error
+	readSaves(ctx context.Context, x *Saves, upto uint64, visit func(*rawRecord)) error
 }
+
+// How far a [Saves] reads; any other value is a seq to read up to.
+const (
+	toHead uint64 = 0
+	toEnd  uint64 = math.MaxUint64
+	// inMemory reads only what costs no request: the local log, or the
+	// batches the [Shared] holds in memory.
+	inMemory uint64 = math.MaxUint64 - 1
+)
 
 // Saves returns a [Saves] following l.
 func (l *Log) Saves() *Saves { return &Saves{src: l} }
@@ -71,9 +107,48 @@ func (s *Shared) Saves() *Saves { return &Saves{src: s} }
 // returns the chain's head and the last save of secret it records (ok is
 // false when it records none).
 func (x *Saves) Latest(ctx context.Context, secret string) (head ChainHead, last Save, ok bool, err error) {
+	seen := x.reads.Load()
+	x.calls.Add(1)
+	defer x.calls.Add(-1)
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if err := x.update(ctx); err != nil {
+	if x.c == nil || x.reads.Load() == seen {
+		if err := x.update(ctx, toHead); err != nil {
+			return ChainHead{}, Save{}, false, err
+		}
+	}
+	last, ok = x.latest[secret]
+	return ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, last, ok, nil
+}
+
+// LatestAfter is [Saves.Latest] for a caller that knows the chain holds
+// record seq (a stored state sealed after it): when the records read so
+// far end before seq, it reads on, past the head if need be, until it
+// has read seq or the chain ends.
+func (x *Saves) LatestAfter(ctx context.Context, secret string, seq uint64) (head ChainHead, last Save, ok bool, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.c == nil || x.c.n < seq {
+		if err := x.update(ctx, max(seq, 1)); err != nil {
+			return ChainHead{}, Save{}, false, err
+		}
+	}
+	last, ok = x.latest[secret]
+	return ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, last, ok, nil
+}
+
+// Recent is [Saves.Latest] without a request to a shared chain's
+// backend: the chain as last read, followed through the batches the
+// [Shared] holds in memory (those it appended since, among them), or
+// through the local log. It reads the chain when it was never read.
+func (x *Saves) Recent(ctx context.Context, secret string) (head ChainHead, last Save, ok bool, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	upto := inMemory
+	if x.c == nil {
+		upto = toHead
+	}
+	if err := x.update(ctx, upto); err != nil {
 		return ChainHead{}, Save{}, false, err
 	}
 	last, ok = x.latest[secret]
@@ -85,7 +160,7 @@ func (x *Saves) Latest(ctx context.Context, secret string) (head ChainHead, last
 func (x *Saves) All(ctx context.Context) (ChainHead, map[string]Save, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if err := x.update(ctx); err != nil {
+	if err := x.update(ctx, toHead); err != nil {
 		return ChainHead{}, nil, err
 	}
 	return ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, maps.Clone(x.latest), nil
@@ -117,7 +192,7 @@ func (x *Saves) Scan(ctx context.Context, want []uint64) (ScanResult, error) {
 		x.want[seq] = ""
 	}
 	defer func() { x.want = nil }()
-	if err := x.update(ctx); err != nil {
+	if err := x.update(ctx, toEnd); err != nil {
 		return ScanResult{}, err
 	}
 	hashes := make(map[uint64]string, len(x.want))
@@ -129,11 +204,11 @@ func (x *Saves) Scan(ctx context.Context, want []uint64) (ScanResult, error) {
 	return ScanResult{Head: ChainHead{Seq: x.c.n, Hash: x.c.headHash()}, Saves: maps.Clone(x.latest), Hashes: hashes, LastImport: x.lastImport}, nil
 }
 
-func (x *Saves) update(ctx context.Context) error {
+func (x *Saves) update(ctx context.Context, upto uint64) error {
 	if x.c == nil {
 		x.c, x.pos, x.batch, x.latest = newChecker(x.salt()), 0, 0, map[string]Save{}
 	}
-	err := x.src.readSaves(ctx, x, func(r *rawRecord) {
+	err := x.src.readSaves(ctx, x, upto, func(r *rawRecord) {
 		if _, ok := x.want[r.seq]; ok {
 			x.want[r.seq] = string(r.str[fHash])
 		}
@@ -156,6 +231,9 @@ func (x *Saves) update(ctx context.Context) error {
 		x.c, x.latest = nil, nil
 		return err
 	}
+	if upto != inMemory {
+		x.reads.Add(1)
+	}
 	return nil
 }
 
@@ -169,8 +247,9 @@ func (x *Saves) salt() []byte {
 	return nil
 }
 
-// readSaves implements savesSource: the lines after x.pos.
-func (l *Log) readSaves(ctx context.Context, x *Saves, visit func(*rawRecord)) error {
+// readSaves implements savesSource: the lines after x.pos, to the end
+// whatever upto says (the file is local: reading it is cheap).
+func (l *Log) readSaves(ctx context.Context, x *Saves, _ uint64, visit func(*rawRecord)) error {
 	s, err := l.snapshot(ctx)
 	if err != nil {
 		return fmt.Errorf("read audit log: %w", err)
@@ -206,34 +285,68 @@ func (l *Log) readSaves(ctx context.Context, x *Saves, visit func(*rawRecord)) e
 }
 
 // readSaves implements savesSource: the batches after the one holding
-// the last record read.
-func (s *Shared) readSaves(ctx context.Context, x *Saves, visit func(*rawRecord)) error {
+// the last record read, up to upto.
+func (s *Shared) readSaves(ctx context.Context, x *Saves, upto uint64, visit func(*rawRecord)) error {
+	if upto == inMemory {
+		for {
+			first := x.c.n + 1
+			data, ok := s.cached(first)
+			if !ok {
+				return nil
+			}
+			if err := s.checkBatch(x.c, first, data, visit); err != nil {
+				return fmt.Errorf("read audit chain: %w", err)
+			}
+			x.batch = first
+		}
+	}
 	h, _, err := s.readHead(ctx)
 	if err != nil {
 		return fmt.Errorf("read audit chain: %w", err)
 	}
-	if x.c.n > 0 && x.batch > 0 {
-		// The batch holding the last record read must still be there:
-		// a chain put back from an older copy lost it.
-		if _, _, err := s.b.Get(ctx, batchKey(x.batch)); err != nil {
-			return fmt.Errorf("read audit chain: %w", &ChainError{Seq: x.batch,
-				Reason: fmt.Sprintf("%s, read before, cannot be read (%v): records were deleted", batchKey(x.batch), err)})
+	// Scan, the full read, reads every batch from the backend.
+	fromMemory := upto != toEnd
+	if upto == toHead {
+		if h == nil {
+			upto = toEnd // an empty chain, or a deleted head: see below
+		} else {
+			upto = h.Seq
 		}
 	}
-	for {
+	checked := false
+	for x.c.n < upto {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		first := x.c.n + 1
-		data, _, err := s.b.Get(ctx, batchKey(first))
-		if errors.Is(err, ErrNotExist) {
-			break
+		var data []byte
+		stored := false
+		if fromMemory {
+			data, stored = s.cached(first)
 		}
-		if err != nil {
-			return fmt.Errorf("read audit chain: %w", err)
+		if !stored {
+			if !checked && x.c.n > 0 && x.batch > 0 {
+				// The batch holding the last record read must still be
+				// there: a chain put back from an older copy lost it.
+				if _, _, err := s.b.Get(ctx, batchKey(x.batch)); err != nil {
+					return fmt.Errorf("read audit chain: %w", &ChainError{Seq: x.batch,
+						Reason: fmt.Sprintf("%s, read before, cannot be read (%v): records were deleted", batchKey(x.batch), err)})
+				}
+				checked = true
+			}
+			data, _, err = s.b.Get(ctx, batchKey(first))
+			if errors.Is(err, ErrNotExist) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read audit chain: %w", err)
+			}
 		}
 		if err := s.checkBatch(x.c, first, data, visit); err != nil {
 			return fmt.Errorf("read audit chain: %w", err)
+		}
+		if !stored {
+			s.remember(first, data)
 		}
 		x.batch = first
 	}

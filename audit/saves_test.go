@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -149,10 +150,45 @@ func TestSavesReadsOnlyWhatWasAppended(t *testing.T) {
 	if _, last, _, err := x.Latest(t.Context(), "clerk"); err != nil || last.Version != 50 {
 		t.Fatalf("Latest = %+v, %v", last, err)
 	}
-	// The head, the batch read last (still there?) and the next batch
-	// (not there).
+	// The head only: it names the last record read.
+	if n := b.gets - before; n != 1 {
+		t.Errorf("a Latest with nothing appended read %d values, want 1", n)
+	}
+
+	// What the same Shared appended is taken from memory: the head only.
+	if _, err := sh.Append(t.Context(), saveEvent("clerk", 51)); err != nil {
+		t.Fatal(err)
+	}
+	before = b.gets
+	if _, last, _, err := x.Latest(t.Context(), "clerk"); err != nil || last.Version != 51 {
+		t.Fatalf("Latest after an append of the same Shared = %+v, %v; want save 51", last, err)
+	}
+	if n := b.gets - before; n != 1 {
+		t.Errorf("a Latest after an append of the same Shared read %d values, want 1 (the head)", n)
+	}
+	// Recent asks the backend nothing, and sees that Shared's appends.
+	if _, err := sh.Append(t.Context(), saveEvent("clerk", 52)); err != nil {
+		t.Fatal(err)
+	}
+	before = b.gets
+	if _, last, _, err := x.Recent(t.Context(), "clerk"); err != nil || last.Version != 52 {
+		t.Fatalf("Recent after an append of the same Shared = %+v, %v; want save 52", last, err)
+	}
+	if n := b.gets - before; n != 0 {
+		t.Errorf("Recent read %d values, want none", n)
+	}
+
+	// Another writer's batch is read: the head, the batch read last
+	// (still there?) and the new one.
+	if _, err := newShared(t, b.Backend).Append(t.Context(), saveEvent("clerk", 53)); err != nil {
+		t.Fatal(err)
+	}
+	before = b.gets
+	if _, last, _, err := x.Latest(t.Context(), "clerk"); err != nil || last.Version != 53 {
+		t.Fatalf("Latest after another writer's append = %+v, %v; want save 53", last, err)
+	}
 	if n := b.gets - before; n != 3 {
-		t.Errorf("a Latest with nothing appended read %d values, want 3", n)
+		t.Errorf("a Latest after another writer's append read %d values, want 3", n)
 	}
 }
 
@@ -189,4 +225,38 @@ func TestSavesToleratesAnIncompleteLastLine(t *testing.T) {
 	if err != nil || !ok || last.Version != 1 || head.Seq != 1 {
 		t.Fatalf("Latest with an incomplete last line = head %+v, last %+v, ok %v, %v; want head 1, version 1", head, last, ok, err)
 	}
+}
+
+// TestSavesLatestAfterReadsPastTheHead: a batch appended by a writer
+// stopped before it moved the head is not read by Latest (which reads up
+// to the head), but LatestAfter reads on to the record it is asked for.
+func TestSavesLatestAfterReadsPastTheHead(t *testing.T) {
+	m := &audittest.Memory{}
+	if _, err := newShared(t, m).Append(t.Context(), saveEvent("clerk", 1)); err != nil {
+		t.Fatal(err)
+	}
+	headless := &headlessBackend{Backend: m}
+	if _, err := newShared(t, headless).Append(t.Context(), saveEvent("clerk", 2)); err == nil {
+		t.Fatal("an append whose head move failed reported no error")
+	}
+	x := newShared(t, m).Saves()
+	head, last, _, err := x.Latest(t.Context(), "clerk")
+	if err != nil || head.Seq != 1 || last.Version != 1 {
+		t.Fatalf("Latest = head %+v, %+v, %v; want head 1 and save 1 (the head names record 1)", head, last, err)
+	}
+	head, last, _, err = x.LatestAfter(t.Context(), "clerk", 2)
+	if err != nil || head.Seq != 2 || last.Version != 2 {
+		t.Fatalf("LatestAfter(2) = head %+v, %+v, %v; want record 2 and save 2", head, last, err)
+	}
+}
+
+// headlessBackend refuses to move the head, as a writer stopped between
+// its batch and its head move leaves the chain.
+type headlessBackend struct{ audit.Backend }
+
+func (h *headlessBackend) Put(ctx context.Context, key string, value []byte, expected audit.Version) (audit.Version, error) {
+	if key == "head" && expected != audit.NoVersion {
+		return audit.NoVersion, errors.New("stopped before the head move")
+	}
+	return h.Backend.Put(ctx, key, value, expected)
 }

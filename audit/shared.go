@@ -28,7 +28,9 @@ import (
 //     hash of a record, MACed with the salt, plus the key of its batch. It
 //     is moved forward with compare-and-swap after every append, and only
 //     to records already stored, so it may lag the chain (a writer
-//     stopped in between) but never runs ahead of it.
+//     stopped in between) but never runs ahead of it. The swap names the
+//     head's version as this Shared last read or wrote it, so a writer
+//     that nobody overtook moves the head without reading it first.
 //
 // A Shared is safe for concurrent use; appends from one process are
 // serialised, appends from several meet at the backend.
@@ -39,6 +41,69 @@ type Shared struct {
 
 	mu  sync.Mutex
 	end *position // where the chain was last seen to end; nil: unknown
+
+	// seen is what this Shared knows of the backend without reading it.
+	seenMu sync.Mutex
+	// batches holds the batches it wrote or read lately, by first seq:
+	// a batch is created once and never changed, so [Saves] takes them
+	// from here instead of reading them back.
+	batches map[uint64][]byte
+	order   []uint64 // the keys of batches, oldest first
+	// headSeq and headV are the head's seq and version as last read or
+	// written; headV is NoVersion when unknown.
+	headSeq uint64
+	headV   Version
+}
+
+// keptBatches bounds the batches a [Shared] keeps in memory: enough for
+// the appends of many parallel operations between two loads.
+const keptBatches = 256
+
+// cached returns the batch stored under first when this Shared keeps it.
+func (s *Shared) cached(first uint64) ([]byte, bool) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	data, ok := s.batches[first]
+	return data, ok
+}
+
+// remember keeps the batch stored under first, as written or read.
+func (s *Shared) remember(first uint64, data []byte) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	if s.batches == nil {
+		s.batches = map[uint64][]byte{}
+	}
+	if _, ok := s.batches[first]; ok {
+		return
+	}
+	if len(s.order) == keptBatches {
+		delete(s.batches, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.batches[first] = data
+	s.order = append(s.order, first)
+}
+
+// sawHead records the head's seq and version as read or written (the
+// head only moves forward, so the highest seq is the latest);
+// NoVersion forgets them.
+func (s *Shared) sawHead(seq uint64, v Version) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	switch {
+	case v == NoVersion:
+		s.headSeq, s.headV = 0, NoVersion
+	case s.headV == NoVersion || seq > s.headSeq:
+		s.headSeq, s.headV = seq, v
+	}
+}
+
+// knownHead returns the head's seq and version as last seen.
+func (s *Shared) knownHead() (uint64, Version) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	return s.headSeq, s.headV
 }
 
 // position is a record of the chain and the batch that holds it.
@@ -132,6 +197,7 @@ func (s *Shared) AppendAll(ctx context.Context, es []Event) ([]Record, error) {
 			s.end = nil
 			return out, fmt.Errorf("append audit record: %w", err)
 		}
+		s.remember(first, data)
 		out = append(out, recs...)
 		es = es[len(recs):]
 		last := recs[len(recs)-1]
@@ -289,6 +355,7 @@ func (s *Shared) advance(ctx context.Context, pos position) (position, error) {
 		if err := s.checkBatch(c, first, data, nil); err != nil {
 			return position{}, err
 		}
+		s.remember(first, data)
 		pos = position{seq: c.n, hash: c.headHash(), batch: first, time: c.last}
 	}
 }
@@ -350,6 +417,7 @@ func (s *Shared) readHead(ctx context.Context) (*sharedHead, Version, error) {
 	if *h.Seq == 0 && *h.Hash != GenesisHash {
 		return nil, NoVersion, &ChainError{Reason: "the chain head records no records but a hash other than the genesis hash"}
 	}
+	s.sawHead(*h.Seq, v)
 	return &sharedHead{Seq: *h.Seq, Hash: *h.Hash, Batch: *h.Batch, MAC: *h.MAC}, v, nil
 }
 
@@ -359,6 +427,24 @@ func (s *Shared) moveHead(ctx context.Context, pos position) error {
 	data, err := json.Marshal(sharedHead{Seq: pos.seq, Hash: pos.hash, Batch: pos.batch, MAC: anchorMAC(s.salt, pos.seq, pos.hash)})
 	if err != nil {
 		return err
+	}
+	put := func(v Version) error {
+		nv, err := s.b.Put(ctx, headKey, data, v)
+		switch {
+		case err == nil:
+			s.sawHead(pos.seq, nv)
+		case !errors.Is(err, ErrConflict):
+			s.sawHead(0, NoVersion) // the write may or may not have landed
+		}
+		return err
+	}
+	// The head as this Shared last read or wrote it is most often still
+	// the head: move it without reading it first. The compare-and-swap
+	// refuses a head somebody else moved meanwhile.
+	if seq, v := s.knownHead(); v != NoVersion && seq < pos.seq {
+		if err := put(v); !errors.Is(err, ErrConflict) {
+			return err
+		}
 	}
 	// Every lost race means another writer moved the head; a backend that
 	// reports conflicts without one must not keep us here for ever.
@@ -370,8 +456,7 @@ func (s *Shared) moveHead(ctx context.Context, pos position) error {
 		if h != nil && h.Seq >= pos.seq {
 			return nil
 		}
-		_, err = s.b.Put(ctx, headKey, data, v)
-		if !errors.Is(err, ErrConflict) {
+		if err := put(v); !errors.Is(err, ErrConflict) {
 			return err
 		}
 	}

@@ -31,11 +31,12 @@
 //
 // # Cost
 //
-// An operation's records are one batch: one PutItem of the batch, one
-// GetItem and one PutItem of the head (writers that lose a race read the
-// winner's batch and write again). A rotation recorded by a one-shot
-// command is about two operations: four write and two read request units,
-// a few millionths of a dollar on demand.
+// An operation's records are one batch: one PutItem of the batch and one
+// PutItem of the head, conditional on the head's version as the writer
+// last saw it (writers that lose a race read the head and the winner's
+// batch and write again). A rotation recorded by a one-shot command is
+// about two operations: four write request units and the reads that find
+// the chain's end once, a few millionths of a dollar on demand.
 package dynamochain
 
 import (

@@ -26,9 +26,12 @@
 // # Cost
 //
 // An append of one operation's records is one create-only write of the
-// batch, one read of the head and one cas write of the head; a writer that
-// loses a race reads the winner's batch and writes again. Verify and Tail
-// read every batch once.
+// batch and one cas write of the head, at the head's version as the
+// writer last saw it (it reads the head first only when another writer
+// moved it); a writer that loses a race reads the winner's batch and
+// writes again. A load's check against the chain (package binding) reads
+// the head, and the batches other writers appended. Verify and Tail read
+// every batch once.
 package vaultchain
 
 import (
