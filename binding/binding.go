@@ -7,8 +7,9 @@
 //
 // [Store] wraps a [store.Store]. Every Save seals the secret it writes
 // ([store.Seal]): the save count of the secret, one more than the state
-// it replaces; the head of the audit chain as the saver read it just
-// before; and a MAC of the whole state, seal included, keyed with a key
+// it replaces; the head of the audit chain as the saver last knew it
+// (read at its load, or after, with the records it appended since); and
+// a MAC of the whole state, seal included, keyed with a key
 // derived from the audit salt ([Key]). After the save it appends a
 // version 2 audit record ([audit.Event].StoreVersion) naming the secret,
 // its save count and that MAC. Every Load checks the state it read
@@ -33,13 +34,18 @@
 //
 // # Cost
 //
-// A Load or Save reads what was appended to the chain since the previous
-// one through the same [audit.Saves]: in a long-running process (serve,
-// the daemon) a few reads, in a one-shot command one read of the whole
-// chain at its first load. A Save costs one audit append more; the
-// [Appender] decides when it is written (rotor's one-shot commands queue
-// it with the operation's batched records, so on a shared chain it costs
-// no chain write of its own).
+// A Load reads what was appended to the chain since the previous one
+// through the same [audit.Saves]: in a long-running process (serve, the
+// daemon) a few reads, in a one-shot command one read of the whole chain
+// at its first load; on a shared chain, once the chain is read, the head
+// and what other processes appended. A Save over a version the same Store
+// loaded or saved reads nothing ([audit.Saves.Recent]): the store's
+// compare-and-swap refuses it if anybody saved the secret since, so the
+// chain can hold no newer save of it; any other Save reads the chain as a
+// Load does. A Save costs one audit append more; the [Appender] decides
+// when it is written (rotor's one-shot commands queue it with the
+// operation's batched records, so on a shared chain it costs no chain
+// write of its own).
 //
 // # What it cannot detect
 //
@@ -188,10 +194,14 @@ func (s *Store) Load(ctx context.Context, name string) (*store.Secret, store.Ver
 	if err != nil {
 		return nil, store.NoVersion, err
 	}
-	if sec.Seal != nil && sec.Seal.ChainSeq >= head.Seq {
-		// The state may have been saved after a chain head this load
-		// had not read yet: read the head again, after the store.
-		if head, _, _, err = s.saves.Latest(ctx, name); err != nil {
+	if sec.Seal != nil && sec.Seal.ChainSeq > head.Seq {
+		// The state was saved after a record this load had not read yet
+		// (appended since, or not headed yet): read on to it, after the
+		// store. Only the head is taken from that read: a save recorded
+		// after the store was read may be newer than the state read.
+		// (A seal naming the head read needs no second read: the record
+		// at a seq never changes, so its hash is checked as it is.)
+		if head, _, _, err = s.saves.LatestAfter(ctx, name, sec.Seal.ChainSeq); err != nil {
 			return nil, store.NoVersion, fmt.Errorf("check %s against the audit chain: %w", name, err)
 		}
 	}
@@ -241,7 +251,7 @@ func Check(key []byte, sec *store.Secret, head audit.ChainHead, last audit.Save,
 // appended, Save returns the new version with the error; the state is
 // stored, one save ahead of the chain, which every Load accepts.
 func (s *Store) Save(ctx context.Context, sec *store.Secret, expected store.Version) (store.Version, error) {
-	head, last, _, err := s.saves.Latest(ctx, sec.Name)
+	head, last, err := s.chainForSave(ctx, sec.Name, expected)
 	if err != nil {
 		return store.NoVersion, fmt.Errorf("save %s: read the audit chain: %w", sec.Name, err)
 	}
@@ -272,6 +282,37 @@ func (s *Store) Save(ctx context.Context, sec *store.Secret, expected store.Vers
 		return v, fmt.Errorf("save %s: saved, but the audit record of the save was not written: %w", sec.Name, err)
 	}
 	return v, nil
+}
+
+// chainForSave returns the chain's head and last save of name for the
+// seal of a save over expected. A save over a version this Store loaded
+// or saved itself takes them from the chain as this process knows it
+// ([audit.Saves.Recent]: as last read, and what it appended since),
+// without asking the chain's backend: the store's compare-and-swap
+// refuses the save if anybody saved the secret since that version, so no
+// save the chain records since can be newer than it; and a seal naming
+// an earlier head is as true, only less precise. Any other save reads
+// the chain.
+func (s *Store) chainForSave(ctx context.Context, name string, expected store.Version) (audit.ChainHead, audit.Save, error) {
+	var (
+		head audit.ChainHead
+		last audit.Save
+		err  error
+	)
+	if expected != store.NoVersion && s.knows(name, expected) {
+		head, last, _, err = s.saves.Recent(ctx, name)
+	} else {
+		head, last, _, err = s.saves.Latest(ctx, name)
+	}
+	return head, last, err
+}
+
+// knows reports whether this Store last loaded or saved name at v.
+func (s *Store) knows(name string, v store.Version) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.sealed[name]
+	return ok && at.v == v
 }
 
 // baseVersion is the save count of the state sec replaces: the seal this

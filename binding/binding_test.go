@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,8 +20,11 @@ import (
 // chain is an audit chain under test and how to put back an older copy of
 // it, as a restored backup would.
 type chain struct {
-	app      func() binding.Appender // a writer as a new process opens it
-	saves    func() *audit.Saves
+	app   func() binding.Appender // a writer as a new process opens it
+	saves func() *audit.Saves
+	// process opens the chain as a new process does: one writer, and the
+	// Saves following it (rotor's *audit.Shared and its Saves).
+	process  func() (binding.Appender, *audit.Saves)
 	snapshot func(t testing.TB) (restore func())
 }
 
@@ -32,8 +36,9 @@ func logChain(t testing.TB) chain {
 		t.Fatal(err)
 	}
 	return chain{
-		app:   func() binding.Appender { return l },
-		saves: l.Saves,
+		app:     func() binding.Appender { return l },
+		saves:   l.Saves,
+		process: func() (binding.Appender, *audit.Saves) { return l, l.Saves() },
 		snapshot: func(t testing.TB) func() {
 			files := map[string][]byte{}
 			for _, p := range []string{logPath, anchorPath} {
@@ -66,6 +71,10 @@ func sharedChain(t testing.TB) chain {
 	return chain{
 		app:   func() binding.Appender { return open() },
 		saves: func() *audit.Saves { return open().Saves() },
+		process: func() (binding.Appender, *audit.Saves) {
+			sh := open()
+			return sh, sh.Saves()
+		},
 		snapshot: func(testing.TB) func() {
 			snap := m.Snapshot()
 			return func() { m.Restore(snap) }
@@ -95,7 +104,8 @@ func newFixture(t testing.TB, c chain) *fixture {
 	}
 	f := &fixture{chain: c, raw: raw, dir: dir}
 	f.bind = func(t testing.TB) *binding.Store {
-		b, err := binding.New(binding.Options{Store: raw, Saves: c.saves(), Appender: c.app(), Salt: audittest.Salt, Initiator: "user:ana"})
+		app, saves := c.process()
+		b, err := binding.New(binding.Options{Store: raw, Saves: saves, Appender: app, Salt: audittest.Salt, Initiator: "user:ana"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,5 +460,164 @@ func TestConcurrentLoadsDuringSaves(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingBackend counts the reads of a shared chain's backend.
+type countingBackend struct {
+	audit.Backend
+	gets atomic.Int32
+}
+
+func (c *countingBackend) Get(ctx context.Context, key string) ([]byte, audit.Version, error) {
+	c.gets.Add(1)
+	return c.Backend.Get(ctx, key)
+}
+
+// heldAppender keeps the records of saves, as rotor's one-shot commands
+// hold them until the operation's next write.
+type heldAppender struct{ held []audit.Event }
+
+func (h *heldAppender) Append(_ context.Context, e audit.Event) (audit.Record, error) {
+	h.held = append(h.held, e)
+	return audit.Record{}, nil
+}
+
+// TestSaveOverALoadedVersionReadsNoChain: a save over the version the
+// same binding loaded or saved takes the chain as it knows it, and asks
+// the chain's backend nothing; a load reads the head only, when the
+// records since were written by the same process.
+func TestSaveOverALoadedVersionReadsNoChain(t *testing.T) {
+	c := &countingBackend{Backend: &audittest.Memory{}}
+	sh, err := audit.NewShared(c, audittest.Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &heldAppender{}
+	f := newFixture(t, chain{process: func() (binding.Appender, *audit.Saves) { return held, sh.Saves() }})
+	b := f.bind(t)
+	flush := func() {
+		t.Helper()
+		if _, err := sh.AppendAll(t.Context(), held.held); err != nil {
+			t.Fatal(err)
+		}
+		held.held = nil
+	}
+	saveKeys(t, b, 0, 1)
+	flush()
+	s, v, err := b.Load(t.Context(), secretName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.gets.Load()
+	for i := range 3 {
+		s.Current = keyN(i + 1)
+		if v, err = b.Save(t.Context(), s, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.gets.Load() - before; n != 0 {
+		t.Errorf("three saves over the versions loaded and saved read the chain's backend %d times, want 0", n)
+	}
+	flush()
+	before = c.gets.Load()
+	s, _, err = b.Load(t.Context(), secretName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.gets.Load() - before; n != 1 {
+		t.Errorf("a load read the chain's backend %d times, want 1 (the head)", n)
+	}
+	if s.Seal.Version != 4 {
+		t.Errorf("seal = %+v, want save 4", s.Seal)
+	}
+}
+
+// headlessBackend refuses every move of the head, as a writer stopped
+// between its batch and its head move leaves the chain.
+type headlessBackend struct{ audit.Backend }
+
+func (h headlessBackend) Put(ctx context.Context, key string, value []byte, expected audit.Version) (audit.Version, error) {
+	if key == "head" && expected != audit.NoVersion {
+		return audit.NoVersion, errors.New("stopped before the head move")
+	}
+	return h.Backend.Put(ctx, key, value, expected)
+}
+
+// TestTwoProcessesOnOneStoreAndChain is the daemon and a cron run on one
+// store and one shared chain, each with its own binding and chain reader:
+// what a binding reuses of its earlier reads (the chain as it knew it,
+// the batches it wrote, the head's version) never makes it refuse the
+// other's states or overwrite them, also when a writer's records are not
+// headed yet.
+func TestTwoProcessesOnOneStoreAndChain(t *testing.T) {
+	ctx := t.Context()
+	m := &audittest.Memory{}
+	f := newFixture(t, sharedChain(t)) // for its store
+	process := func(b audit.Backend) *binding.Store {
+		sh, err := audit.NewShared(b, audittest.Salt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := binding.New(binding.Options{Store: f.raw, Saves: sh.Saves(), Appender: sh, Salt: audittest.Salt, Initiator: "user:ana"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bs
+	}
+	daemon, cron := process(m), process(m)
+	saveKeys(t, daemon, 0, 2)
+
+	// The daemon loads; cron saves twice meanwhile; the daemon's save over
+	// what it loaded loses to the store's compare-and-swap.
+	s, v, err := daemon.Load(ctx, secretName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveKeys(t, cron, 2, 2)
+	s.Current = keyN(9)
+	if _, err := daemon.Save(ctx, s, v); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("the daemon's save over a version cron replaced = %v, want ErrConflict", err)
+	}
+	// Each takes the other's states.
+	saveKeys(t, daemon, 4, 2)
+	if _, _, err := cron.Load(ctx, secretName); err != nil {
+		t.Fatalf("cron's load of the daemon's state: %v", err)
+	}
+
+	// A writer stopped before each head move: its batches are stored, the
+	// head names an earlier record, and its second save is sealed after
+	// its first save's record, past the head.
+	stopped := process(headlessBackend{m})
+	s, v, err = stopped.Load(ctx, secretName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		s.Current = keyN(10 + i)
+		if v, err = stopped.Save(ctx, s, v); v == store.NoVersion {
+			t.Fatalf("save %d of the stopped writer: %v", i, err)
+		}
+	}
+	for who, b := range map[string]*binding.Store{"daemon": daemon, "cron": cron} {
+		s, _, err := b.Load(ctx, secretName)
+		if err != nil {
+			t.Fatalf("%s's load of a state sealed past the chain's head: %v", who, err)
+		}
+		if s.Seal.Version != 8 {
+			t.Fatalf("%s loaded save %d, want 8", who, s.Seal.Version)
+		}
+	}
+	saveKeys(t, cron, 12, 1)
+	saveKeys(t, daemon, 13, 1)
+	sh, err := audit.NewShared(m, audittest.Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sh.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := binding.Verify(ctx, f.raw, []string{secretName}, sh.Saves(), audittest.Salt); err != nil {
+		t.Fatal(err)
 	}
 }
