@@ -36,6 +36,14 @@
 // that expects the deleted version still succeeds: it is the KV's current
 // version, and no other write happened in between.)
 //
+// # Requests
+//
+// Load is one KV read; Save one KV write and one metadata patch (see
+// below). The client keeps up to [IdleConns] connections open between
+// requests, so parallel rotations reuse them instead of opening one per
+// request; the shared audit chain (package audit/vaultchain) uses the same
+// client.
+//
 // # Metadata: what viewers see
 //
 // After each version it writes, the store patches the secret's KV metadata

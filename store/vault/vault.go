@@ -59,6 +59,15 @@ type Store struct {
 	revoke    bool // revoke the token on Close: rotor obtained it by logging in
 }
 
+// IdleConns is how many connections to Vault the store's client keeps
+// open between requests. The Vault client's default keeps GOMAXPROCS+1,
+// while `rotor rotate --due` runs 16 rotations at once by default: every
+// request past the idle pool opened a new TCP connection and closed it
+// after, costing rotor and Vault a handshake and the closer a TIME_WAIT
+// socket each time. The pool only holds connections the parallelism
+// opened, so a larger bound costs nothing when it is not used.
+const IdleConns = 64
+
 // Option adjusts how [New] wires the store into a program (logging,
 // identity, test doubles). What the operator configures is in [Options].
 type Option func(*options)
@@ -118,6 +127,10 @@ func New(ctx context.Context, cfg Options, opts ...Option) (*Store, error) {
 	}
 	if cfg.Address != "" {
 		apiCfg.Address = cfg.Address
+	}
+	if t, ok := apiCfg.HttpClient.Transport.(*http.Transport); ok {
+		t.MaxIdleConns = max(t.MaxIdleConns, IdleConns)
+		t.MaxIdleConnsPerHost = IdleConns
 	}
 	if o.apiConfig != nil {
 		o.apiConfig(apiCfg)
