@@ -2,7 +2,7 @@
 // throughput at scale.
 //
 //	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,push-cli,node,node-push,postgres] [-write BENCHMARKS.md]
-//	go run ./cmd/rotor-bench scale [-store file|vault] [-n 100,1000,10000] [-parallel N] [-rotor BIN] [-requests] [-write BENCHMARKS.md]
+//	go run ./cmd/rotor-bench scale [-store file|vault] [-n 100,1000,10000] [-parallel N] [-rotor BIN] [-requests] [-cost N] [-write BENCHMARKS.md]
 //
 // scale times one `rotor rotate --due` over n due secrets (provider
 // random) for each n, on the file store or on a Vault dev server it starts
@@ -12,6 +12,9 @@
 // proxy, and scale prints the requests of one rotation by kind (KV data,
 // metadata, audit chain head and batches) and the TCP connections rotor
 // opened: run it apart from the CPU figures, which the proxy changes.
+// -cost N first sends N requests of each kind rotor sends Vault, with
+// payloads of rotor's sizes, and prints the server's CPU time per request
+// of each kind: with the counts, what a rotation costs Vault and its floor.
 //
 // For each consumer mode (clerk-app under `rotor run --mode signal`, an app
 // on the keyring SDK polling the store, one fed by the watch stream of

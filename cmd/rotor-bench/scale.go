@@ -61,6 +61,7 @@ func scaleMain(ctx context.Context, args []string) error {
 	parallel := fs.Int("parallel", 0, "rotor rotate --parallel (0: rotor's default for the store)")
 	write := fs.String("write", "", "append the results to this markdown file")
 	rotorPath := fs.String("rotor", "", "a rotor binary to measure instead of building ./cmd/rotor (compare two builds, or keep the binary for a profiler's symbols)")
+	cost := fs.Int("cost", 0, "vault: before the runs, send this many requests of each kind rotor sends (KV data write, metadata patch, reads, audit chain batch and head) and print the Vault server's CPU time per request")
 	requests := fs.Bool("requests", false, "vault: send rotor's requests through a counting proxy and print them per rotation, by kind (the timings of such a run include the proxy)")
 	fs.Parse(args)
 	var ns []int
@@ -98,6 +99,13 @@ func scaleMain(ctx context.Context, args []string) error {
 		defer stop()
 		vault = s
 		fmt.Fprintf(os.Stderr, "== vault dev server at %s\n", s.Addr)
+		if *cost > 0 {
+			rows, err := vaultCost(ctx, s, *cost)
+			if err != nil {
+				return err
+			}
+			reportCost(os.Stdout, rows)
+		}
 	}
 	var rows []scaleRow
 	for _, n := range ns {
