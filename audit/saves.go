@@ -81,9 +81,9 @@ type Saves struct {
 	lastImport uint64
 }
 
-// savesSource reads the records a [Saves] has not read yet: at least up
-// to the record upto, or to the chain's head when upto is [toHead], or to
-// its end when it is [toEnd]; a source may read further.
+// savesSource reads the records a [Saves] has not read yet: at least to
+// the chain's head and to the record upto ([toHead]: the head alone;
+// [toEnd]: the chain's end); a source may read further.
 type savesSource interface {
 	readSaves(ctx context.Context, x *Saves, upto uint64, visit func(*rawRecord)) error
 }
@@ -306,12 +306,12 @@ func (s *Shared) readSaves(ctx context.Context, x *Saves, upto uint64, visit fun
 	}
 	// Scan, the full read, reads every batch from the backend.
 	fromMemory := upto != toEnd
-	if upto == toHead {
-		if h == nil {
-			upto = toEnd // an empty chain, or a deleted head: see below
-		} else {
-			upto = h.Seq
-		}
+	switch {
+	case h == nil && upto == toHead:
+		upto = toEnd // an empty chain, or a deleted head: see below
+	case h != nil:
+		// At least to the head, which is checked against what was read.
+		upto = max(upto, h.Seq)
 	}
 	checked := false
 	for x.c.n < upto {

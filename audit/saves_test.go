@@ -250,6 +250,23 @@ func TestSavesLatestAfterReadsPastTheHead(t *testing.T) {
 	}
 }
 
+// TestSavesLatestAfterReadsToTheHead: asked for a record before the
+// head, LatestAfter still reads up to the head (a chain is checked
+// against its head only once read that far).
+func TestSavesLatestAfterReadsToTheHead(t *testing.T) {
+	m := &audittest.Memory{}
+	sh := newShared(t, m)
+	for i := range 5 {
+		if _, err := sh.Append(t.Context(), saveEvent("clerk", uint64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, last, _, err := newShared(t, m).Saves().LatestAfter(t.Context(), "clerk", 3)
+	if err != nil || head.Seq != 5 || last.Version != 5 {
+		t.Fatalf("LatestAfter(3) on a chain headed at 5 = head %+v, %+v, %v; want record 5 and save 5", head, last, err)
+	}
+}
+
 // headlessBackend refuses to move the head, as a writer stopped between
 // its batch and its head move leaves the chain.
 type headlessBackend struct{ audit.Backend }
