@@ -40,6 +40,7 @@ package audittest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -73,6 +74,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) audit.Backend) {
 		{"ValuesAreCopied", testValuesCopied},
 		{"KeysAreDistinct", testKeysDistinct},
 		{"ChainWritersDoNotFork", testChainWriters},
+		{"ChainWritersRaceForOneBatch", testChainRace},
 		{"ChainTamperingDetected", testChainTampering},
 	}
 	for _, tc := range tests {
@@ -295,6 +297,70 @@ func testChainWriters(t *testing.T, b audit.Backend) {
 	if len(seen) != total {
 		t.Fatalf("the chain holds %d distinct events, want %d", len(seen), total)
 	}
+}
+
+// testChainRace makes two chains on the backend write their first batch
+// at the same moment, whatever the scheduler does: the backend holds each
+// chain's create of records/1 until the other's has arrived. One create
+// must win and the other chain append after it, so the chain holds both
+// events; a backend that lets both creates succeed loses one.
+func testChainRace(t *testing.T, b audit.Backend) {
+	gate := &rendezvous{Backend: b, key: "records/1", all: make(chan struct{})}
+	var wg sync.WaitGroup
+	for c := range 2 {
+		sh, err := audit.NewShared(gate, Salt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			e := audit.Event{Initiator: fmt.Sprintf("user:c%d", c), Action: "test.append", Status: audit.StatusSucceeded, Detail: fmt.Sprintf("c%d", c)}
+			if _, err := sh.Append(t.Context(), e); err != nil {
+				t.Errorf("Append: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	sh, err := audit.NewShared(b, Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := sh.Verify(t.Context())
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if rep.Records != 2 || rep.Anchored != 2 {
+		t.Fatalf("Verify = %+v, want both chains' events and the head at the second: a create that lost was not refused", rep)
+	}
+}
+
+// rendezvous holds the first two creates of key until both have arrived,
+// then lets them through together.
+type rendezvous struct {
+	audit.Backend
+	key  string
+	mu   sync.Mutex
+	seen int
+	all  chan struct{}
+}
+
+func (r *rendezvous) Put(ctx context.Context, key string, value []byte, expected audit.Version) (audit.Version, error) {
+	if key == r.key && expected == audit.NoVersion {
+		r.mu.Lock()
+		r.seen++
+		n := r.seen
+		r.mu.Unlock()
+		if n <= 2 {
+			if n == 2 {
+				close(r.all)
+			}
+			select {
+			case <-r.all:
+			case <-ctx.Done():
+				return audit.NoVersion, ctx.Err()
+			}
+		}
+	}
+	return r.Backend.Put(ctx, key, value, expected)
 }
 
 // testChainTampering changes a record through the backend, as someone who

@@ -34,7 +34,7 @@ func TestRunDetectsBrokenBackends(t *testing.T) {
 	}{
 		{"plain-not-found", []string{"GetUnknownKeyIsNotExist"}},
 		{"overwrite-on-create", []string{"CreateTwiceConflicts", "ConcurrentCreatesOneWins"}},
-		{"no-cas", []string{"StaleVersionConflicts", "PutMissingKeyWithVersionConflicts", "ConcurrentSwapsOneWins", "ChainWritersDoNotFork"}},
+		{"no-cas", []string{"StaleVersionConflicts", "PutMissingKeyWithVersionConflicts", "ConcurrentSwapsOneWins", "ChainWritersRaceForOneBatch"}},
 		{"check-then-write", []string{"ConcurrentCreatesOneWins"}},
 		{"alias", []string{"ValuesAreCopied"}},
 		{"trim-value", []string{"ValuesRoundTrip"}},
