@@ -16,6 +16,7 @@ import (
 	"github.com/rotor-dev/rotor/authz"
 	"github.com/rotor-dev/rotor/keyring"
 	"github.com/rotor-dev/rotor/store"
+	"github.com/rotor-dev/rotor/storesource"
 )
 
 // Backend is what the API serves: rotor's engine over its store, as the
@@ -75,6 +76,17 @@ type KeySet struct {
 	// derives it from rotor's store versions. Zero means unknown: sets
 	// are then delivered in the order they are read.
 	Seq uint64
+}
+
+// KeySetOf is the key set of the secret s, loaded at version ver, as
+// [storesource.SetOf] builds it at now, ordered by [VersionSeq]: what a
+// [Backend] built on a rotor store answers KeySet with.
+func KeySetOf(s *store.Secret, ver store.Version, now time.Time) (KeySet, error) {
+	set, err := storesource.SetOf(s, ver, now)
+	if err != nil {
+		return KeySet{}, err
+	}
+	return KeySet{Set: set, Seq: VersionSeq(ver)}, nil
 }
 
 // VersionSeq returns the leading decimal number of a store version: the

@@ -12,7 +12,6 @@ import (
 	"github.com/rotor-dev/rotor/server/servertest"
 	"github.com/rotor-dev/rotor/store"
 	"github.com/rotor-dev/rotor/store/awssm"
-	"github.com/rotor-dev/rotor/storesource"
 )
 
 // awsBackend is the test backend as rotor serve runs it over AWS Secrets
@@ -37,11 +36,7 @@ func (b *awsBackend) KeySet(ctx context.Context, name string) (server.KeySet, er
 	if err != nil {
 		return server.KeySet{}, err
 	}
-	set, err := storesource.SetOf(s, ver, b.Clock.Now())
-	if err != nil {
-		return server.KeySet{}, err
-	}
-	return server.KeySet{Set: set, Seq: server.VersionSeq(ver)}, nil
+	return server.KeySetOf(s, ver, b.Clock.Now())
 }
 
 // TestWatchAWSReadsOncePerPoll: watchers of a secret in AWS Secrets

@@ -118,11 +118,7 @@ func (b *backend) KeySet(ctx context.Context, name string) (server.KeySet, error
 	if err != nil {
 		return server.KeySet{}, err
 	}
-	set, err := storesource.SetOf(s, ver, b.a.now())
-	if err != nil {
-		return server.KeySet{}, err
-	}
-	return server.KeySet{Set: set, Seq: server.VersionSeq(ver)}, nil
+	return server.KeySetOf(s, ver, b.a.now())
 }
 
 func (b *backend) Ready(ctx context.Context) error {

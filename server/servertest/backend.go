@@ -38,7 +38,6 @@ import (
 	"github.com/rotor-dev/rotor/rotation/rotationtest"
 	"github.com/rotor-dev/rotor/server"
 	"github.com/rotor-dev/rotor/store"
-	"github.com/rotor-dev/rotor/storesource"
 )
 
 // Backend is a [server.Backend] over the rotation engine and an in-memory
@@ -197,7 +196,7 @@ func (b *Backend) Revoke(ctx context.Context, name string, force bool, initiator
 	return api.RevokedOf(res), err
 }
 
-// KeySet returns the secret's key set as storesource.SetOf builds it.
+// KeySet returns the secret's key set as server.KeySetOf builds it.
 func (b *Backend) KeySet(ctx context.Context, name string) (server.KeySet, error) {
 	if _, err := b.secret(name); err != nil {
 		return server.KeySet{}, err
@@ -206,11 +205,7 @@ func (b *Backend) KeySet(ctx context.Context, name string) (server.KeySet, error
 	if err != nil {
 		return server.KeySet{}, err
 	}
-	set, err := storesource.SetOf(s, ver, b.Clock.Now())
-	if err != nil {
-		return server.KeySet{}, err
-	}
-	return server.KeySet{Set: set, Seq: server.VersionSeq(ver)}, nil
+	return server.KeySetOf(s, ver, b.Clock.Now())
 }
 
 // Ready returns what SetReady set.
