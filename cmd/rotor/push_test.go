@@ -69,8 +69,7 @@ func TestServeAWSPollsWithoutValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.Replace(defaultConfig, "store:\n  type: file                     # embedded default: age-encrypted files\n  file:\n    dir: .rotor/store\n    identity: .rotor/identity.txt  # age identity (0600); back it up\n", "store:\n"+storeBlock, 1)
-	cfg = strings.Replace(cfg, "\naudit:\n", "\naudit:\n"+auditLines, 1)
+	cfg := defaultConfigOn(t, storeBlock, auditLines)
 	cfg += "server:\n  watch_interval: 5ms\n  tokens:\n    - {name: web, role: app, secrets: [demo], hash: " + authz.HashToken(app) + "}\n"
 	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -98,6 +97,21 @@ func TestServeAWSPollsWithoutValues(t *testing.T) {
 	}
 }
 
+// defaultConfigOn is the default config with its store block replaced by
+// storeBlock (the lines under "store:"; the file store when empty) and
+// auditLines added to its audit block.
+func defaultConfigOn(t *testing.T, storeBlock, auditLines string) string {
+	t.Helper()
+	cfg := defaultConfig
+	if storeBlock != "" {
+		cfg = strings.Replace(cfg, "store:\n  type: file                     # embedded default: age-encrypted files\n  file:\n    dir: .rotor/store\n    identity: .rotor/identity.txt  # age identity (0600); back it up\n", "store:\n"+storeBlock, 1)
+		if cfg == defaultConfig {
+			t.Fatal("setup: the store block of the default config changed")
+		}
+	}
+	return strings.Replace(cfg, "\naudit:\n", "\naudit:\n"+auditLines, 1)
+}
+
 // testPushFromTheCLI runs the scenario on the file store, or on the store
 // block storeBlock (the lines under "store:") when it is not empty, with
 // auditLines added to the audit block.
@@ -112,14 +126,7 @@ func testPushFromTheCLI(t *testing.T, storeBlock, auditLines string) {
 		return tok
 	}
 	ci, app := mk(), mk()
-	cfg := defaultConfig
-	if storeBlock != "" {
-		cfg = strings.Replace(cfg, "store:\n  type: file                     # embedded default: age-encrypted files\n  file:\n    dir: .rotor/store\n    identity: .rotor/identity.txt  # age identity (0600); back it up\n", "store:\n"+storeBlock, 1)
-		if cfg == defaultConfig {
-			t.Fatal("setup: the store block of the default config changed")
-		}
-	}
-	cfg = strings.Replace(cfg, "\naudit:\n", "\naudit:\n"+auditLines, 1)
+	cfg := defaultConfigOn(t, storeBlock, auditLines)
 	cfg += "server:\n  watch_interval: 1h\n  tokens:\n" +
 		"    - {name: deploy-bot, role: ci, hash: " + authz.HashToken(ci) + "}\n" +
 		"    - {name: web, role: app, secrets: [demo], hash: " + authz.HashToken(app) + "}\n"
