@@ -26,7 +26,6 @@ const sectionMin = 4 << 20
 
 // section is what checking one section found.
 type section struct {
-	start int64 // offset of the section's first byte
 	lines int   // complete lines checked (each one good record)
 	// The first record's claimed place in the chain, set when it decoded
 	// and its hash matched.
@@ -65,8 +64,7 @@ func walkSections(ctx context.Context, r io.ReaderAt, size int64, k int, salt []
 			end = starts[i+1]
 		}
 		wg.Go(func() {
-			secs[i] = checkSection(ctx, io.NewSectionReader(r, starts[i], end-starts[i]), salt, i > 0, anchorSeq)
-			secs[i].start = starts[i]
+			secs[i] = checkSection(ctx, io.NewSectionReader(r, starts[i], end-starts[i]), end-starts[i], salt, i > 0, anchorSeq)
 		})
 	}
 	wg.Wait()
@@ -122,10 +120,11 @@ func walkSections(ctx context.Context, r io.ReaderAt, size int64, k int, salt []
 	return n, string(head), anchored, nil
 }
 
-// checkSection checks one section's records and the links between them.
+// checkSection checks one section's records, size bytes read from r, and
+// the links between them.
 // adopt says the section does not start the log: its first record's seq,
 // prev_hash and timestamp are taken as claimed, for walkSections to check.
-func checkSection(ctx context.Context, r io.Reader, salt []byte, adopt bool, anchorSeq uint64) section {
+func checkSection(ctx context.Context, r io.Reader, size int64, salt []byte, adopt bool, anchorSeq uint64) section {
 	var s section
 	c := newChecker(salt)
 	c.adopt = adopt
@@ -141,7 +140,7 @@ func checkSection(ctx context.Context, r io.Reader, salt []byte, adopt bool, anc
 		}
 		s.lines++
 	}
-	_, s.err = walkFrom(ctx, r, 0, c, visit)
+	_, s.err = walkFrom(ctx, r, size, c, visit)
 	if s.lines > 0 {
 		s.lastSeq = c.n
 		s.lastHash = c.head
