@@ -26,7 +26,7 @@ const sectionMin = 4 << 20
 
 // section is what checking one section found.
 type section struct {
-	lines int   // complete lines checked (each one good record)
+	lines int // complete lines checked (each one good record)
 	// The first record's claimed place in the chain, set when it decoded
 	// and its hash matched.
 	first     bool
