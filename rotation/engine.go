@@ -23,10 +23,15 @@
 // before the next save: a rotation's start carries its mint intent, test
 // is saved with promote and verify with finish (their audit records
 // follow that save), so a rotation that mints writes five versions: start,
-// create, promote, reload, finish. A run that dies before such a merged
-// save repeats the step, which changed nothing outside the store (test
-// and verify only ask). Every call that does change something outside
-// (mint, apply, reload, revoke) still follows a save of its own. A process that dies at any point leaves a
+// create, promote, reload, finish. A secret without reload hooks saves
+// reload with finish as well, and one without verify hooks either saves
+// promote with finish too: three versions, start, create, finish. A run
+// that dies before such a merged save repeats the step, which changed
+// nothing outside the store (test and verify only ask; a promote nobody
+// reloads for or verifies is seen only once saved). Every call that does
+// change something outside (mint, apply, reload, revoke) still follows a
+// save of its own, and promote is saved before a reload or verify hook
+// acts on the consumers that read it. A process that dies at any point leaves a
 // secret that the next run completes: `rotor rotate NAME`, a daemon tick,
 // or the command of the same kind resumes a rotation or a rollback from
 // its last recorded step, and any command finishes an interrupted revoke or
@@ -219,9 +224,10 @@ type Engine struct {
 	// hosts are assumed alive until their lease expires.
 	HolderAlive func(holder string) bool
 	// OnStep is called after each step is saved (progress output, fault
-	// injection in tests), and at the other [Points]. Test and verify
-	// are saved with the step that follows them: OnStep sees them when
-	// they complete, before that save, and [StepIntent] after the start
+	// injection in tests), and at the other [Points]. A step saved with
+	// a later one (test, verify, and promote and reload of a secret
+	// without hooks; see the package doc) is seen when it completes,
+	// before that save, and [StepIntent] after the start
 	// that carried the intent was recorded. It may not modify
 	// the secret.
 	OnStep func(name string, step store.Step, s *store.Secret)

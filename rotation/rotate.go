@@ -41,9 +41,10 @@ type run struct {
 	// start saved, with nothing asked of the provider yet: there is
 	// nothing to reconcile.
 	ownIntent bool
-	// unsaved is the record of a step that completed but is saved with
-	// the next one (see stepLater); it is recorded after that save.
-	unsaved *Event
+	// unsaved are the records of steps that completed but are saved
+	// with the next save (see stepLater), in step order; they are
+	// recorded after that save.
+	unsaved []Event
 }
 
 // Rotate runs a rotation of sec to completion: it starts one, or resumes an
@@ -218,23 +219,45 @@ func (r *run) save(ctx context.Context) error {
 
 // stepLater records step as completed without saving it: a step after
 // which nothing outside the store happens before the next save (test
-// before promote, verify before finish) is saved with that save, and its
-// audit record follows it. A run that dies before then repeats the step,
-// which changed nothing outside the store.
+// before promote, verify before finish, and for a secret without reload
+// hooks reload, and promote too when it has no verify hooks either; see
+// savedAlone) is saved with that save, and its audit record follows it.
+// A run that dies before then repeats the step, which changed nothing
+// outside the store.
 func (r *run) stepLater(step store.Step, keyID, detail string) {
 	r.s.Rotation.Step = step
 	action := string(r.s.Rotation.OpKind()) + "." + string(step)
-	r.unsaved = &Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: StatusSucceeded, Detail: detail, Op: r.op}
+	r.unsaved = append(r.unsaved, Event{Action: action, Secret: r.s.Name, KeyID: keyID, Status: StatusSucceeded, Detail: detail, Op: r.op})
 }
 
-// recUnsaved records the step stepLater left once it is saved.
+// recUnsaved records, in order, the steps stepLater left once they are
+// saved.
 func (r *run) recUnsaved(ctx context.Context) error {
-	ev := r.unsaved
-	if ev == nil {
-		return nil
-	}
+	evs := r.unsaved
 	r.unsaved = nil
-	return r.e.record(ctx, *ev)
+	for _, ev := range evs {
+		if err := r.e.record(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// savedAlone reports whether a rotation's step is saved before the next
+// one starts, rather than with a later save (stepLater). Promote is, when
+// a reload or verify hook follows, since those act on (or observe)
+// consumers that read the promoted key from the store; reload is when it
+// ran a hook, so that a resumed run does not signal the consumers again.
+// For a secret without hooks, promote, reload and verify are saved with
+// finish: one save where there were three.
+func (r *run) savedAlone(step store.Step) bool {
+	switch step {
+	case store.StepPromote:
+		return r.sec.Reload != nil || r.sec.Verify != nil
+	case store.StepReload:
+		return r.sec.Reload != nil
+	}
+	return true
 }
 
 // release gives the lease up after a failure that left the operation
@@ -729,6 +752,10 @@ func (r *run) promote(ctx context.Context) error {
 	if s.Previous != nil {
 		detail = fmt.Sprintf("previous %s valid until %s", s.Previous.ID, s.Previous.ExpiresAt.Format(time.RFC3339))
 	}
+	if !r.savedAlone(store.StepPromote) {
+		r.stepLater(store.StepPromote, s.Current.ID, detail)
+		return nil
+	}
 	return r.stepDone(ctx, store.StepPromote, s.Current.ID, detail)
 }
 
@@ -765,6 +792,10 @@ func (r *run) check(ctx context.Context, step store.Step, fn func(context.Contex
 		return nil
 	}
 	r.s.ReloadedKeyID = r.s.Current.ID
+	if !r.savedAlone(step) {
+		r.stepLater(step, r.s.Current.ID, "")
+		return nil
+	}
 	return r.stepDone(ctx, step, r.s.Current.ID, "")
 }
 

@@ -40,27 +40,42 @@ func TestStoreWritesPerRotation(t *testing.T) {
 	tests := []struct {
 		name string
 		// prov is the provider; stage, when set, stages a key first.
-		prov         func() provider.Provider
-		stage        bool
-		loads, saves int64
+		prov  func() provider.Provider
+		stage bool
+		// reload, verify: the secret has such hooks.
+		reload, verify bool
+		loads, saves   int64
 	}{
 		// start with the mint intent, create, promote (test's record
 		// with it), reload, finish (verify's record with it).
-		{"minted", func() provider.Provider { return rotationtest.NewProvider() }, false, 1, 5},
+		{"minted", func() provider.Provider { return rotationtest.NewProvider() }, false, true, true, 1, 5},
 		// start, prepare (the value saved before Apply), create, promote,
 		// reload, finish.
-		{"prepared", func() provider.Provider { return rotationtest.NewIssuer(2) }, false, 1, 6},
+		{"prepared", func() provider.Provider { return rotationtest.NewIssuer(2) }, false, true, true, 1, 6},
 		// start, create, promote, reload, finish.
-		{"staged", func() provider.Provider { return rotationtest.NewProvider() }, true, 1, 5},
+		{"staged", func() provider.Provider { return rotationtest.NewProvider() }, true, true, true, 1, 5},
+		// start, create, promote, finish (reload's and verify's records
+		// with it): promote is saved before the verify hook looks.
+		{"minted, verify hook only", func() provider.Provider { return rotationtest.NewProvider() }, false, false, true, 1, 4},
+		// start, create, promote, reload, finish: the reload hook acts
+		// after promote is saved, and reload is saved before verify.
+		{"minted, reload hook only", func() provider.Provider { return rotationtest.NewProvider() }, false, true, false, 1, 5},
+		// start, create, finish (test, promote, reload and verify saved
+		// with it): nothing outside the store happens after create.
+		{"minted, no hooks", func() provider.Provider { return rotationtest.NewProvider() }, false, false, false, 1, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := &countingStore{Store: memstore.New()}
 			eng := &rotation.Engine{Store: st, Salt: []byte("s"), Initiator: "user:test"}
-			sec := rotation.Secret{Name: "app", Provider: tc.prov(), Every: time.Hour, Grace: time.Minute, Lease: time.Minute,
-				Reload: rotationtest.HookFunc(func(context.Context, *store.Secret) error { return nil }),
-				Verify: rotationtest.HookFunc(func(context.Context, *store.Secret) error { return nil })}
+			sec := rotation.Secret{Name: "app", Provider: tc.prov(), Every: time.Hour, Grace: time.Minute, Lease: time.Minute}
+			if tc.reload {
+				sec.Reload = rotationtest.HookFunc(func(context.Context, *store.Secret) error { return nil })
+			}
+			if tc.verify {
+				sec.Verify = rotationtest.HookFunc(func(context.Context, *store.Secret) error { return nil })
+			}
 			if _, err := eng.Rotate(ctx, sec); err != nil {
 				t.Fatal(err)
 			}

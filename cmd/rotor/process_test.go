@@ -157,36 +157,53 @@ func TestCrashAtEveryStep(t *testing.T) {
 }
 
 // TestCrashThenAbort kills rotor at each step before finish and then aborts:
-// the secret must be back to its old current key.
+// the secret must be back to its old current key. With a reload hook,
+// promote is saved before the hook runs, so an abort after it is a
+// rollback; without hooks, promote is saved only with finish, so a crash
+// at any step before finish leaves a rotation that has promoted nothing
+// and the abort sets the pending key aside.
 func TestCrashThenAbort(t *testing.T) {
-	for _, step := range store.Steps[:len(store.Steps)-1] {
-		t.Run(string(step), func(t *testing.T) {
-			dir := t.TempDir()
-			mustRotor(t, dir, "init")
-			mustRotor(t, dir, "rotate", "demo")
-			before := status(t, dir)
-			if r := rotor(t, dir, []string{"ROTOR_FAULT=crash-after:" + string(step)}, "rotate", "demo"); !r.killed {
-				t.Fatalf("not killed: %s", r.stderr)
-			}
-			// A live-looking lease would block others; this one's holder is
-			// dead, which status shows but rollback must still refuse.
-			if r := rotor(t, dir, nil, "rollback", "demo"); r.code != exitInProgress {
-				t.Fatalf("rollback during an unfinished rotation: exit %d, want %d", r.code, exitInProgress)
-			}
-			ab := mustRotor(t, dir, "rotate", "demo", "--abort")
-			want := "aborted rotation" // before promote; after it, a rollback
-			if slices.Index(store.Steps, step) >= slices.Index(store.Steps, store.StepPromote) {
-				want = "rolled back"
-			}
-			if !strings.Contains(ab.stdout, want) {
-				t.Fatalf("abort output: %s, want %q", ab.stdout, want)
-			}
-			after := status(t, dir)
-			if after.Rotation != nil || after.Current.KeyID != before.Current.KeyID {
-				t.Fatalf("after abort current %s rotation %v, want %s and none", after.Current.KeyID, after.Rotation, before.Current.KeyID)
-			}
-			mustRotor(t, dir, "audit", "verify")
-		})
+	hooked := strings.Replace(defaultConfig, "    random:\n", "    reload:\n      - command: [sh, -c, 'true']\n    random:\n", 1)
+	for _, tc := range []struct {
+		name, config string
+		// promoted: the first step after which promote is saved.
+		promoted store.Step
+	}{
+		{"no hooks", defaultConfig, store.StepFinish},
+		{"reload hook", hooked, store.StepPromote},
+	} {
+		for _, step := range store.Steps[:len(store.Steps)-1] {
+			t.Run(tc.name+"/"+string(step), func(t *testing.T) {
+				dir := t.TempDir()
+				mustRotor(t, dir, "init")
+				if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(tc.config), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				mustRotor(t, dir, "rotate", "demo")
+				before := status(t, dir)
+				if r := rotor(t, dir, []string{"ROTOR_FAULT=crash-after:" + string(step)}, "rotate", "demo"); !r.killed {
+					t.Fatalf("not killed: %s", r.stderr)
+				}
+				// A live-looking lease would block others; this one's holder is
+				// dead, which status shows but rollback must still refuse.
+				if r := rotor(t, dir, nil, "rollback", "demo"); r.code != exitInProgress {
+					t.Fatalf("rollback during an unfinished rotation: exit %d, want %d", r.code, exitInProgress)
+				}
+				ab := mustRotor(t, dir, "rotate", "demo", "--abort")
+				want := "aborted rotation" // before promote is saved; after it, a rollback
+				if slices.Index(store.Steps, step) >= slices.Index(store.Steps, tc.promoted) {
+					want = "rolled back"
+				}
+				if !strings.Contains(ab.stdout, want) {
+					t.Fatalf("abort output: %s, want %q", ab.stdout, want)
+				}
+				after := status(t, dir)
+				if after.Rotation != nil || after.Current.KeyID != before.Current.KeyID {
+					t.Fatalf("after abort current %s rotation %v, want %s and none", after.Current.KeyID, after.Rotation, before.Current.KeyID)
+				}
+				mustRotor(t, dir, "audit", "verify")
+			})
+		}
 	}
 }
 

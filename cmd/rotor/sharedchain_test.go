@@ -368,7 +368,7 @@ func TestSharedChainAWSTable(t *testing.T) {
 // to the shared chain in Vault as three batches — the started record (with
 // the record of the save before it), the operation's steps up to its
 // terminal record, and the record of the last save, written when the
-// command ends — with the record of each of its five saves (binding's
+// command ends — with the record of each of its saves (binding's
 // store.save) inside those batches, not a batch of its own each (that
 // was seven batches).
 func TestSharedChainRotationBatches(t *testing.T) {
