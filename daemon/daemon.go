@@ -96,7 +96,7 @@ func (d *Daemon) Tick(ctx context.Context) TickResult {
 
 func (d *Daemon) tickOne(ctx context.Context, sec rotation.Secret, res *TickResult) {
 	log := d.log().With("secret", sec.Name)
-	s, _, err := d.Engine.Load(ctx, sec.Name)
+	s, ver, err := d.Engine.Load(ctx, sec.Name)
 	if err != nil {
 		log.Error("load", "err", err)
 		res.Failed++
@@ -107,7 +107,7 @@ func (d *Daemon) tickOne(ctx context.Context, sec rotation.Secret, res *TickResu
 		now = d.Engine.Now()
 	}
 	if d.Engine.Due(s, sec, now) {
-		r, err := d.Engine.Rotate(ctx, sec)
+		r, err := d.Engine.RotateLoaded(ctx, sec, s, ver)
 		switch {
 		case err == nil:
 			res.Rotated++

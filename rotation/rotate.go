@@ -55,11 +55,23 @@ type run struct {
 // (nothing promoted), and ErrRolledBack when reload or verify failed after
 // promote and the rotation was undone.
 func (e *Engine) Rotate(ctx context.Context, sec Secret) (Result, error) {
+	return e.RotateLoaded(ctx, sec, nil, "")
+}
+
+// RotateLoaded is [Engine.Rotate] starting from s at ver, as
+// [Engine.Load] just returned them (a caller that loaded the secret to
+// see whether it is due need not load it again); s is the engine's from
+// then on. A nil s loads it. The store's compare-and-swap refuses a save
+// over ver if the secret changed since, and the rotation then loads it
+// afresh, as after any lost race.
+func (e *Engine) RotateLoaded(ctx context.Context, sec Secret, s *store.Secret, ver store.Version) (Result, error) {
 	res := Result{Secret: sec.Name, Kind: store.OpRotate}
 	for attempt := 0; ; attempt++ {
-		s, ver, err := e.load(ctx, sec.Name)
-		if err != nil {
-			return res, err
+		if attempt > 0 || s == nil {
+			var err error
+			if s, ver, err = e.load(ctx, sec.Name); err != nil {
+				return res, err
+			}
 		}
 		if rot := s.Rotation; rot != nil {
 			if e.live(rot) {

@@ -145,3 +145,55 @@ func TestMergedStepsKeepTheirRecords(t *testing.T) {
 		t.Errorf("audit records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestRotateLoadedUsesTheLoad: a caller that loaded the secret (to see
+// whether it is due) hands the load to RotateLoaded, which reads the
+// store no more; a load gone stale since (another rotation ran in
+// between) is refused by the store's compare-and-swap and loaded again,
+// so the rotation still goes over the latest state.
+func TestRotateLoadedUsesTheLoad(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{Store: memstore.New()}
+	eng := &rotation.Engine{Store: st, Salt: []byte("s"), Initiator: "user:test"}
+	sec := rotation.Secret{Name: "app", Provider: rotationtest.NewProvider(), Every: time.Hour, Grace: time.Minute, Lease: time.Minute}
+	if _, err := eng.Rotate(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+
+	s, ver, err := eng.Load(ctx, sec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := store.KeyID(s.Current)
+	st.loads.Store(0)
+	res, err := eng.RotateLoaded(ctx, sec, s, ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.loads.Load(); got != 0 {
+		t.Errorf("RotateLoaded over a fresh load loaded %d times, want 0", got)
+	}
+	if res.Previous != loaded {
+		t.Errorf("rotation replaced %s, want the loaded current %s", res.Previous, loaded)
+	}
+
+	stale, staleVer, err := eng.Load(ctx, sec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	between, err := eng.Rotate(ctx, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.loads.Store(0)
+	res, err = eng.RotateLoaded(ctx, sec, stale, staleVer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.loads.Load(); got != 1 {
+		t.Errorf("RotateLoaded over a stale load loaded %d times, want 1 (after the refused save)", got)
+	}
+	if res.Previous != between.Current {
+		t.Errorf("rotation over a stale load replaced %s, want %s, the current saved since the load", res.Previous, between.Current)
+	}
+}

@@ -202,7 +202,7 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 		item.Outcome, item.Error = api.OutcomeFailed, errorDetail(err)
 		return item, err
 	}
-	s, _, err := a.engine.Load(ctx, name)
+	s, ver, err := a.engine.Load(ctx, name)
 	if err != nil {
 		return fail(err)
 	}
@@ -223,7 +223,7 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 		}
 		return item, nil
 	}
-	res, err := a.engine.Rotate(ctx, sec)
+	res, err := a.engine.RotateLoaded(ctx, sec, s, ver)
 	if err != nil {
 		return fail(err)
 	}
