@@ -91,13 +91,10 @@ func (g *globals) open(ctx context.Context) (*app, error) {
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(g.env.stderr, "rotor: warning: %s\n", w)
 	}
-	rec := &recorder{trail: tr, initiator: g.initiatorName()}
-	if _, shared := unwrap(tr).(*sharedTrail); shared {
-		// A one-shot command writes the events of an operation as one
-		// batch; serve and the daemon replace this recorder.
-		rec.batch = true
-		g.flush = append(g.flush, rec.Flush)
-	}
+	// A one-shot command writes the events of an operation in a few
+	// batches; serve and the daemon replace this recorder.
+	rec := &recorder{trail: tr, initiator: g.initiatorName(), batch: true}
+	g.flush = append(g.flush, rec.Flush)
 	// The engine reads and writes through the binding to the audit
 	// chain, so that a store put back from an older copy is refused, and
 	// through the notifier, so that every change of a watched key set
@@ -260,8 +257,9 @@ func (a *app) names() []string {
 //
 // With batch set, it holds back events other than "started" ones and
 // writes them with the next "started" event, with an operation's terminal
-// event, or at Flush: an operation's records then cost a few writes to a
-// shared chain, not one each; a change is still never made before the
+// event, or at Flush: an operation's records then cost a few writes (a
+// group commit with its fsync on the local log, a batch and a head move on
+// a shared chain), not one each; a change is still never made before the
 // chain holds the "started" record that announces it, and an operation
 // never releases its lease before the chain holds its terminal record (see
 // package rotation, "Audit records"). A process killed mid-operation loses
@@ -315,10 +313,10 @@ func (r *recorder) hold(e audit.Event) {
 }
 
 // heldAppender is the binding's Appender when the recorder batches (a
-// one-shot command on a shared chain): the record of a save is queued
+// one-shot command): the record of a save is queued
 // with the operation's held-back step records and written with the next
-// "started" or terminal record or at Flush, instead of costing a chain
-// write (a batch and a head move) of its own. A process killed
+// "started" or terminal record or at Flush, instead of costing a write
+// of its own. A process killed
 // mid-operation then leaves the store some saves ahead of the chain,
 // which binding accepts as it accepts a kill between a save and its
 // record; the next save's record, or the next operation's, catches up.

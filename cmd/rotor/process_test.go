@@ -284,3 +284,61 @@ func openAndClose(path string) error {
 	}
 	return f.Close()
 }
+
+// TestOneShotHoldsStepRecords: a one-shot rotation on the local audit log
+// writes its records in a few group commits, as on the shared chain: the
+// "started" record is in the log before anything changes, the step and
+// store.save records wait for the terminal record, and when the command
+// ends the log holds every one of them, in step order, and verifies. A
+// reload hook copies the log while the rotation is between promote and
+// reload.
+func TestOneShotHoldsStepRecords(t *testing.T) {
+	dir := t.TempDir()
+	mustRotor(t, dir, "init")
+	cfg := strings.Replace(defaultConfig, "    random:\n", "    reload:\n      - command: [sh, -c, 'cp .rotor/audit.log during-reload.log']\n    random:\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "rotor.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRotor(t, dir, "rotate", "demo")
+	before, err := os.ReadFile(filepath.Join(dir, ".rotor", "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRotor(t, dir, "rotate", "demo")
+	actions := func(log []byte) []string {
+		var as []string
+		for line := range strings.Lines(string(log)) {
+			var r struct {
+				Action string `json:"action"`
+			}
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("audit line %q: %v", line, err)
+			}
+			as = append(as, r.Action)
+		}
+		return as
+	}
+	during, err := os.ReadFile(filepath.Join(dir, "during-reload.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(filepath.Join(dir, ".rotor", "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(during, before) || !bytes.HasPrefix(after, during) {
+		t.Fatal("the audit log was not only appended to")
+	}
+	// The save of the start goes first, with the started record.
+	if got, want := actions(during[len(before):]), []string{"store.save", "rotate.start"}; !slices.Equal(got, want) {
+		t.Errorf("records written by the time the reload hook ran: %v, want %v", got, want)
+	}
+	got := actions(after[len(during):])
+	// Each save's record, then the records of the steps it carried.
+	want := []string{"store.save", "rotate.create", "store.save", "rotate.test", "rotate.promote",
+		"store.save", "rotate.reload", "rotate.verify", "rotate.finish", "store.save"}
+	if !slices.Equal(got, want) {
+		t.Errorf("records written after the reload hook: %v, want %v", got, want)
+	}
+	mustRotor(t, dir, "audit", "verify")
+}
