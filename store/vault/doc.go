@@ -46,8 +46,8 @@
 //
 // # Metadata: what viewers see
 //
-// After each version it writes, the store patches the secret's KV metadata
-// (one JSON merge patch): max_versions ([Options].MaxVersions, default
+// The store describes the versions it writes in the secret's KV metadata
+// (one JSON merge patch per write, or per operation; see below): max_versions ([Options].MaxVersions, default
 // [DefaultMaxVersions], so that the history covers at least ten
 // rotations) and custom_metadata describing the secret without a single
 // value: rotor_version (the version described), rotor_state (the secret's
@@ -55,9 +55,15 @@
 // into rotor_state_1… past 512 bytes) and rotor_v<N> (version N's key ids,
 // step and writer, for the last 50 versions). A token that reads metadata
 // but no values (the viewer policy) gets status from [Store.Describe] and
-// history from [Store.History]. The patch follows the data write; if it
-// fails (a token without the patch capability, a crash in between) the
-// description lags one version until the next write, which is logged.
+// history from [Store.History]. The patch follows the data write. The
+// versions written while an operation holds the secret (a rotation's
+// start, create, promote…) are described together, by the patch of the
+// write that ends the operation or releases its lease, by one made a
+// second after the first of them, or by [Store.Close], whichever comes
+// first: a rotation of a few milliseconds costs one patch, not one per
+// version. If the patch fails (a token without the patch capability, a
+// crash before it) the description lags until the next write, which is
+// logged, and the versions it would have described have no history line.
 //
 // # History and written_by
 //

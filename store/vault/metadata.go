@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/rotor-dev/rotor/store"
 )
@@ -24,10 +28,18 @@ import (
 //	rotor_v<N>      version N's key ids, step and writer, as JSON, for the
 //	                last historyKept versions
 //
-// The patch follows the data write: a process that dies in between, or a
-// token without the patch capability, leaves the metadata one version
+// The patch follows the data write. A version written while an operation
+// holds the secret (a rotation's start, create, promote…) is described
+// with the operation's next patch instead of one of its own: the patch
+// that ends the operation, or one describeAfter after the first version
+// held back, whichever comes first, or [Store.Close]. A rotation of a few
+// milliseconds then costs one patch instead of one per version, and a
+// viewer still sees a rotation that waits (a verify hook, a slow issuer)
+// as in progress within describeAfter. A process that dies before the
+// patch, or a token without the patch capability, leaves the metadata
 // behind until the next write (Describe reports which version it
-// describes). Values never go into metadata.
+// describes), and the versions it wrote without their history lines.
+// Values never go into metadata.
 const (
 	metaVersion   = "rotor_version"
 	metaState     = "rotor_state"
@@ -119,23 +131,126 @@ func chunkKey(i int) string {
 
 func historyKey(v uint64) string { return metaHistory + strconv.FormatUint(v, 10) }
 
-// describeVersion patches the metadata of sec after version v was
-// written. A failure is logged, once per store, and otherwise ignored: the
-// data write succeeded, and the next one patches again.
+// describeAfter bounds how long the description of a version written
+// during an operation waits for the operation's next patch.
+const describeAfter = time.Second
+
+// describer holds the descriptions not yet patched into the metadata, by
+// secret name. Patches of one secret are made one at a time, each taking
+// everything held for it, so they are made in the order of the versions.
+type describer struct {
+	mu      sync.Mutex
+	held    map[string]*heldDescription
+	patches map[string]*sync.Mutex // serialises the patches of a secret
+	// after overrides describeAfter, and patched, when set, hears of
+	// every patch made (tests).
+	after   time.Duration
+	patched func(name string, v uint64)
+}
+
+// heldDescription is the custom metadata patch of the versions of one
+// secret written since its last patch.
+type heldDescription struct {
+	md    map[string]any
+	v     uint64 // the last version it describes
+	timer *time.Timer
+}
+
+// describeVersion describes version v of sec, written by writer, in the
+// secret's metadata: at once when no operation holds sec any more (it
+// just ended, or there was none) or its lease was released, and later
+// otherwise (see the doc at the top of this file). A failed patch is
+// logged, once per store, and otherwise ignored: the data write
+// succeeded, and the next patch describes the secret again.
 func (s *Store) describeVersion(ctx context.Context, sec *store.Secret, v uint64, writer string) {
 	md, err := customMetadata(sec, v, writer)
-	if err == nil {
-		_, err = s.client.Logical().JSONMergePatch(ctx, s.metadataPath(sec.Name), map[string]any{
-			"max_versions":    s.maxVersions,
-			"custom_metadata": md,
-		})
-	}
 	if err != nil {
-		s.metaWarn.Do(func() {
-			s.log.Warn("cannot describe versions in KV metadata: viewers' status and history will lag (does the token have the patch capability on metadata? see rotor policy vault)",
-				"secret", sec.Name, "version", v, "err", s.describe(err))
+		s.patchFailed(sec.Name, v, err)
+		return
+	}
+	d := &s.desc
+	d.mu.Lock()
+	if d.held == nil {
+		d.held, d.patches = map[string]*heldDescription{}, map[string]*sync.Mutex{}
+	}
+	if d.patches[sec.Name] == nil {
+		d.patches[sec.Name] = &sync.Mutex{}
+	}
+	h := d.held[sec.Name]
+	if h == nil {
+		h = &heldDescription{md: md}
+		d.held[sec.Name] = h
+	} else {
+		maps.Copy(h.md, md) // the newer state, and one more history line
+	}
+	h.v = v
+	later := sec.Rotation != nil && sec.Rotation.Holder != ""
+	if later && h.timer == nil {
+		after := describeAfter
+		if d.after > 0 {
+			after = d.after
+		}
+		name := sec.Name
+		h.timer = time.AfterFunc(after, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s.patchHeld(ctx, name)
 		})
 	}
+	d.mu.Unlock()
+	if !later {
+		s.patchHeld(ctx, sec.Name)
+	}
+}
+
+// FlushDescriptions patches every description still held back into the
+// metadata now, and returns once the patches in flight have ended too.
+// [Store.Close] calls it; a caller that reads the metadata right after a
+// write of its own (tests) may too.
+func (s *Store) FlushDescriptions(ctx context.Context) {
+	s.desc.mu.Lock()
+	names := slices.Collect(maps.Keys(s.desc.patches))
+	s.desc.mu.Unlock()
+	for _, name := range names {
+		s.patchHeld(ctx, name)
+	}
+}
+
+// patchHeld patches what is held for the secret called name, if anything.
+func (s *Store) patchHeld(ctx context.Context, name string) {
+	d := &s.desc
+	d.mu.Lock()
+	one := d.patches[name] // set by describeVersion
+	d.mu.Unlock()
+	one.Lock()
+	defer one.Unlock()
+	d.mu.Lock()
+	h := d.held[name]
+	delete(d.held, name)
+	if h != nil && h.timer != nil {
+		h.timer.Stop()
+	}
+	d.mu.Unlock()
+	if h == nil {
+		return
+	}
+	_, err := s.client.Logical().JSONMergePatch(ctx, s.metadataPath(name), map[string]any{
+		"max_versions":    s.maxVersions,
+		"custom_metadata": h.md,
+	})
+	if err != nil {
+		s.patchFailed(name, h.v, err)
+	}
+	if d.patched != nil {
+		d.patched(name, h.v)
+	}
+}
+
+func (s *Store) patchFailed(name string, v uint64, err error) {
+	s.metaWarn.Do(func() {
+		s.log.Warn("cannot describe versions in KV metadata: viewers' status and history will lag (does the token have the patch capability on metadata? see rotor policy vault)",
+			"secret", name, "version", v, "err", s.describe(err))
+	})
 }
 
 // Describe returns the secret called name as its KV metadata describes it:

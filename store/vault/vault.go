@@ -52,6 +52,9 @@ type Store struct {
 	identity string
 	log      *slog.Logger
 	metaWarn sync.Once // logs the first failed metadata patch
+	// desc holds the descriptions of versions written during an
+	// operation and not yet patched into the metadata (metadata.go).
+	desc describer
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -172,12 +175,14 @@ func New(ctx context.Context, cfg Options, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// Close stops the token renewal and, when the store logged in itself,
-// revokes its token. A token supplied by the operator is left alone. Close
+// Close patches the descriptions still held back into the metadata (see
+// [Store.FlushDescriptions]), stops the token renewal and, when the store
+// logged in itself, revokes its token. A token supplied by the operator is left alone. Close
 // is idempotent; the store must not be used after it.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.FlushDescriptions(context.Background())
 		s.stop()
 		<-s.done
 		if !s.revoke {
