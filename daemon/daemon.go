@@ -107,11 +107,14 @@ func (d *Daemon) tickOne(ctx context.Context, sec rotation.Secret, res *TickResu
 		now = d.Engine.Now()
 	}
 	if d.Engine.Due(s, sec, now) {
-		r, err := d.Engine.RotateLoaded(ctx, sec, s, ver)
+		r, err := d.Engine.RotateDue(ctx, sec, s, ver, now)
 		switch {
 		case err == nil:
 			res.Rotated++
 			log.Info("rotated", "rotation", r.Rotation, "current", r.Current, "resumed", r.Resumed)
+		case errors.Is(err, rotation.ErrNotDue):
+			// Another replica rotated it since the load.
+			log.Info("rotated by another rotator meanwhile")
 		case errors.Is(err, rotation.ErrRotationInProgress):
 			res.InProgress++
 			log.Info("rotation held by another rotator", "err", err)

@@ -13,6 +13,9 @@ var (
 	// ErrRotationInProgress means another rotator holds a live lease on
 	// the secret. The error is an *InProgressError with the details.
 	ErrRotationInProgress = errors.New("rotation in progress")
+	// ErrNotDue means [Engine.RotateDue] found the secret not due (any
+	// more: another rotator rotated it since the caller's load).
+	ErrNotDue = errors.New("not due")
 	// ErrNoRotation means --abort found no rotation to abort.
 	ErrNoRotation = errors.New("no rotation in progress")
 	// ErrNothingToRollBack means previous is empty, expired, revoked or

@@ -55,16 +55,30 @@ type run struct {
 // (nothing promoted), and ErrRolledBack when reload or verify failed after
 // promote and the rotation was undone.
 func (e *Engine) Rotate(ctx context.Context, sec Secret) (Result, error) {
-	return e.RotateLoaded(ctx, sec, nil, "")
+	return e.rotate(ctx, sec, nil, "", nil)
 }
 
 // RotateLoaded is [Engine.Rotate] starting from s at ver, as
-// [Engine.Load] just returned them (a caller that loaded the secret to
-// see whether it is due need not load it again); s is the engine's from
-// then on. A nil s loads it. The store's compare-and-swap refuses a save
-// over ver if the secret changed since, and the rotation then loads it
-// afresh, as after any lost race.
+// [Engine.Load] just returned them; s is the engine's from then on. The
+// store's compare-and-swap refuses a save over ver if the secret changed
+// since, and the rotation then loads it afresh, as after any lost race.
 func (e *Engine) RotateLoaded(ctx context.Context, sec Secret, s *store.Secret, ver store.Version) (Result, error) {
+	return e.rotate(ctx, sec, s, ver, nil)
+}
+
+// RotateDue is [Engine.RotateLoaded] for a secret that is to be rotated
+// only when it is due at now ([Engine.Due]): a caller that loaded it to
+// see whether it is due need not load it again. The check is made again
+// on every load after a lost race, so that a secret another rotator
+// rotated meanwhile is not rotated twice; it then returns an error
+// wrapping [ErrNotDue], as it does when s itself is not due.
+func (e *Engine) RotateDue(ctx context.Context, sec Secret, s *store.Secret, ver store.Version, now time.Time) (Result, error) {
+	return e.rotate(ctx, sec, s, ver, func(s *store.Secret) bool { return e.Due(s, sec, now) })
+}
+
+// rotate runs a rotation from s at ver (nil: loaded), if due (nil: any)
+// says so of every state it starts from.
+func (e *Engine) rotate(ctx context.Context, sec Secret, s *store.Secret, ver store.Version, due func(*store.Secret) bool) (Result, error) {
 	res := Result{Secret: sec.Name, Kind: store.OpRotate}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 || s == nil {
@@ -72,6 +86,9 @@ func (e *Engine) RotateLoaded(ctx context.Context, sec Secret, s *store.Secret, 
 			if s, ver, err = e.load(ctx, sec.Name); err != nil {
 				return res, err
 			}
+		}
+		if due != nil && !due(s) {
+			return res, fmt.Errorf("%s: %w", sec.Name, ErrNotDue)
 		}
 		if rot := s.Rotation; rot != nil {
 			if e.live(rot) {

@@ -2,6 +2,7 @@ package rotation_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -195,5 +196,51 @@ func TestRotateLoadedUsesTheLoad(t *testing.T) {
 	}
 	if res.Previous != between.Current {
 		t.Errorf("rotation over a stale load replaced %s, want %s, the current saved since the load", res.Previous, between.Current)
+	}
+}
+
+// TestRotateDueChecksAgainAfterALostRace: two rotators load a due secret;
+// one rotates it; the other's RotateDue, refused by the store over its
+// stale load, loads again, finds the secret no longer due and rotates
+// nothing (ErrNotDue), where a plain rotation would rotate it twice.
+func TestRotateDueChecksAgainAfterALostRace(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	st := memstore.New()
+	sec := rotation.Secret{Name: "app", Provider: rotationtest.NewProvider(), Every: time.Hour, Grace: time.Minute, Lease: time.Minute}
+	a := &rotation.Engine{Store: st, Salt: []byte("s"), Initiator: "user:a", Holder: "a", Now: now}
+	b := &rotation.Engine{Store: st, Salt: []byte("s"), Initiator: "user:b", Holder: "b", Now: now}
+	if _, err := a.Rotate(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(2 * time.Hour)
+	s, ver, err := b.Load(ctx, sec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Due(s, sec, clock) {
+		t.Fatal("setup: the secret is not due")
+	}
+	won, err := a.Rotate(ctx, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RotateDue(ctx, sec, s, ver, clock); !errors.Is(err, rotation.ErrNotDue) {
+		t.Fatalf("RotateDue over a load another rotation made stale = %v, want ErrNotDue", err)
+	}
+	after, _, err := st.Load(ctx, sec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := store.KeyID(after.Current); got != won.Current {
+		t.Errorf("current is %s, want %s: the secret was rotated again", got, won.Current)
+	}
+	s, ver, err = b.Load(ctx, sec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RotateDue(ctx, sec, s, ver, clock); !errors.Is(err, rotation.ErrNotDue) {
+		t.Errorf("RotateDue of a secret not due = %v, want ErrNotDue", err)
 	}
 }

@@ -207,11 +207,14 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 		return fail(err)
 	}
 	now := a.now().UTC()
-	if onlyDue && !a.engine.Due(s, sec, now) {
+	notDue := func(s *store.Secret) (api.RotateItem, error) {
 		next := sec.NextRotation(s)
 		fmt.Fprintf(out, "%s: not due (next rotation %s)\n", name, next.Format(time.RFC3339))
 		item.Outcome, item.NextRotationAt = api.OutcomeNotDue, api.TimeOf(next.UTC())
 		return item, nil
+	}
+	if onlyDue && !a.engine.Due(s, sec, now) {
+		return notDue(s)
 	}
 	if dryRun {
 		var pl plan
@@ -223,7 +226,20 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 		}
 		return item, nil
 	}
-	res, err := a.engine.RotateLoaded(ctx, sec, s, ver)
+	rotate := a.engine.RotateLoaded
+	if onlyDue {
+		rotate = func(ctx context.Context, sec rotation.Secret, s *store.Secret, ver store.Version) (rotation.Result, error) {
+			return a.engine.RotateDue(ctx, sec, s, ver, now)
+		}
+	}
+	res, err := rotate(ctx, sec, s, ver)
+	if errors.Is(err, rotation.ErrNotDue) {
+		// Another rotor rotated it since the load above.
+		if s, _, err = a.engine.Load(ctx, name); err != nil {
+			return fail(err)
+		}
+		return notDue(s)
+	}
 	if err != nil {
 		return fail(err)
 	}
