@@ -94,11 +94,27 @@
 //
 // [Saves] reads the version 2 records of a chain, the saves of stored
 // secrets, and answers what the chain last recorded for a secret: package
-// binding checks every load of the store against it. It reads the whole
-// chain once and afterwards only what was appended since it last looked;
-// on a shared chain, up to the head, taking the batches the same [Shared]
+// binding checks every load of the store against it. It reads the chain
+// once and afterwards only what was appended since it last looked; on a
+// shared chain, up to the head, taking the batches the same [Shared]
 // wrote from memory, so that a load in a busy process costs one read of
 // the head, shared by concurrent loads.
+//
+// Its first read starts from the saves checkpoint when there is one: the
+// last save of every secret as of a record N, with N's seq and hash,
+// MACed with the salt in its own domain "rotor-audit-checkpoint-v1" and
+// kept next to the anchor (<anchor>.checkpoint) or in the backend
+// (checkpoint/head, checkpoint/<n>). It is trusted only when its MAC
+// checks and the chain holds record N with that hash, which pins every
+// record before N; then only the records after N are read, each checked
+// as always. A checkpoint whose MAC fails, or whose record N is missing
+// or another, is tampering and a [*ChainError] (a chain put back from an
+// older copy with a later checkpoint left in place is found this way); an
+// older valid checkpoint only costs more reads. A [Saves] writes the
+// checkpoint once the records it read after the last one outweigh it, so
+// that a one-shot command's first load costs about the checkpoint, not
+// the history. Verify never reads it: it is an optimisation, never the
+// source of truth.
 //
 // # Shipping
 //
@@ -149,7 +165,9 @@
 // like a deployment that never wrote a record, and putting back an older
 // log together with the anchor of that time looks like a log that stopped
 // there (unless the store moved on since: package binding finds a stored
-// secret saved after a record the log no longer holds). Shipping records elsewhere as they are written (a SIEM, a
+// secret saved after a record the log no longer holds; or a saves
+// checkpoint of a later record was left in place: [Saves] finds its record
+// missing). Shipping records elsewhere as they are written (a SIEM, a
 // write-once bucket) closes these gaps; this package does not. Detail is
 // free text and the log cannot tell a secret pasted there from any other
 // text: callers must never put secret values in an event.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ChainHead names the last record of a chain: its seq and hash; seq 0
@@ -32,13 +33,41 @@ type Save struct {
 
 // Saves follows the saves a chain records, for the check of a stored
 // secret against the chain (package binding) on every load. It reads the
-// whole chain once, at its first [Saves.Latest], and after that only what
-// was appended since it last looked, checking every record and link as
+// chain once, at its first [Saves.Latest], and after that only what was
+// appended since it last looked, checking every record and link as
 // Verify does: a load costs the records appended since the last one, not
 // the length of the chain. It remembers one [Save] per secret.
 //
-// Saves does not read records it checked before again, so a change to an
-// old record is left to Verify; but a chain that shrank or whose head
+// # Checkpoints
+//
+// The first read starts from the chain's saves checkpoint when there is
+// one: what a Saves knew at a record of the chain (its seq and hash, and
+// the last save of every secret up to it), MACed with the salt and kept
+// next to the log's anchor (<anchor>.checkpoint) or in the shared chain's
+// backend (checkpoint/head and checkpoint/<n>). It reads the checkpoint,
+// checks that the chain holds the record it names with the hash it
+// names, which pins every record before it, and reads on from there: a
+// one-shot command's first load costs the checkpoint and what was
+// appended after it, not the whole history. A checkpoint whose MAC fails,
+// that names a record the chain does not hold or holds with another hash
+// (the chain put back from an older copy, or rewritten), or a log's whose
+// body is not the one it names, is reported as a [*ChainError]: rotor
+// only writes whole checkpoints of records that are durable and
+// anchored. An older checkpoint than the last is as true, and only costs
+// more reads.
+//
+// A Saves writes the checkpoint, at the last record it read when that is
+// the anchored or headed one, once the records it read after the
+// checkpoint it started from take more bytes than the new one will (and
+// at least 256 KiB): checkpoints never cost more to write than the reads
+// they save, and a first load reads at most about twice a checkpoint's
+// size plus 256 KiB of records, however long the chain. Writing one is an
+// optimisation, and a failure to write it (a role that may not) is
+// ignored. [Saves.Scan], the full read, neither reads nor writes one.
+//
+// Saves does not read records it checked before again, nor those before
+// the checkpoint it started from, so a change to an old record is left to
+// Verify; but a chain that shrank or whose head
 // went back since Saves last looked (a log or chain put back from an
 // older copy) is reported as a [*ChainError], as is a record that does
 // not continue the ones read before.
@@ -79,13 +108,25 @@ type Saves struct {
 	want   map[uint64]string // Scan: the seqs whose hashes it returns
 	// lastImport is the seq of the last ActionImport record read.
 	lastImport uint64
+	// cpSeq is the seq of the checkpoint this Saves started from or last
+	// wrote, 0 when none; cpRead counts the bytes of records read after
+	// it, and cpSize estimates the size of a checkpoint of latest.
+	cpSeq  uint64
+	cpRead int64
+	cpSize int
 }
 
 // savesSource reads the records a [Saves] has not read yet: at least to
 // the chain's head and to the record upto ([toHead]: the head alone;
 // [toEnd]: the chain's end); a source may read further.
+//
+// loadCheckpoint returns the chain's saves checkpoint, checked against
+// the record it names, and that record's timestamp; nil when there is
+// none or it cannot be used. storeCheckpoint replaces it.
 type savesSource interface {
 	readSaves(ctx context.Context, x *Saves, upto uint64, visit func(*rawRecord)) error
+	loadCheckpoint(ctx context.Context) (*savesCheckpoint, time.Time, error)
+	storeCheckpoint(ctx context.Context, cp *savesCheckpoint) error
 }
 
 // How far a [Saves] reads; any other value is a seq to read up to.
@@ -205,8 +246,18 @@ func (x *Saves) Scan(ctx context.Context, want []uint64) (ScanResult, error) {
 }
 
 func (x *Saves) update(ctx context.Context, upto uint64) error {
+	// Scan, the full read, neither starts from a checkpoint nor writes
+	// one.
+	full := upto == toEnd
 	if x.c == nil {
 		x.c, x.pos, x.batch, x.latest = newChecker(x.salt()), 0, 0, map[string]Save{}
+		x.cpSeq, x.cpRead, x.cpSize = 0, 0, 0
+		if !full {
+			if err := x.resume(ctx); err != nil {
+				x.c, x.latest = nil, nil
+				return fmt.Errorf("read audit saves checkpoint: %w", err)
+			}
+		}
 	}
 	err := x.src.readSaves(ctx, x, upto, func(r *rawRecord) {
 		if _, ok := x.want[r.seq]; ok {
@@ -221,7 +272,11 @@ func (x *Saves) update(ctx context.Context, upto uint64) error {
 		// The highest version, not the last record: two savers may
 		// record their saves in the other order than they made them.
 		name := string(r.str[fSecret])
-		if cur, ok := x.latest[name]; !ok || r.storeVersion >= cur.Version {
+		cur, ok := x.latest[name]
+		if !ok {
+			x.cpSize += len(name) + checkpointEntrySize
+		}
+		if !ok || r.storeVersion >= cur.Version {
 			x.latest[name] = Save{Seq: r.seq, Version: r.storeVersion, Digest: string(r.str[fStateDigest])}
 		}
 	})
@@ -233,8 +288,48 @@ func (x *Saves) update(ctx context.Context, upto uint64) error {
 	}
 	if upto != inMemory {
 		x.reads.Add(1)
+		if !full {
+			x.checkpoint(ctx)
+		}
 	}
 	return nil
+}
+
+// resume starts x, which has read nothing, from the chain's checkpoint
+// when there is one.
+func (x *Saves) resume(ctx context.Context) error {
+	cp, at, err := x.src.loadCheckpoint(ctx)
+	if err != nil || cp == nil {
+		return err
+	}
+	x.c.n, x.c.last = cp.seq, at
+	copy(x.c.head[:], cp.hash)
+	x.latest, x.cpSeq = cp.saves, cp.seq
+	for name := range cp.saves {
+		x.cpSize += len(name) + checkpointEntrySize
+	}
+	// Where the record is: an offset in the log, a batch of the shared
+	// chain; each source uses its own.
+	x.pos, x.batch = int64(cp.at), cp.at
+	return nil
+}
+
+// checkpoint writes a checkpoint at the last record read when it is due
+// (see minCheckpointRead) and that record is anchored: in a log, durable;
+// in either, a record a reader that trusts the anchor or head will find.
+// Writing one is an optimisation: a failure is ignored, and the next is
+// tried once as much again was read.
+func (x *Saves) checkpoint(ctx context.Context) {
+	if x.c.n == 0 || x.c.n <= x.cpSeq || x.c.n != x.anchor || x.cpRead < max(minCheckpointRead, int64(x.cpSize)) {
+		return
+	}
+	at := x.batch
+	if _, ok := x.src.(*Log); ok {
+		at = uint64(x.pos)
+	}
+	cp := &savesCheckpoint{seq: x.c.n, hash: x.c.headHash(), at: at, saves: x.latest}
+	x.cpSeq, x.cpRead = x.c.n, 0
+	_ = x.src.storeCheckpoint(ctx, cp)
 }
 
 func (x *Saves) salt() []byte {
@@ -272,6 +367,7 @@ func (l *Log) readSaves(ctx context.Context, x *Saves, _ uint64, visit func(*raw
 	if s.f != nil && size > x.pos {
 		n, err := walkFrom(ctx, io.NewSectionReader(s.f, x.pos, size-x.pos), size-x.pos, x.c, visit)
 		x.pos += n
+		x.cpRead += n
 		if err != nil && !errors.Is(err, ErrIncompleteLine) {
 			return fmt.Errorf("read audit log: %w", err)
 		}
@@ -298,6 +394,7 @@ func (s *Shared) readSaves(ctx context.Context, x *Saves, upto uint64, visit fun
 				return fmt.Errorf("read audit chain: %w", err)
 			}
 			x.batch = first
+			x.cpRead += int64(len(data))
 		}
 	}
 	h, _, err := s.readHead(ctx)
@@ -349,6 +446,7 @@ func (s *Shared) readSaves(ctx context.Context, x *Saves, upto uint64, visit fun
 			s.remember(first, data)
 		}
 		x.batch = first
+		x.cpRead += int64(len(data))
 	}
 	if h != nil {
 		if err := x.checkAnchor(h.Seq); err != nil {

@@ -53,6 +53,8 @@ type Shared struct {
 	// written; headV is NoVersion when unknown.
 	headSeq uint64
 	headV   Version
+	// cpV is the saves checkpoint's version as last read or written.
+	cpV Version
 }
 
 // keptBatches bounds the batches a [Shared] keeps in memory: enough for
@@ -313,15 +315,7 @@ func (s *Shared) checkHeadBatch(ctx context.Context, h *sharedHead) (position, e
 	}
 	// The link to the batches before is Verify's business; here the
 	// batch is checked from its own first record on.
-	c := newChecker(s.salt)
-	c.n = h.Batch - 1
-	if i := bytes.IndexByte(data, '\n'); i > 0 {
-		var d decoder
-		var r rawRecord
-		if err := d.decode(data[:i], &r); err == nil {
-			copy(c.head[:], r.str[fPrevHash])
-		}
-	}
+	c := s.batchChecker(h.Batch, data)
 	found := false
 	err = s.checkBatch(c, h.Batch, data, func(r *rawRecord) {
 		if r.seq == h.Seq {
@@ -335,6 +329,22 @@ func (s *Shared) checkHeadBatch(ctx context.Context, h *sharedHead) (position, e
 		return position{}, &ChainError{Seq: h.Seq, Reason: "the record does not match the head: the chain was rewritten or truncated"}
 	}
 	return position{seq: c.n, hash: c.headHash(), batch: h.Batch, time: c.last}, nil
+}
+
+// batchChecker returns a checker for the batch stored under first, data,
+// on its own: it takes the prev_hash of the batch's first record as the
+// chain's so far, leaving the link to the batches before unchecked.
+func (s *Shared) batchChecker(first uint64, data []byte) *checker {
+	c := newChecker(s.salt)
+	c.n = first - 1
+	if i := bytes.IndexByte(data, '\n'); i > 0 {
+		var d decoder
+		var r rawRecord
+		if err := d.decode(data[:i], &r); err == nil {
+			copy(c.head[:], r.str[fPrevHash])
+		}
+	}
+	return c
 }
 
 // advance follows the batches stored after pos and returns the last

@@ -30,12 +30,16 @@
 // out; keys that differ only in a suffix kept apart. Then it runs a
 // [audit.Shared] chain on the backend: writers on several chains at once
 // must build one gap-free chain that verifies, and a record changed through
-// the backend without the salt must fail verification.
+// the backend without the salt must fail verification. Last, [audit.Saves]
+// on the chain write their checkpoint there, overwrite it, and start
+// from it: a fresh one reads a few values, not the whole chain, and
+// finds what a full read finds.
 //
 // # Cost
 //
-// The suite never sleeps. Its concurrent subtests run 8 goroutines at most
-// and make a few hundred calls in all.
+// The suite never sleeps. Its concurrent subtests run 8 goroutines at most;
+// the checkpoint subtest writes two histories of 90 batches, and the
+// suite makes about a thousand calls in all.
 package audittest
 
 import (
@@ -43,8 +47,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rotor-dev/rotor/audit"
@@ -76,6 +82,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) audit.Backend) {
 		{"ChainWritersDoNotFork", testChainWriters},
 		{"ChainWritersRaceForOneBatch", testChainRace},
 		{"ChainTamperingDetected", testChainTampering},
+		{"SavesStartFromACheckpoint", testSavesCheckpoint},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -394,4 +401,83 @@ func testChainTampering(t *testing.T, b audit.Backend) {
 	if _, err := fresh.Append(t.Context(), audit.Event{Initiator: "user:ana", Action: "rotate", Status: audit.StatusStarted}); !errors.Is(err, audit.ErrChainBroken) {
 		t.Fatalf("Append after a forged record = %v, want ErrChainBroken", err)
 	}
+}
+
+// testSavesCheckpoint appends a history long enough for a checkpoint to
+// be due, lets a fresh [audit.Saves] read it (and write the checkpoint),
+// appends as much again and lets another fresh one read on from the
+// checkpoint (and overwrite it), then checks that a third reads the
+// checkpoint and the batches after it only and finds what a full read
+// finds.
+func testSavesCheckpoint(t *testing.T, b audit.Backend) {
+	sh, err := audit.NewShared(b, Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := func(round uint64) {
+		// 90 batches of 8 saves of 40 secrets: about 300 KB, more than
+		// a checkpoint of 40 secrets and than the least a Saves reads
+		// before it writes one.
+		for i := range 90 {
+			var es []audit.Event
+			for j := range 8 {
+				n := i*8 + j
+				es = append(es, audit.Event{Initiator: "user:ana", Action: "store.save", Secret: fmt.Sprintf("s%02d", n%40),
+					Status: audit.StatusSucceeded, StoreVersion: round*100 + uint64(n/40) + 1, StateDigest: strings.Repeat("0123456789abcdef"[n%16:n%16+1], 64)})
+			}
+			if _, err := sh.AppendAll(t.Context(), es); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	all := func(b audit.Backend) (audit.ChainHead, map[string]audit.Save) {
+		t.Helper()
+		sh, err := audit.NewShared(b, Salt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, saves, err := sh.Saves().All(t.Context())
+		if err != nil {
+			t.Fatalf("Saves.All: %v", err)
+		}
+		return head, saves
+	}
+	history(0)
+	all(b) // reads all, writes the checkpoint
+	history(1)
+	all(b) // reads on from the checkpoint, overwrites it
+	if _, err := sh.Append(t.Context(), audit.Event{Initiator: "user:ana", Action: "rotate", Status: audit.StatusSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+
+	full, err := audit.NewShared(b, Salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan, err := full.Saves().Scan(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &countingGets{Backend: b}
+	head, saves := all(c)
+	if head != scan.Head || !maps.Equal(saves, scan.Saves) {
+		t.Fatalf("a Saves starting from the checkpoint found head %+v and %d saves, a full read head %+v and %d saves", head, len(saves), scan.Head, len(scan.Saves))
+	}
+	// The head, the checkpoint (its header and one part), the batch of
+	// its record and, before reading the batch appended since, that one
+	// again: one value per batch would be 182.
+	if n := c.gets.Load(); n > 6 {
+		t.Errorf("a fresh Saves read %d values of a chain of 181 batches with a checkpoint at the 180th, want at most 6", n)
+	}
+}
+
+// countingGets counts the reads of a backend.
+type countingGets struct {
+	audit.Backend
+	gets atomic.Int32
+}
+
+func (c *countingGets) Get(ctx context.Context, key string) ([]byte, audit.Version, error) {
+	c.gets.Add(1)
+	return c.Backend.Get(ctx, key)
 }
