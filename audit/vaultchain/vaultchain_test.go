@@ -153,6 +153,46 @@ func TestRolePolicies(t *testing.T) {
 	}
 }
 
+// TestCheckpointPolicies: with the policies rotor prints, ci and admin
+// write the checkpoint of the chain's saves; viewer cannot, and its
+// Saves still answers, from a full read.
+func TestCheckpointPolicies(t *testing.T) {
+	tests := []struct {
+		role  authz.Role
+		write bool
+	}{
+		{authz.RoleCI, true},
+		{authz.RoleAdmin, true},
+		{authz.RoleViewer, false},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.role), func(t *testing.T) {
+			prefix := uniqueName("rotortest/")
+			root := newBackend(t, srv.Client, prefix)
+			// About 400 KB of saves: a checkpoint is due after a full read.
+			var es []audit.Event
+			for i := range 1000 {
+				es = append(es, audit.Event{Initiator: "user:root", Action: "store.save", Secret: fmt.Sprintf("s%d", i%50),
+					Status: audit.StatusSucceeded, StoreVersion: uint64(i/50 + 1), StateDigest: strings.Repeat("d", 64)})
+			}
+			if _, err := newShared(t, root).AppendAll(t.Context(), es); err != nil {
+				t.Fatal(err)
+			}
+			_, saves, err := newShared(t, newBackend(t, tokenFor(t, tc.role, prefix), prefix)).Saves().All(t.Context())
+			if err != nil || len(saves) != 50 || saves["s0"].Version != 20 {
+				t.Fatalf("%s: Saves.All = %d saves (s0 %+v), %v; want 50, s0 at version 20", tc.role, len(saves), saves["s0"], err)
+			}
+			_, _, err = root.Get(t.Context(), "checkpoint/head")
+			switch {
+			case tc.write && err != nil:
+				t.Errorf("%s wrote no checkpoint: %v", tc.role, err)
+			case !tc.write && !errors.Is(err, audit.ErrNotExist):
+				t.Errorf("%s: checkpoint = %v, want none: the policy lets it write one", tc.role, err)
+			}
+		})
+	}
+}
+
 // TestTamperWithoutSalt rewrites a record with a token that may write the
 // KV mount but does not hold the salt: the chain no longer verifies, and
 // Vault kept the original as an older version.

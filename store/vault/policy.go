@@ -32,8 +32,9 @@ type rule struct {
 //
 // The shared audit chain under <prefix>/_audit (package audit/vaultchain)
 // has rules of its own, more specific than the ones above and so taking
-// precedence in Vault: ci and admin may create records and read them, and
-// move the head; viewer reads the chain (key ids, never values); app has
+// precedence in Vault: ci and admin may create records and read them, move
+// the head and write the checkpoint of the chain's saves (see
+// [audit.Saves]); viewer reads the chain (key ids, never values); app has
 // no access; and no role may change, delete or destroy a record.
 //
 // Vault grants reads per path, not per version or field: a role that reads
@@ -66,6 +67,7 @@ func Policy(role authz.Role, mount, prefix string) (string, error) {
 		readAudit     = rule{"data", "read the audit chain (key ids, never values)", []string{"read"}, "_audit/*", nil}
 		appendRecords = rule{"data", "append audit records; never change one", []string{"create", "read"}, "_audit/records/*", nil}
 		moveHead      = rule{"data", "move the audit chain head (compare-and-swap)", []string{"create", "read", "update"}, "_audit/head", nil}
+		checkpoint    = rule{"data", "write the checkpoint of the chain's saves (an optimisation, never the source of truth)", []string{"create", "read", "update"}, "_audit/checkpoint/*", nil}
 		auditMeta     = rule{"metadata", "read the audit chain's versions; never change or delete them", []string{"read", "list"}, "_audit/*", nil}
 		auditDelete   = rule{"delete", "audit records cannot be deleted", []string{"deny"}, "_audit/*", nil}
 		auditUndelete = rule{"undelete", "audit records cannot be undeleted", []string{"deny"}, "_audit/*", nil}
@@ -78,10 +80,10 @@ func Policy(role authz.Role, mount, prefix string) (string, error) {
 	case authz.RoleViewer:
 		rules = []rule{readMeta, readAudit}
 	case authz.RoleCI:
-		rules = []rule{writeData, ciMeta, readAudit, appendRecords, moveHead, auditMeta}
+		rules = []rule{writeData, ciMeta, readAudit, appendRecords, moveHead, checkpoint, auditMeta}
 	case authz.RoleAdmin:
 		rules = []rule{adminData, adminMeta, deleteVers, undelete, destroy,
-			readAudit, appendRecords, moveHead, auditMeta, auditDelete, auditUndelete, auditDestroy}
+			readAudit, appendRecords, moveHead, checkpoint, auditMeta, auditDelete, auditUndelete, auditDestroy}
 	default:
 		_, err := authz.ParseRole(string(role))
 		return "", fmt.Errorf("policy: %w", err)
