@@ -26,6 +26,8 @@ type chain struct {
 	// Saves following it (rotor's *audit.Shared and its Saves).
 	process  func() (binding.Appender, *audit.Saves)
 	snapshot func(t testing.TB) (restore func())
+	// checkpointed reports whether the chain holds a saves checkpoint.
+	checkpointed func(t testing.TB) bool
 }
 
 func logChain(t testing.TB) chain {
@@ -39,6 +41,13 @@ func logChain(t testing.TB) chain {
 		app:     func() binding.Appender { return l },
 		saves:   l.Saves,
 		process: func() (binding.Appender, *audit.Saves) { return l, l.Saves() },
+		checkpointed: func(t testing.TB) bool {
+			_, err := os.Stat(anchorPath + ".checkpoint")
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			return err == nil
+		},
 		snapshot: func(t testing.TB) func() {
 			files := map[string][]byte{}
 			for _, p := range []string{logPath, anchorPath} {
@@ -78,6 +87,13 @@ func sharedChain(t testing.TB) chain {
 		snapshot: func(testing.TB) func() {
 			snap := m.Snapshot()
 			return func() { m.Restore(snap) }
+		},
+		checkpointed: func(t testing.TB) bool {
+			_, _, err := m.Get(t.Context(), "checkpoint/head")
+			if err != nil && !errors.Is(err, audit.ErrNotExist) {
+				t.Fatal(err)
+			}
+			return err == nil
 		},
 	}
 }
@@ -206,6 +222,51 @@ func TestReplayedFileIsRefused(t *testing.T) {
 			wantTampered(t, b, "the old file was put back")
 			wantTampered(t, f.bind(t), "the old file was put back (new process)")
 		})
+	}
+}
+
+// TestReplayedFileIsRefusedOverACheckpoint: a new process starts from
+// the chain's saves checkpoint instead of its first record, and still
+// refuses a copy of the file put back after more saves, whether the
+// checkpoint was written after those saves or before them.
+func TestReplayedFileIsRefusedOverACheckpoint(t *testing.T) {
+	for _, when := range []string{"after", "before"} {
+		for name, newChain := range chains(t) {
+			t.Run(when+"/"+name, func(t *testing.T) {
+				f := newFixture(t, newChain(t))
+				b := f.bind(t)
+				saveKeys(t, b, 0, 1)
+				path := filepath.Join(f.dir, secretName+".age")
+				copyFile(t, path, path+".bak")
+				if when == "after" {
+					saveKeys(t, b, 1, 2)
+				}
+				// A history long enough for a new process's first load
+				// to write a checkpoint.
+				var es []audit.Event
+				for i := range 1000 {
+					es = append(es, audit.Event{Initiator: "user:ana", Action: binding.ActionSave, Secret: "other", Status: audit.StatusSucceeded,
+						StoreVersion: uint64(i + 1), StateDigest: strings.Repeat("d", 64)})
+				}
+				app := f.app().(interface {
+					AppendAll(context.Context, []audit.Event) ([]audit.Record, error)
+				})
+				if _, err := app.AppendAll(t.Context(), es); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := f.bind(t).Load(t.Context(), secretName); err != nil {
+					t.Fatal(err)
+				}
+				if !f.checkpointed(t) {
+					t.Fatal("the first load of a new process wrote no checkpoint")
+				}
+				if when == "before" {
+					saveKeys(t, f.bind(t), 1, 2)
+				}
+				copyFile(t, path+".bak", path)
+				wantTampered(t, f.bind(t), "the old file was put back (new process, checkpoint "+when+" the saves)")
+			})
+		}
 	}
 }
 
