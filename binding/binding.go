@@ -36,8 +36,10 @@
 //
 // A Load reads what was appended to the chain since the previous one
 // through the same [audit.Saves]: in a long-running process (serve, the
-// daemon) a few reads, in a one-shot command one read of the whole chain
-// at its first load; on a shared chain, once the chain is read, the head
+// daemon) a few reads, in a one-shot command one read of the chain at its
+// first load, from the chain's saves checkpoint on (see [audit.Saves]:
+// the checkpoint and the records after it, not the whole history); on a
+// shared chain, once the chain is read, the head
 // and what other processes appended. A Save over a version the same Store
 // loaded or saved reads nothing ([audit.Saves.Recent]): the store's
 // compare-and-swap refuses it if anybody saved the secret since, so the
