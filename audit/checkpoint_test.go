@@ -293,7 +293,7 @@ func TestSavesWriteCheckpointsAsTheChainGrows(t *testing.T) {
 // the checkpoint is kept but does not hold the salt, and somebody who
 // puts back an older copy of the chain and leaves the checkpoint: a new
 // Saves refuses the checkpoint, and the load it serves, rather than
-// trust it or quietly read around it.
+// trust it or quietly read around it; so does the full read.
 func TestSavesRefuseATamperedCheckpoint(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -331,6 +331,9 @@ func TestSavesRefuseATamperedCheckpoint(t *testing.T) {
 						t.Fatalf("Latest with a tampered checkpoint = %v, want ErrChainBroken over the checkpoint", err)
 					}
 					t.Log(err)
+					if _, err := c.saves().Scan(t.Context(), nil); !errors.Is(err, audit.ErrChainBroken) {
+						t.Fatalf("Scan, the full read, with a tampered checkpoint = %v, want ErrChainBroken", err)
+					}
 				})
 			}
 		})

@@ -113,8 +113,9 @@
 // older valid checkpoint only costs more reads. A [Saves] writes the
 // checkpoint once the records it read after the last one outweigh it, so
 // that a one-shot command's first load costs about the checkpoint, not
-// the history. Verify never reads it: it is an optimisation, never the
-// source of truth.
+// the history. It is an optimisation, never the source of truth: Verify
+// does not read it, and [Saves.Scan], the full read of `rotor audit
+// verify`, reads every record and checks the checkpoint against them.
 //
 // # Shipping
 //

@@ -63,7 +63,8 @@ type Save struct {
 // they save, and a first load reads at most about twice a checkpoint's
 // size plus 256 KiB of records, however long the chain. Writing one is an
 // optimisation, and a failure to write it (a role that may not) is
-// ignored. [Saves.Scan], the full read, neither reads nor writes one.
+// ignored. [Saves.Scan], the full read, neither starts from one nor
+// writes one; it checks it.
 //
 // Saves does not read records it checked before again, nor those before
 // the checkpoint it started from, so a change to an old record is left to
@@ -114,6 +115,10 @@ type Saves struct {
 	cpSeq  uint64
 	cpRead int64
 	cpSize int
+	// cpCheck is the checkpoint Scan checks against the records, and
+	// cpChecked whether it held the saves they record up to its record.
+	cpCheck   *savesCheckpoint
+	cpChecked bool
 }
 
 // savesSource reads the records a [Saves] has not read yet: at least to
@@ -225,6 +230,12 @@ type ScanResult struct {
 // what [ScanResult] lists, with the hashes of the records whose seqs are
 // in want. It is the full read `rotor audit verify` makes; later calls
 // read incrementally from where it ended.
+//
+// Scan does not start from the saves checkpoint, but checks it as a first
+// load would (its MAC, the record it names) and, once it has read that
+// record, that the checkpoint holds exactly the saves the records up to
+// it record: a checkpoint every load would refuse fails the full check
+// too.
 func (x *Saves) Scan(ctx context.Context, want []uint64) (ScanResult, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -232,9 +243,18 @@ func (x *Saves) Scan(ctx context.Context, want []uint64) (ScanResult, error) {
 	for _, seq := range want {
 		x.want[seq] = ""
 	}
-	defer func() { x.want = nil }()
+	defer func() { x.want, x.cpCheck = nil, nil }()
+	cp, _, err := x.src.loadCheckpoint(ctx)
+	if err != nil {
+		return ScanResult{}, fmt.Errorf("read audit saves checkpoint: %w", err)
+	}
+	x.cpCheck, x.cpChecked = cp, false
 	if err := x.update(ctx, toEnd); err != nil {
 		return ScanResult{}, err
+	}
+	if cp != nil && !x.cpChecked {
+		return ScanResult{}, fmt.Errorf("read audit saves checkpoint: %w", &ChainError{Seq: cp.seq,
+			Reason: fmt.Sprintf("the saves checkpoint names record %d but does not hold the saves the records up to it record: it was forged by a holder of the salt", cp.seq)})
 	}
 	hashes := make(map[uint64]string, len(x.want))
 	for seq, h := range x.want {
@@ -260,24 +280,9 @@ func (x *Saves) update(ctx context.Context, upto uint64) error {
 		}
 	}
 	err := x.src.readSaves(ctx, x, upto, func(r *rawRecord) {
-		if _, ok := x.want[r.seq]; ok {
-			x.want[r.seq] = string(r.str[fHash])
-		}
-		if string(r.str[fAction]) == ActionImport {
-			x.lastImport = r.seq
-		}
-		if !r.v2 {
-			return
-		}
-		// The highest version, not the last record: two savers may
-		// record their saves in the other order than they made them.
-		name := string(r.str[fSecret])
-		cur, ok := x.latest[name]
-		if !ok {
-			x.cpSize += len(name) + checkpointEntrySize
-		}
-		if !ok || r.storeVersion >= cur.Version {
-			x.latest[name] = Save{Seq: r.seq, Version: r.storeVersion, Digest: string(r.str[fStateDigest])}
+		x.visit(r)
+		if x.cpCheck != nil && r.seq == x.cpCheck.seq {
+			x.cpChecked = maps.Equal(x.latest, x.cpCheck.saves)
 		}
 	})
 	if err != nil {
@@ -293,6 +298,29 @@ func (x *Saves) update(ctx context.Context, upto uint64) error {
 		}
 	}
 	return nil
+}
+
+// visit takes in the record r read.
+func (x *Saves) visit(r *rawRecord) {
+	if _, ok := x.want[r.seq]; ok {
+		x.want[r.seq] = string(r.str[fHash])
+	}
+	if string(r.str[fAction]) == ActionImport {
+		x.lastImport = r.seq
+	}
+	if !r.v2 {
+		return
+	}
+	// The highest version, not the last record: two savers may record
+	// their saves in the other order than they made them.
+	name := string(r.str[fSecret])
+	cur, ok := x.latest[name]
+	if !ok {
+		x.cpSize += len(name) + checkpointEntrySize
+	}
+	if !ok || r.storeVersion >= cur.Version {
+		x.latest[name] = Save{Seq: r.seq, Version: r.storeVersion, Digest: string(r.str[fStateDigest])}
+	}
 }
 
 // resume starts x, which has read nothing, from the chain's checkpoint
