@@ -37,3 +37,33 @@ func TestScanChecksTheCheckpointsSaves(t *testing.T) {
 		t.Fatalf("Scan over a checkpoint whose saves the records do not record = %v, want ErrChainBroken over the checkpoint", err)
 	}
 }
+
+// FuzzCheckpoint feeds checkpoint headers and bodies, as somebody who
+// can write where the checkpoint is kept but has no salt could: nothing
+// panics, and no header is taken but one naming what the salt's holder
+// wrote.
+func FuzzCheckpoint(f *testing.F) {
+	cp := &savesCheckpoint{seq: 3, hash: GenesisHash, at: 120, saves: map[string]Save{"clerk": {Seq: 2, Version: 1, Digest: strings.Repeat("d", 64)}}}
+	header, parts, err := cp.encode(testSalt, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(header, parts[0])
+	f.Add([]byte(`{"seq":3,"hash":"","at":1,"parts":[],"mac":""}`), []byte(`{}`))
+	f.Fuzz(func(t *testing.T, header, body []byte) {
+		h, err := decodeCheckpointHeader(testSalt, header, "fuzz")
+		if err != nil {
+			if !errors.Is(err, ErrChainBroken) {
+				t.Fatalf("a header refused with %v, not as tampering", err)
+			}
+			return
+		}
+		if h.Seq != cp.seq || h.Hash != cp.hash || h.At != cp.at {
+			t.Fatalf("a header naming record %d at %d was taken without the salt", h.Seq, h.At)
+		}
+		got, err := checkpointBody(h, [][]byte{body})
+		if err == nil && len(got.saves) != len(cp.saves) {
+			t.Fatalf("a body the header does not name was taken: %d saves", len(got.saves))
+		}
+	})
+}
