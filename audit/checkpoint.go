@@ -106,6 +106,9 @@ func (cp *savesCheckpoint) encode(salt []byte, partSize int) (header []byte, par
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(body) > maxCheckpointParts*MaxBackendValue {
+		return nil, nil, fmt.Errorf("the checkpoint takes %d bytes, more than a reader takes", len(body))
+	}
 	for len(body) > 0 {
 		n := len(body)
 		if partSize > 0 {
@@ -209,8 +212,7 @@ const (
 func (l *Log) checkpointPath() string { return l.anchorPath + ".checkpoint" }
 
 // loadCheckpoint implements savesSource: the log's checkpoint, checked
-// against the record it names, or nil when there is none or it is being
-// replaced.
+// against the record it names, or nil when there is none.
 func (l *Log) loadCheckpoint(ctx context.Context) (*savesCheckpoint, time.Time, error) {
 	path := l.checkpointPath()
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -392,9 +394,6 @@ func (s *Shared) storeCheckpoint(ctx context.Context, cp *savesCheckpoint) error
 	header, parts, err := cp.encode(s.salt, MaxBackendValue)
 	if err != nil {
 		return err
-	}
-	if len(parts) > maxCheckpointParts {
-		return fmt.Errorf("the checkpoint takes %d parts, more than %d", len(parts), maxCheckpointParts)
 	}
 	for i, p := range parts {
 		if err := s.overwrite(ctx, checkpointPartKey(i), p); err != nil {
