@@ -68,10 +68,10 @@ type Save struct {
 //
 // Saves does not read records it checked before again, nor those before
 // the checkpoint it started from, so a change to an old record is left to
-// Verify; but a chain that shrank or whose head
-// went back since Saves last looked (a log or chain put back from an
-// older copy) is reported as a [*ChainError], as is a record that does
-// not continue the ones read before.
+// Verify; but a chain that shrank or whose head went back since Saves
+// last looked (a log or chain put back from an older copy) is reported as
+// a [*ChainError], as is a record that does not continue the ones read
+// before.
 //
 // # On a shared chain
 //
