@@ -59,8 +59,12 @@ type Shipper struct {
 	sink Sink
 	o    ShipperOptions
 
-	mu      sync.Mutex
-	queue   []Record
+	mu    sync.Mutex
+	queue []Record
+	// head counts the records ever removed from the front of queue
+	// (shipped or dropped): queue[0] is record number head of all those
+	// offered, so that a batch in flight knows what became of it.
+	head    uint64
 	state   ShipperState
 	wake    chan struct{}
 	closing bool
@@ -100,6 +104,7 @@ func (s *Shipper) Offer(recs []Record) {
 	s.queue = append(s.queue, recs...)
 	if over := len(s.queue) - s.o.Buffer; over > 0 {
 		s.queue = append(s.queue[:0], s.queue[over:]...)
+		s.head += uint64(over)
 		s.state.Dropped += uint64(over)
 	}
 	s.mu.Unlock()
@@ -142,6 +147,7 @@ func (s *Shipper) run() {
 	for {
 		s.mu.Lock()
 		batch := append([]Record(nil), s.queue[:min(len(s.queue), s.o.Batch)]...)
+		first := s.head
 		closing, stopc := s.closing, s.stopc
 		s.mu.Unlock()
 		if len(batch) == 0 {
@@ -164,6 +170,7 @@ func (s *Shipper) run() {
 			case <-stopc: // nil, and so never ready, until Close
 				s.mu.Lock()
 				s.state.Dropped += uint64(len(s.queue))
+				s.head += uint64(len(s.queue))
 				s.queue = nil
 				s.mu.Unlock()
 				return
@@ -171,15 +178,16 @@ func (s *Shipper) run() {
 			backoff = min(2*backoff, s.o.MaxBackoff)
 			continue
 		}
-		// Offer may have dropped records from the front meanwhile: remove
-		// what is left of the batch.
-		if len(s.queue) > 0 {
-			for i, r := range batch {
-				if r.Seq == s.queue[0].Seq && r.Hash == s.queue[0].Hash {
-					s.queue = s.queue[min(len(batch)-i, len(s.queue)):]
-					break
-				}
-			}
+		// Offer may have dropped records of the batch from the queue while
+		// it was in flight: they were delivered all the same, so they are
+		// shipped, not dropped. Remove what is left of the batch.
+		end := first + uint64(len(batch))
+		if s.head > first {
+			s.state.Dropped -= min(s.head, end) - first
+		}
+		if end > s.head {
+			s.queue = s.queue[end-s.head:]
+			s.head = end
 		}
 		s.state.Up, s.state.LastError, s.state.LastShipped = true, "", time.Now()
 		s.state.Shipped += uint64(len(batch))

@@ -148,22 +148,75 @@ func TestShipperDownSinkNeverBlocksAndCatchesUp(t *testing.T) {
 		t.Fatalf("state with the sink down = %+v, want 15 dropped and 10 pending", st)
 	}
 	close(sink.up)
-	for n := range sink.seen {
-		if n == 10 {
+	for range sink.seen {
+		sink.mu.Lock()
+		last := sink.got[len(sink.got)-1].Seq
+		sink.mu.Unlock()
+		if last == 25 {
 			break
 		}
 	}
 	if err := sh.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// A batch taken before the drops, in flight when the sink came up,
+	// is delivered too: its records count as shipped, not dropped.
 	st = sh.State()
-	if !st.Up || st.Shipped != 10 || st.Pending != 0 || st.LastError != "" {
-		t.Fatalf("state after recovery = %+v", st)
+	got := sink.got
+	if !st.Up || st.Pending != 0 || st.LastError != "" || st.Shipped != uint64(len(got)) || st.Shipped+st.Dropped != 25 {
+		t.Fatalf("state after recovery = %+v with %d delivered; want up, every record shipped or dropped, never both", st, len(got))
 	}
-	for i, r := range sink.got {
-		if r.Seq != uint64(16+i) {
-			t.Fatalf("delivered seq %d at %d, want the newest 10 records (16-25) in order", r.Seq, i)
+	for i, r := range got {
+		if i > 0 && r.Seq <= got[i-1].Seq {
+			t.Fatalf("delivered seq %d after %d: out of order or twice", r.Seq, got[i-1].Seq)
 		}
+	}
+	if len(got) < 10 || got[len(got)-10].Seq != 16 {
+		t.Fatalf("delivered %d records, want the newest 10 (16-25) at the end", len(got))
+	}
+}
+
+// heldSink holds each Ship until released, and records what it got.
+type heldSink struct {
+	entered, release chan struct{}
+	mu               sync.Mutex
+	got              []audit.Record
+}
+
+func (h *heldSink) Ship(_ context.Context, recs []audit.Record) error {
+	h.entered <- struct{}{}
+	<-h.release
+	h.mu.Lock()
+	h.got = append(h.got, recs...)
+	h.mu.Unlock()
+	return nil
+}
+
+// TestShipperDropWhileInFlightIsShipped: records Offer drops from a full
+// queue while they are in flight to the sink are delivered all the same,
+// and so count as shipped, not dropped; every record is one or the other.
+func TestShipperDropWhileInFlightIsShipped(t *testing.T) {
+	sink := &heldSink{entered: make(chan struct{}), release: make(chan struct{})}
+	sh := audit.NewShipper("held", sink, audit.ShipperOptions{Buffer: 4, Batch: 4})
+	recs := records(8)
+	sh.Offer(recs[:4])
+	<-sink.entered // records 1-4 in flight
+	sh.Offer(recs[4:])
+	if st := sh.State(); st.Dropped != 4 || st.Pending != 4 {
+		t.Fatalf("state with 1-4 in flight and 5-8 offered = %+v, want 4 dropped (the oldest) and 4 pending", st)
+	}
+	go func() {
+		for range sink.entered {
+		}
+	}()
+	close(sink.release)
+	if err := sh.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	close(sink.entered)
+	st := sh.State()
+	if len(sink.got) != 8 || st.Shipped != 8 || st.Dropped != 0 || st.Pending != 0 {
+		t.Fatalf("after delivery: %d delivered, state %+v; want all 8 shipped and none dropped", len(sink.got), st)
 	}
 }
 
