@@ -51,7 +51,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -110,25 +109,40 @@ func New(o Options) *Server {
 	return s
 }
 
+// TB is the part of testing.TB that [Start] uses. Taking it instead of
+// testing.TB keeps the testing package out of programs that run the
+// emulator with [StartMain] (rotor-bench).
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
 // Start serves a new server on a loopback port until tb's cleanup.
-func Start(tb testing.TB, o Options) *Server {
+func Start(tb TB, o Options) *Server {
 	tb.Helper()
-	s := New(o)
-	ts := httptest.NewServer(s)
-	tb.Cleanup(ts.Close)
-	s.url = ts.URL
+	s, stop := StartMain(o)
+	tb.Cleanup(stop)
 	return s
 }
 
-// URL is the endpoint of a server made by [Start].
+// StartMain serves a new server on a loopback port, where there is no
+// testing.TB (a TestMain, a program); stop stops it.
+func StartMain(o Options) (s *Server, stop func()) {
+	s = New(o)
+	ts := httptest.NewServer(s)
+	s.url = ts.URL
+	return s, ts.Close
+}
+
+// URL is the endpoint of a server made by [Start] or [StartMain].
 func (s *Server) URL() string { return s.url }
 
 // Region is the region the server claims to be in.
 func (s *Server) Region() string { return s.region }
 
-// Client returns a real SDK client for a server made by [Start], with
-// static fake credentials and the server's region. It reads nothing from
-// the environment or ~/.aws.
+// Client returns a real SDK client for a server made by [Start] or
+// [StartMain], with static fake credentials and the server's region. It
+// reads nothing from the environment or ~/.aws.
 func (s *Server) Client() *secretsmanager.Client {
 	return NewClient(s.url, s.region)
 }

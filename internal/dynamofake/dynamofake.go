@@ -61,7 +61,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -135,8 +134,15 @@ func (a attr) size() int {
 	return 0
 }
 
+// TB is the part of testing.TB that [Start] uses. Taking it instead of
+// testing.TB keeps the testing package out of programs that run the
+// emulator with [New] (rotor-bench).
+type TB interface {
+	Cleanup(func())
+}
+
 // Start runs the emulator on loopback for tb and stops it in Cleanup.
-func Start(tb testing.TB) *Server {
+func Start(tb TB) *Server {
 	s, stop := New()
 	tb.Cleanup(stop)
 	return s
