@@ -1,7 +1,7 @@
 // Command rotor-bench measures rotor's zero-downtime claim and its
 // throughput at scale.
 //
-//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,push-cli,node,node-push,postgres] [-write BENCHMARKS.md]
+//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,push-cli,node,node-push,postgres] [-store file|vault|aws] [-idle 10s] [-write BENCHMARKS.md]
 //	go run ./cmd/rotor-bench scale [-store file|vault] [-n 100,1000,10000] [-parallel N] [-rotor BIN] [-requests] [-cost N] [-write BENCHMARKS.md]
 //
 // scale times one `rotor rotate --due` over n due secrets (provider
@@ -28,7 +28,17 @@
 // the app adopted it, and revokes the previous key at a local Clerk
 // Backend API emulator. It prints requests, failures and the propagation
 // latency from promote to adoption, and with -write records them in a
-// markdown file together with how to reproduce them. The postgres mode
+// markdown file together with how to reproduce them.
+//
+// -store runs the push modes (push, push-cli) with the secret on a Vault
+// dev server it starts from the cached binary (vault), or on the AWS
+// Secrets Manager and DynamoDB emulators rotor's tests use (aws), instead
+// of the file store. There rotor serve cannot see a change in the store,
+// so in push-cli the CLI notifies it (server.notify) after each save. On
+// these stores zero-downtime also counts the store's requests for -idle
+// after the last rotation, while nothing rotates and rotor serve watches
+// the one secret: what its poll costs the store (Vault's requests pass
+// through a counting proxy, in the adoption figures too). The postgres mode
 // rotates a PostgreSQL password instead (a throw-away cluster from Debian's
 // package) under the queries of a pgx pool built with keyring/pgxkeyring,
 // revoking the previous role after each rotation; "requests" are queries.
@@ -73,21 +83,64 @@ func main() {
 	workers := fs.Int("workers", 8, "concurrent load generator workers")
 	poll := fs.Duration("poll", 100*time.Millisecond, "consumer polling interval (rotor run and keyring)")
 	write := fs.String("write", "", "append the results to this markdown file")
-	modes := fs.String("modes", strings.Join(allModes, ","), "consumer modes to run, comma-separated")
+	modes := fs.String("modes", "", "consumer modes to run, comma-separated (default: all of them on the file store, push,push-cli on another)")
+	storeKind := fs.String("store", storeFile, "store of the push modes: file, vault (a Vault dev server from the cached binary, see internal/tools/vault/build.sh) or aws (the Secrets Manager and DynamoDB emulators)")
+	idle := fs.Duration("idle", 10*time.Second, "vault, aws: after the last rotation, count the store's requests for this long while rotor serve watches the secret (0: skip)")
 	fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, strings.Split(*modes, ","), *rotations, *requests, *workers, *poll, *write); err != nil {
+	c := benchConfig{rotations: *rotations, requests: *requests, workers: *workers, poll: *poll, write: *write, store: *storeKind, idle: *idle}
+	if *modes != "" {
+		c.modes = strings.Split(*modes, ",")
+	}
+	if err := run(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "rotor-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// benchConfig is what zero-downtime was asked to run.
+type benchConfig struct {
+	modes     []string // nil: every mode the store supports
+	rotations int
+	requests  int64
+	workers   int
+	poll      time.Duration
+	write     string
+	store     string        // storeFile, storeVault or storeAWS
+	idle      time.Duration // see -idle
+}
+
+// check validates c and fills in the default modes.
+func (c *benchConfig) check() error {
+	if !slices.Contains(pushStores, c.store) {
+		return fmt.Errorf("-store %q: want %s", c.store, strings.Join(pushStores, ", "))
+	}
+	if c.modes == nil {
+		c.modes = allModes
+		if c.store != storeFile {
+			c.modes = pushModes
+		}
+	}
+	for _, mode := range c.modes {
+		if _, ok := modeName[mode]; !ok {
+			return fmt.Errorf("unknown mode %q (want %s)", mode, strings.Join(allModes, ", "))
+		}
+		if c.store != storeFile && !slices.Contains(pushModes, mode) {
+			return fmt.Errorf("mode %s runs on the file store only; -store %s is for %s", mode, c.store, strings.Join(pushModes, ", "))
+		}
+	}
+	return nil
 }
 
 type row struct {
 	mode string
 	res  zerodowntime.Result
 }
+
+// pushModes are the modes that run on any store (-store).
+var pushModes = []string{zerodowntime.ModePush, zerodowntime.ModePushCLI}
 
 var allModes = []string{zerodowntime.ModeRun, zerodowntime.ModeSDK, zerodowntime.ModePush, zerodowntime.ModePushCLI,
 	zerodowntime.ModeNode, zerodowntime.ModeNodePush, zerodowntime.ModePostgres}
@@ -125,7 +178,10 @@ func buildNodeApp() error {
 	return nil
 }
 
-func run(ctx context.Context, modes []string, rotations int, requests int64, workers int, poll time.Duration, write string) error {
+func run(ctx context.Context, c benchConfig) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	bin, err := os.MkdirTemp("", "rotor-bench-bin")
 	if err != nil {
 		return err
@@ -135,45 +191,36 @@ func run(ctx context.Context, modes []string, rotations int, requests int64, wor
 	if err != nil {
 		return err
 	}
-	appBin, err := build(bin, "examples", "./clerk-app") // a module of its own
-	if err != nil {
-		return err
+	var appBin string
+	if slices.Contains(c.modes, zerodowntime.ModeRun) {
+		if appBin, err = build(bin, "examples", "./clerk-app"); err != nil { // a module of its own
+			return err
+		}
 	}
-	if usesNode(modes) {
+	if usesNode(c.modes) {
 		if err := buildNodeApp(); err != nil {
 			return err
 		}
 	}
+	st, err := startStore(c.store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	var rows []row
 	failed := false
-	for _, mode := range modes {
-		if _, ok := modeName[mode]; !ok {
-			return fmt.Errorf("unknown mode %q (want %s)", mode, strings.Join(allModes, ", "))
-		}
-		dir, err := os.MkdirTemp("", "rotor-bench-"+mode)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "== %s: %d rotations, at least %d requests, %d workers\n", mode, rotations, requests, workers)
-		o := zerodowntime.Options{
-			Mode: mode, RotorBin: rotorBin, AppBin: appBin, NodeAppDir: nodeAppDir, Dir: dir,
-			Rotations: rotations, Workers: workers, MinRequests: requests, Poll: poll, Log: os.Stderr,
-		}
-		runMode := zerodowntime.Run
-		if mode == zerodowntime.ModePostgres {
-			runMode = zerodowntime.RunPostgres
-		}
-		res, err := runMode(ctx, o)
-		os.RemoveAll(dir)
+	for _, mode := range c.modes {
+		fmt.Fprintf(os.Stderr, "== %s on the %s store: %d rotations, at least %d requests, %d workers\n", mode, c.store, c.rotations, c.requests, c.workers)
+		res, err := runOne(ctx, c, st, mode, rotorBin, appBin)
 		if err != nil {
 			return fmt.Errorf("%s: %w", mode, err)
 		}
 		failed = failed || res.Failures > 0
 		rows = append(rows, row{mode, res})
 	}
-	report(os.Stdout, rows, poll)
-	if write != "" {
-		if err := appendMarkdown(write, rows, rotations, requests, workers, poll); err != nil {
+	report(os.Stdout, rows, c.store)
+	if c.write != "" {
+		if err := appendMarkdown(c.write, rows, c); err != nil {
 			return err
 		}
 	}
@@ -181,6 +228,29 @@ func run(ctx context.Context, modes []string, rotations int, requests int64, wor
 		return fmt.Errorf("requests failed during rotation")
 	}
 	return nil
+}
+
+// runOne runs one mode in a scratch directory of its own, on the store st.
+func runOne(ctx context.Context, c benchConfig, st *benchStore, mode, rotorBin, appBin string) (zerodowntime.Result, error) {
+	dir, err := os.MkdirTemp("", "rotor-bench-"+mode)
+	if err != nil {
+		return zerodowntime.Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	s, release, err := st.forRun()
+	if err != nil {
+		return zerodowntime.Result{}, err
+	}
+	defer release()
+	o := zerodowntime.Options{
+		Mode: mode, RotorBin: rotorBin, AppBin: appBin, NodeAppDir: nodeAppDir, Dir: dir,
+		Rotations: c.rotations, Workers: c.workers, MinRequests: c.requests, Poll: c.poll, Log: os.Stderr,
+		Store: s, IdleWindow: c.idle,
+	}
+	if mode == zerodowntime.ModePostgres {
+		return zerodowntime.RunPostgres(ctx, o)
+	}
+	return zerodowntime.Run(ctx, o)
 }
 
 // build compiles the main package pkg of the module in the directory
@@ -208,39 +278,56 @@ var modeName = map[string]string{
 	zerodowntime.ModePostgres: "PostgreSQL: pgx pool via keyring/pgxkeyring (storesource, polling); requests are queries",
 }
 
-func report(w io.Writer, rows []row, poll time.Duration) {
+func report(w io.Writer, rows []row, store string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "consumer\trequests\tfailures\trotations\trevoked\tadoption p50\tp99\tmax\telapsed")
+	fmt.Fprintln(tw, "consumer\tstore\trequests\tfailures\trotations\trevoked\tadoption p50\tp99\tmax\tidle store req/s\telapsed")
 	for _, r := range rows {
 		a := r.res.Adoption
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", modeName[r.mode], r.res.Requests, r.res.Failures,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", modeName[r.mode], store, r.res.Requests, r.res.Failures,
 			r.res.Rotations, r.res.Revoked, ms(zerodowntime.Percentile(a, 50)), ms(zerodowntime.Percentile(a, 99)),
-			ms(zerodowntime.Percentile(a, 100)), r.res.Elapsed.Round(time.Second))
+			ms(zerodowntime.Percentile(a, 100)), idleRate(r.res), r.res.Elapsed.Round(time.Second))
 	}
 	tw.Flush()
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }
 
-func appendMarkdown(path string, rows []row, rotations int, requests int64, workers int, poll time.Duration) error {
+// idleRate is the store's requests per second while idle (one watched
+// secret), or "-" when they were not counted.
+func idleRate(r zerodowntime.Result) string {
+	if r.IdleWindow <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(r.IdleRequests)/r.IdleWindow.Seconds())
+}
+
+func appendMarkdown(path string, rows []row, c benchConfig) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n### Zero-downtime run, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	modes := make([]string, len(rows))
 	for i, r := range rows {
 		modes[i] = r.mode
 	}
-	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench zero-downtime -rotations %d -requests %d -workers %d -poll %s -modes %s` on %d CPUs (%s/%s, %s).\n\n",
-		rotations, requests, workers, poll, strings.Join(modes, ","), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	load := "unknown"
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(l))[:3], " ")
+	}
+	storeFlags := ""
+	if c.store != storeFile {
+		storeFlags = fmt.Sprintf(" -store %s -idle %s", c.store, c.idle)
+	}
+	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench zero-downtime -rotations %d -requests %d -workers %d -poll %s -modes %s%s` on %d CPUs (%s/%s, %s), load average %s at the end.\n\n",
+		c.rotations, c.requests, c.workers, c.poll, strings.Join(modes, ","), storeFlags, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), load)
 	if usesNode(modes) {
 		if v, err := exec.Command("node", "--version").Output(); err == nil {
 			fmt.Fprintf(&b, "Node modes: Node %s, Next.js 16 (`next start`), load on `/api/users` (a Backend API call through `@rotor-dev/keyring/clerk`).\n\n", strings.TrimSpace(string(v)))
 		}
 	}
-	b.WriteString("| consumer | requests | failures | rotations (verified) | previous keys revoked | adoption p50 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| consumer | store | requests | failures | rotations (verified) | previous keys revoked | adoption p50 | p99 | max | store requests/s while idle (1 watched secret) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		a := r.res.Adoption
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s |\n", modeName[r.mode], r.res.Requests, r.res.Failures,
-			r.res.Rotations, r.res.Revoked, ms(zerodowntime.Percentile(a, 50)), ms(zerodowntime.Percentile(a, 99)), ms(zerodowntime.Percentile(a, 100)))
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s | %s | %s | %s |\n", modeName[r.mode], c.store, r.res.Requests, r.res.Failures,
+			r.res.Rotations, r.res.Revoked, ms(zerodowntime.Percentile(a, 50)), ms(zerodowntime.Percentile(a, 99)), ms(zerodowntime.Percentile(a, 100)), idleRate(r.res))
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {

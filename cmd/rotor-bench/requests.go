@@ -110,6 +110,17 @@ func (c *counter) kind(method string, u *url.URL, status int) string {
 	return "other: " + method + " " + p
 }
 
+// total is how many requests reached Vault since the last reset.
+func (c *counter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.n {
+		n += v
+	}
+	return n
+}
+
 // report prints the counts per rotation of n secrets.
 func (c *counter) report(w io.Writer, n int) {
 	c.mu.Lock()

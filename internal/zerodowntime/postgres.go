@@ -103,7 +103,7 @@ func RunPostgres(ctx context.Context, o Options) (Result, error) {
 	}
 	res, err := h.drivePostgres(ctx, app, env)
 	if err == nil {
-		err = h.leakCheck()
+		err = h.leakCheck(ctx)
 	}
 	return res, err
 }

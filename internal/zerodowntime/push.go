@@ -34,7 +34,7 @@ func (h *harness) makeTokens() error {
 func (h *harness) startServe(ctx context.Context) (*process, string, error) {
 	ready := filepath.Join(h.o.Dir, "api.ready")
 	cmd := exec.Command(h.o.RotorBin, "serve", "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "ROTOR_READY_FILE="+ready)
+	cmd.Env = append(append(os.Environ(), h.o.Store.Env...), "ROTOR_READY_FILE="+ready)
 	p, addr, err := h.startListening(ctx, cmd, "serve", ready)
 	if err != nil {
 		return nil, "", err

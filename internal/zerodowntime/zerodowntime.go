@@ -9,8 +9,10 @@
 // on the keyring SDK, or the Next.js example on @rotor-dev/keyring under
 // `rotor run --mode signal` or fed by rotor serve's watch stream), and
 // Clerk's Backend API behaviour reproduced by internal/clerkfake on
-// loopback. The test in this package runs it small;
-// cmd/rotor-bench runs it at scale and reports the figures.
+// loopback. The secret lives in the file store, or for the push modes in
+// any store the caller runs and describes in Options.Store (rotor-bench
+// runs a Vault dev server, or the AWS emulators). The test in this package
+// runs it small; cmd/rotor-bench runs it at scale and reports the figures.
 package zerodowntime
 
 import (
@@ -46,7 +48,9 @@ const (
 	ModePush = "push"
 	// ModePushCLI is ModePush with the rotations made by the rotor CLI in
 	// another process, as cron or CI would: the push reaches the app
-	// because rotor serve watches the file store.
+	// because rotor serve watches the file store, or, on another store
+	// (Options.Store), because the CLI notifies rotor serve
+	// (server.notify) after each save.
 	ModePushCLI = "push-cli"
 	// ModeNode runs examples/nextjs-app (Next.js on @rotor-dev/keyring)
 	// under `rotor run --mode signal`. The app must be built (npm ci,
@@ -80,6 +84,39 @@ type Options struct {
 	Poll time.Duration
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// Store is where rotor keeps the secret; the zero value is the file
+	// store in Dir. The push modes (ModePush, ModePushCLI) run on any
+	// store; the others read the file store directly and need it.
+	Store Store
+	// IdleWindow, when positive and Store.Requests is set, is how long
+	// the run counts the store's requests after the last rotation (and a
+	// settling time of two seconds), with rotor serve and its watcher
+	// still running and nothing rotating: what serve's polling costs the
+	// store (Result.IdleRequests).
+	IdleWindow time.Duration
+	// WatchInterval, when positive, is rotor serve's store poll
+	// (server.watch_interval; rotor's default otherwise). A long one
+	// leaves the push of a CLI rotation to inotify or notify alone.
+	WatchInterval time.Duration
+}
+
+// Store describes a store other than the file store, already running: how
+// rotor is configured to use it, and how its requests are counted.
+type Store struct {
+	// Name names the store in reports, e.g. "vault".
+	Name string
+	// Block is the store block of rotor.yaml: the lines under "store:",
+	// indented by two spaces.
+	Block string
+	// Audit is lines added under "audit:" (indented by two spaces), e.g.
+	// the endpoint of the audit chain's table; empty for none.
+	Audit string
+	// Env is added to the environment of every rotor process (e.g. the
+	// AWS SDK's credentials for an emulator).
+	Env []string
+	// Requests returns how many requests the store has answered so far;
+	// nil when they are not counted.
+	Requests func() int64
 }
 
 // Result is what a run measured.
@@ -94,6 +131,13 @@ type Result struct {
 	// FailureSamples holds the first few failures, for diagnosis.
 	FailureSamples []string
 	Elapsed        time.Duration
+	// IdleRequests is how many requests the store answered during
+	// Options.IdleWindow (one watched secret, nothing rotating); 0 when
+	// not measured.
+	IdleRequests int64
+	// IdleWindow is how long IdleRequests were counted; 0 when not
+	// measured.
+	IdleWindow time.Duration
 }
 
 // Run runs the proof with the consumer o.Mode selects.
@@ -103,6 +147,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if o.Poll <= 0 {
 		o.Poll = 100 * time.Millisecond
+	}
+	if o.Store.Block != "" && o.Mode != ModePush && o.Mode != ModePushCLI {
+		return Result{}, fmt.Errorf("zerodowntime: mode %s runs on the file store only (the store %s is for the push modes)", o.Mode, o.Store.Name)
 	}
 	logf := func(format string, args ...any) {
 		if o.Log != nil {
@@ -202,15 +249,54 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	res, err := h.drive(ctx, "http://"+addr)
 	if err == nil {
-		err = h.leakCheck()
+		res.IdleRequests, res.IdleWindow, err = h.idleRequests(ctx)
+	}
+	if err == nil {
+		err = h.leakCheck(ctx)
 	}
 	return res, err
 }
 
+// idleSettle is how long idleRequests lets rotor serve settle before it
+// counts: two of serve's default watch intervals (1s), so that the reads
+// of the last change (the CLI's revoke, which serve may learn of at its
+// next poll) are not counted as idle.
+const idleSettle = 2 * time.Second
+
+// idleRequests counts the store's requests over Options.IdleWindow while
+// nothing rotates: rotor serve polling its one watched secret.
+func (h *harness) idleRequests(ctx context.Context) (int64, time.Duration, error) {
+	if h.o.IdleWindow <= 0 || h.o.Store.Requests == nil {
+		return 0, 0, nil
+	}
+	wait := func(d time.Duration) error {
+		select {
+		case <-time.After(d):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := wait(idleSettle); err != nil {
+		return 0, 0, err
+	}
+	before, start := h.o.Store.Requests(), time.Now()
+	if err := wait(h.o.IdleWindow); err != nil {
+		return 0, 0, err
+	}
+	n, window := h.o.Store.Requests()-before, time.Since(start)
+	h.logf("idle: %d store requests in %s", n, window.Round(time.Millisecond))
+	return n, window, nil
+}
+
 // leakCheck fails the run if any key value the issuer handed out appears
-// in what rotor printed, in the audit log, or in the logs of rotor run,
-// rotor serve and the app.
-func (h *harness) leakCheck() error {
+// in what rotor printed, in the audit log (the local file, and the records
+// rotor audit tail shows, wherever the chain lives), or in the logs of
+// rotor run, rotor serve and the app.
+func (h *harness) leakCheck(ctx context.Context) error {
+	if _, err := h.rotor(ctx, nil, "audit", "tail", "-n", "1000", "-o", "json"); err != nil {
+		return err
+	}
 	h.mu.Lock()
 	text := h.transcript.String()
 	h.mu.Unlock()
@@ -258,6 +344,12 @@ func (h *harness) path(p, def string) string {
 
 func (h *harness) writeConfig(consumer string) error {
 	var b strings.Builder
+	if h.o.Store.Block != "" {
+		b.WriteString("store:\n" + h.o.Store.Block)
+	}
+	if h.o.Store.Audit != "" {
+		b.WriteString("audit:\n" + h.o.Store.Audit)
+	}
 	fmt.Fprintf(&b, "secrets:\n  - name: %s\n    provider: clerk\n    clerk: {api_url: %q, timeout: 5s}\n", secretName, h.fake.URL())
 	if consumer != "" {
 		fmt.Fprintf(&b, "    consumers: [%q]\n    consumer_timeout: 30s\n", consumer)
@@ -265,6 +357,14 @@ func (h *harness) writeConfig(consumer string) error {
 	if h.ciHash != "" {
 		fmt.Fprintf(&b, "server:\n  tokens:\n    - {name: bench-ci, role: ci, hash: %q}\n    - {name: bench-app, role: app, secrets: [%s], hash: %q}\n",
 			h.ciHash, secretName, h.appHash)
+		if h.o.WatchInterval > 0 {
+			fmt.Fprintf(&b, "  watch_interval: %s\n", h.o.WatchInterval)
+		}
+		if h.notifies() && h.apiURL != "" {
+			// The CLI tells rotor serve (token in ROTOR_NOTIFY_TOKEN, see
+			// cliEnv); serve has read its config before this line exists.
+			fmt.Fprintf(&b, "  notify:\n    urls: [%s]\n", h.apiURL)
+		}
 	}
 	return os.WriteFile(filepath.Join(h.o.Dir, "rotor.yaml"), []byte(b.String()), 0o644)
 }
@@ -282,10 +382,27 @@ func (h *harness) rotor(ctx context.Context, env []string, args ...string) (stri
 	return out, nil
 }
 
+// notifies reports whether the CLI's rotations reach rotor serve by
+// notify: in push-cli mode on a store serve cannot watch for changes.
+func (h *harness) notifies() bool {
+	return h.o.Mode == ModePushCLI && h.o.Store.Block != ""
+}
+
+// cliEnv is the environment of a rotor CLI command: the bench's, the
+// store's, the initiator, the notify token when the CLI notifies, and env.
+func (h *harness) cliEnv(env ...string) []string {
+	e := append(os.Environ(), h.o.Store.Env...)
+	e = append(e, "ROTOR_INITIATOR=ci:zerodowntime")
+	if h.notifies() {
+		e = append(e, "ROTOR_NOTIFY_TOKEN="+h.ciToken)
+	}
+	return append(e, env...)
+}
+
 func (h *harness) rotorCode(ctx context.Context, env []string, args ...string) (string, int, string, error) {
 	cmd := exec.CommandContext(ctx, h.o.RotorBin, args...)
 	cmd.Dir = h.o.Dir
-	cmd.Env = append(os.Environ(), append([]string{"ROTOR_INITIATOR=ci:zerodowntime"}, env...)...)
+	cmd.Env = h.cliEnv(env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -478,7 +595,7 @@ func (h *harness) rotateOnce(ctx context.Context, i int, watch *adoptionWatcher,
 func (h *harness) rotateStreaming(ctx context.Context) (time.Time, error) {
 	cmd := exec.CommandContext(ctx, h.o.RotorBin, "rotate", secretName)
 	cmd.Dir = h.o.Dir
-	cmd.Env = append(os.Environ(), "ROTOR_INITIATOR=ci:zerodowntime")
+	cmd.Env = h.cliEnv()
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	out, err := cmd.StdoutPipe()
@@ -507,6 +624,11 @@ func (h *harness) rotateStreaming(ctx context.Context) (time.Time, error) {
 	}
 	if promoted.IsZero() {
 		return time.Time{}, errors.New("rotor rotate printed no promote step")
+	}
+	if h.notifies() && strings.Contains(errb.String(), "notify") {
+		// A failed notify leaves the push to serve's next poll: what
+		// this run would time is then not the notify path.
+		return time.Time{}, fmt.Errorf("rotor rotate could not notify rotor serve: %s", strings.TrimSpace(errb.String()))
 	}
 	return promoted, nil
 }
