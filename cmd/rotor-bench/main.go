@@ -1,7 +1,7 @@
 // Command rotor-bench measures rotor's zero-downtime claim and its
 // throughput at scale.
 //
-//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,push-cli,node,node-push,postgres] [-store file|vault|aws] [-idle 10s] [-write BENCHMARKS.md]
+//	go run ./cmd/rotor-bench zero-downtime [-rotations 20] [-requests 100000] [-workers 8] [-poll 100ms] [-modes run,sdk,push,push-cli,node,node-push,postgres] [-store file|vault|aws] [-idle 10s] [-idle-watchers 8] [-write BENCHMARKS.md]
 //	go run ./cmd/rotor-bench scale [-store file|vault] [-n 100,1000,10000] [-parallel N] [-rotor BIN] [-requests] [-cost N] [-write BENCHMARKS.md]
 //
 // scale times one `rotor rotate --due` over n due secrets (provider
@@ -37,7 +37,9 @@
 // so in push-cli the CLI notifies it (server.notify) after each save. On
 // these stores zero-downtime also counts the store's requests for -idle
 // after the last rotation, while nothing rotates and rotor serve watches
-// the one secret: what its poll costs the store (Vault's requests pass
+// the one secret, first with the app's watcher alone and then with
+// -idle-watchers clients of the watch stream: what serve's poll costs the
+// store, and that it does not grow with watchers (Vault's requests pass
 // through a counting proxy, in the adoption figures too). The postgres mode
 // rotates a PostgreSQL password instead (a throw-away cluster from Debian's
 // package) under the queries of a pgx pool built with keyring/pgxkeyring,
@@ -86,11 +88,12 @@ func main() {
 	modes := fs.String("modes", "", "consumer modes to run, comma-separated (default: all of them on the file store, push,push-cli on another)")
 	storeKind := fs.String("store", storeFile, "store of the push modes: file, vault (a Vault dev server from the cached binary, see internal/tools/vault/build.sh) or aws (the Secrets Manager and DynamoDB emulators)")
 	idle := fs.Duration("idle", 10*time.Second, "vault, aws: after the last rotation, count the store's requests for this long while rotor serve watches the secret (0: skip)")
+	idleWatchers := fs.Int("idle-watchers", 8, "vault, aws: count the idle requests a second time with this many watch-stream clients of the secret (1: once, with the app's)")
 	fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	c := benchConfig{rotations: *rotations, requests: *requests, workers: *workers, poll: *poll, write: *write, store: *storeKind, idle: *idle}
+	c := benchConfig{rotations: *rotations, requests: *requests, workers: *workers, poll: *poll, write: *write, store: *storeKind, idle: *idle, idleWatchers: *idleWatchers}
 	if *modes != "" {
 		c.modes = strings.Split(*modes, ",")
 	}
@@ -110,6 +113,8 @@ type benchConfig struct {
 	write     string
 	store     string        // storeFile, storeVault or storeAWS
 	idle      time.Duration // see -idle
+	// idleWatchers is -idle-watchers.
+	idleWatchers int
 }
 
 // check validates c and fills in the default modes.
@@ -245,7 +250,7 @@ func runOne(ctx context.Context, c benchConfig, st *benchStore, mode, rotorBin, 
 	o := zerodowntime.Options{
 		Mode: mode, RotorBin: rotorBin, AppBin: appBin, NodeAppDir: nodeAppDir, Dir: dir,
 		Rotations: c.rotations, Workers: c.workers, MinRequests: c.requests, Poll: c.poll, Log: os.Stderr,
-		Store: s, IdleWindow: c.idle,
+		Store: s, IdleWindow: c.idle, IdleWatchers: c.idleWatchers,
 	}
 	if mode == zerodowntime.ModePostgres {
 		return zerodowntime.RunPostgres(ctx, o)
@@ -293,12 +298,20 @@ func report(w io.Writer, rows []row, store string) {
 func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }
 
 // idleRate is the store's requests per second while idle (one watched
-// secret), or "-" when they were not counted.
+// secret) for each number of watchers, or "-" when they were not counted.
 func idleRate(r zerodowntime.Result) string {
-	if r.IdleWindow <= 0 {
+	if len(r.Idle) == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f", float64(r.IdleRequests)/r.IdleWindow.Seconds())
+	var parts []string
+	for _, c := range r.Idle {
+		w := "watchers"
+		if c.Watchers == 1 {
+			w = "watcher"
+		}
+		parts = append(parts, fmt.Sprintf("%.2f (%d %s)", c.PerSecond(), c.Watchers, w))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func appendMarkdown(path string, rows []row, c benchConfig) error {
@@ -314,7 +327,7 @@ func appendMarkdown(path string, rows []row, c benchConfig) error {
 	}
 	storeFlags := ""
 	if c.store != storeFile {
-		storeFlags = fmt.Sprintf(" -store %s -idle %s", c.store, c.idle)
+		storeFlags = fmt.Sprintf(" -store %s -idle %s -idle-watchers %d", c.store, c.idle, c.idleWatchers)
 	}
 	fmt.Fprintf(&b, "`go run ./cmd/rotor-bench zero-downtime -rotations %d -requests %d -workers %d -poll %s -modes %s%s` on %d CPUs (%s/%s, %s), load average %s at the end.\n\n",
 		c.rotations, c.requests, c.workers, c.poll, strings.Join(modes, ","), storeFlags, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), load)

@@ -58,7 +58,7 @@ func TestPushCLIOnStores(t *testing.T) {
 			res, err := zerodowntime.Run(t.Context(), zerodowntime.Options{
 				Mode: zerodowntime.ModePushCLI, RotorBin: rotorBin, Dir: t.TempDir(),
 				Rotations: 1, Workers: 1, MinRequests: 20, Log: &log,
-				Store: s, IdleWindow: 100 * time.Millisecond, WatchInterval: time.Hour,
+				Store: s, IdleWindow: 100 * time.Millisecond, IdleWatchers: 2, WatchInterval: time.Hour,
 			})
 			t.Log(log.String())
 			if err != nil {
@@ -70,8 +70,8 @@ func TestPushCLIOnStores(t *testing.T) {
 			if res.Failures != 0 {
 				t.Fatalf("%d of %d requests failed during rotation, e.g. %v", res.Failures, res.Requests, res.FailureSamples)
 			}
-			if res.IdleWindow <= 0 {
-				t.Fatal("the store's requests were counted but no idle window was reported")
+			if len(res.Idle) != 2 || res.Idle[0].Watchers != 1 || res.Idle[1].Watchers != 2 {
+				t.Fatalf("idle counts %+v; want one with 1 watcher, one with 2", res.Idle)
 			}
 		})
 	}

@@ -64,6 +64,26 @@ func (h *harness) startPushApp(ctx context.Context) (string, func(), error) {
 	return ln.Addr().String(), func() { srv.Close(); cancel() }, nil
 }
 
+// addWatchers connects n more watch-stream clients of the secret, as n
+// more instances of the app would, until the returned function is called.
+func (h *harness) addWatchers(ctx context.Context, n int) (func(), error) {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	for range n {
+		w, err := keyring.NewWatcher(h.apiURL+"/v1/watch/"+secretName, h.appToken, keyring.WithWatchAllowHTTP())
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		kr, err := keyring.New(runCtx, w)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		go w.Run(runCtx, kr)
+	}
+	return cancel, nil
+}
+
 // rotateAPI rotates through the API as the CI caller and returns when
 // rotor recorded the promote step (from its audit log, same clock).
 func (h *harness) rotateAPI(ctx context.Context) (time.Time, error) {

@@ -89,11 +89,16 @@ type Options struct {
 	// store; the others read the file store directly and need it.
 	Store Store
 	// IdleWindow, when positive and Store.Requests is set, is how long
-	// the run counts the store's requests after the last rotation (and a
-	// settling time of two seconds), with rotor serve and its watcher
-	// still running and nothing rotating: what serve's polling costs the
-	// store (Result.IdleRequests).
+	// the run counts the store's requests after the last rotation (after
+	// settling for two seconds, or IdleWindow if shorter), with rotor
+	// serve and the app's watcher still running and nothing rotating:
+	// what serve's polling costs the store (Result.Idle).
 	IdleWindow time.Duration
+	// IdleWatchers, when more than one, is how many watch-stream clients
+	// the push modes count the idle requests with a second time: the
+	// app's watcher and IdleWatchers-1 more, as more instances of the
+	// app would be.
+	IdleWatchers int
 	// WatchInterval, when positive, is rotor serve's store poll
 	// (server.watch_interval; rotor's default otherwise). A long one
 	// leaves the push of a CLI rotation to inotify or notify alone.
@@ -131,14 +136,22 @@ type Result struct {
 	// FailureSamples holds the first few failures, for diagnosis.
 	FailureSamples []string
 	Elapsed        time.Duration
-	// IdleRequests is how many requests the store answered during
-	// Options.IdleWindow (one watched secret, nothing rotating); 0 when
-	// not measured.
-	IdleRequests int64
-	// IdleWindow is how long IdleRequests were counted; 0 when not
+	// Idle is the store's requests while nothing rotated, with one
+	// watcher and then with Options.IdleWatchers; empty when not
 	// measured.
-	IdleWindow time.Duration
+	Idle []IdleCount
 }
+
+// IdleCount is what the store answered while rotor serve watched the one
+// secret and nothing rotated.
+type IdleCount struct {
+	Watchers int           // watch-stream clients connected to rotor serve
+	Requests int64         // requests the store answered in Window
+	Window   time.Duration // how long they were counted
+}
+
+// PerSecond is Requests per second of Window.
+func (c IdleCount) PerSecond() float64 { return float64(c.Requests) / c.Window.Seconds() }
 
 // Run runs the proof with the consumer o.Mode selects.
 func Run(ctx context.Context, o Options) (Result, error) {
@@ -249,7 +262,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	res, err := h.drive(ctx, "http://"+addr)
 	if err == nil {
-		res.IdleRequests, res.IdleWindow, err = h.idleRequests(ctx)
+		res.Idle, err = h.idleRequests(ctx)
 	}
 	if err == nil {
 		err = h.leakCheck(ctx)
@@ -260,14 +273,17 @@ func Run(ctx context.Context, o Options) (Result, error) {
 // idleSettle is how long idleRequests lets rotor serve settle before it
 // counts: two of serve's default watch intervals (1s), so that the reads
 // of the last change (the CLI's revoke, which serve may learn of at its
-// next poll) are not counted as idle.
+// next poll) and the audit records of new watch streams (written to the
+// store's audit chain on Vault) are not counted as idle.
 const idleSettle = 2 * time.Second
 
 // idleRequests counts the store's requests over Options.IdleWindow while
-// nothing rotates: rotor serve polling its one watched secret.
-func (h *harness) idleRequests(ctx context.Context) (int64, time.Duration, error) {
+// nothing rotates: rotor serve polling its one watched secret, for the
+// app's watcher alone and then, in the push modes, for
+// Options.IdleWatchers.
+func (h *harness) idleRequests(ctx context.Context) ([]IdleCount, error) {
 	if h.o.IdleWindow <= 0 || h.o.Store.Requests == nil {
-		return 0, 0, nil
+		return nil, nil
 	}
 	wait := func(d time.Duration) error {
 		select {
@@ -277,16 +293,32 @@ func (h *harness) idleRequests(ctx context.Context) (int64, time.Duration, error
 			return ctx.Err()
 		}
 	}
-	if err := wait(idleSettle); err != nil {
-		return 0, 0, err
+	// A window shorter than idleSettle is a smoke run (a test), not a
+	// measurement: it settles for as long as it counts.
+	settle := min(idleSettle, h.o.IdleWindow)
+	count := func(watchers int) (IdleCount, error) {
+		if err := wait(settle); err != nil {
+			return IdleCount{}, err
+		}
+		before, start := h.o.Store.Requests(), time.Now()
+		if err := wait(h.o.IdleWindow); err != nil {
+			return IdleCount{}, err
+		}
+		c := IdleCount{Watchers: watchers, Requests: h.o.Store.Requests() - before, Window: time.Since(start)}
+		h.logf("idle, %d watch stream(s): %d store requests in %s", watchers, c.Requests, c.Window.Round(time.Millisecond))
+		return c, nil
 	}
-	before, start := h.o.Store.Requests(), time.Now()
-	if err := wait(h.o.IdleWindow); err != nil {
-		return 0, 0, err
+	one, err := count(1)
+	if err != nil || h.o.IdleWatchers <= 1 || h.apiURL == "" {
+		return []IdleCount{one}, err
 	}
-	n, window := h.o.Store.Requests()-before, time.Since(start)
-	h.logf("idle: %d store requests in %s", n, window.Round(time.Millisecond))
-	return n, window, nil
+	stop, err := h.addWatchers(ctx, h.o.IdleWatchers-1)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	many, err := count(h.o.IdleWatchers)
+	return []IdleCount{one, many}, err
 }
 
 // leakCheck fails the run if any key value the issuer handed out appears
