@@ -94,6 +94,11 @@ func (c *counter) kind(method string, u *url.URL, status int) string {
 	switch {
 	case area == "data" && rest == "_audit/head":
 		return "audit chain head " + op
+	case area == "data" && strings.HasPrefix(rest, "_audit/checkpoint/"):
+		if op == "read" && status == http.StatusNotFound {
+			return "audit saves checkpoint read (none there)"
+		}
+		return "audit saves checkpoint " + op
 	case area == "data" && strings.HasPrefix(rest, "_audit/records/"):
 		if op == "read" && status == http.StatusNotFound {
 			return "audit chain batch read (none there)"
