@@ -247,9 +247,7 @@ func (r *run) save(ctx context.Context) error {
 }
 
 // stepLater records step as completed without saving it: a step after
-// which nothing outside the store happens before the next save (test
-// before promote, verify before finish, and for a secret without reload
-// hooks reload, and promote too when it has no verify hooks either; see
+// which nothing outside the store happens before the next save (see
 // savedAlone) is saved with that save, and its audit record follows it.
 // A run that dies before then repeats the step, which changed nothing
 // outside the store.
@@ -273,20 +271,33 @@ func (r *run) recUnsaved(ctx context.Context) error {
 }
 
 // savedAlone reports whether a rotation's step is saved before the next
-// one starts, rather than with a later save (stepLater). Promote is, when
-// a reload or verify hook follows, since those act on (or observe)
-// consumers that read the promoted key from the store; reload is when it
-// ran a hook, so that a resumed run does not signal the consumers again.
-// For a secret without hooks, promote, reload and verify are saved with
-// finish: one save where there were three.
+// one starts, rather than with a later save (stepLater). Test and verify
+// never are: they only ask, and the step after them changes only the
+// store. Promote is, when a reload or verify hook follows, since those
+// act on (or observe) consumers that read the promoted key from the
+// store; reload is when it ran a hook, so that a resumed run does not
+// signal the consumers again. For a secret without hooks, promote, reload
+// and verify are saved with finish: one save where there were three.
 func (r *run) savedAlone(step store.Step) bool {
 	switch step {
+	case store.StepTest, store.StepVerify:
+		return false
 	case store.StepPromote:
 		return r.sec.Reload != nil || r.sec.Verify != nil
 	case store.StepReload:
 		return r.sec.Reload != nil
 	}
 	return true
+}
+
+// completed ends a rotation's step: saved and audited now, or with the
+// next save (see savedAlone).
+func (r *run) completed(ctx context.Context, step store.Step, keyID, detail string) error {
+	if !r.savedAlone(step) {
+		r.stepLater(step, keyID, detail)
+		return nil
+	}
+	return r.stepDone(ctx, step, keyID, detail)
 }
 
 // release gives the lease up after a failure that left the operation
@@ -735,9 +746,7 @@ func (r *run) test(ctx context.Context) error {
 		// Unknown answer (network, 5xx): keep the rotation for a retry.
 		return errors.Join(r.recErr(ctx, "rotate.test", k.ID, err), r.release(context.WithoutCancel(ctx)))
 	}
-	// Promote follows with nothing outside the store in between.
-	r.stepLater(store.StepTest, k.ID, "issuer accepts the pending key")
-	return nil
+	return r.completed(ctx, store.StepTest, k.ID, "issuer accepts the pending key")
 }
 
 // reject drops a pending key that must never be promoted and ends the
@@ -781,11 +790,7 @@ func (r *run) promote(ctx context.Context) error {
 	if s.Previous != nil {
 		detail = fmt.Sprintf("previous %s valid until %s", s.Previous.ID, s.Previous.ExpiresAt.Format(time.RFC3339))
 	}
-	if !r.savedAlone(store.StepPromote) {
-		r.stepLater(store.StepPromote, s.Current.ID, detail)
-		return nil
-	}
-	return r.stepDone(ctx, store.StepPromote, s.Current.ID, detail)
+	return r.completed(ctx, store.StepPromote, s.Current.ID, detail)
 }
 
 // markIssuerExpiry records on replaced when its issuer deletes it, if the
@@ -815,17 +820,10 @@ func (r *run) check(ctx context.Context, step store.Step, fn func(context.Contex
 		failErr := r.recErr(ctx, "rotate."+string(step), r.s.Current.ID, cause)
 		return r.becomeRollback(ctx, "automatic after failed "+string(step), failErr)
 	}
-	if step == store.StepVerify {
-		// Finish follows with nothing outside the store in between.
-		r.stepLater(step, r.s.Current.ID, "")
-		return nil
+	if step == store.StepReload {
+		r.s.ReloadedKeyID = r.s.Current.ID
 	}
-	r.s.ReloadedKeyID = r.s.Current.ID
-	if !r.savedAlone(step) {
-		r.stepLater(step, r.s.Current.ID, "")
-		return nil
-	}
-	return r.stepDone(ctx, step, r.s.Current.ID, "")
+	return r.completed(ctx, step, r.s.Current.ID, "")
 }
 
 func (r *run) finish(ctx context.Context) error {

@@ -226,13 +226,12 @@ func (a *app) rotateOne(ctx context.Context, out io.Writer, sec rotation.Secret,
 		}
 		return item, nil
 	}
-	rotate := a.engine.RotateLoaded
+	var res rotation.Result
 	if onlyDue {
-		rotate = func(ctx context.Context, sec rotation.Secret, s *store.Secret, ver store.Version) (rotation.Result, error) {
-			return a.engine.RotateDue(ctx, sec, s, ver, now)
-		}
+		res, err = a.engine.RotateDue(ctx, sec, s, ver, now)
+	} else {
+		res, err = a.engine.RotateLoaded(ctx, sec, s, ver)
 	}
-	res, err := rotate(ctx, sec, s, ver)
 	if errors.Is(err, rotation.ErrNotDue) {
 		// Another rotor rotated it since the load above.
 		if s, _, err = a.engine.Load(ctx, name); err != nil {
